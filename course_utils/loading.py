@@ -1,0 +1,133 @@
+"""One loader, two frameworks: the course model in PyTorch or TensorFlow, online or offline.
+
+Which model ``load_model(name=None)`` picks, in order:
+
+1. the environment variable ``COURSE_MODEL`` if set (``course``, ``gpt2``, a hub id or a folder);
+2. the real ``gpt2`` if it is already in the Hugging Face cache, or the hub answers within a second
+   or two (never when ``HF_HUB_OFFLINE=1``);
+3. otherwise the small GPT-2 bundled with the course (``name="course"``), which always works.
+
+It prints one line saying which model is in use and why. Models are cached per (framework, model),
+so every lesson and every check in a kernel shares one copy.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import threading
+
+BUNDLED = "course"
+BUNDLED_DIR = os.path.join(os.path.dirname(__file__), "models", "course-gpt2")
+FRAMEWORKS = ("pt", "tf")
+HUB_HOST = "huggingface.co"
+
+
+def _hub_reachable(timeout: float = 2.0) -> bool:
+    """True if a TCP connection to the hub opens within ``timeout`` seconds (DNS included)."""
+    result = []
+
+    def probe():
+        try:
+            with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+                result.append(True)
+        except OSError:
+            pass
+
+    # getaddrinfo has no timeout of its own: a dead resolver could block for minutes.
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def _in_hf_cache(repo_id: str, framework: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    weights = ["model.safetensors", "pytorch_model.bin"] if framework == "pt" else ["tf_model.h5"]
+    return any(isinstance(try_to_load_from_cache(repo_id, f), str) for f in weights) and isinstance(
+        try_to_load_from_cache(repo_id, "config.json"), str)
+
+
+def resolve_model_name(name: str | None = None, framework: str = "pt") -> tuple[str, str]:
+    """Return ``(name, reason)``: the model ``load_model`` would load, and why."""
+    if name is not None:
+        return name, "asked for by name"
+    if os.environ.get("COURSE_MODEL"):
+        return os.environ["COURSE_MODEL"], "set by the COURSE_MODEL environment variable"
+    if _in_hf_cache("gpt2", framework):
+        return "gpt2", "found in the Hugging Face cache"
+    if _offline():
+        return BUNDLED, "HF_HUB_OFFLINE=1, and gpt2 is not in the Hugging Face cache"
+    if _hub_reachable():
+        return "gpt2", "downloaded from the Hugging Face hub"
+    return BUNDLED, "the Hugging Face hub is unreachable and gpt2 is not in the cache"
+
+
+def load_model(framework: str = "pt", name: str | None = None):
+    """A GPT-2 language model ready for inference.
+
+    Args:
+        framework: ``"pt"`` for ``transformers.GPT2LMHeadModel`` (in eval mode) or ``"tf"`` for
+            ``transformers.TFGPT2LMHeadModel`` (``trainable=False``).
+        name: ``None`` to choose automatically (see the module docstring), ``"course"`` for the
+            bundled model, ``"gpt2"`` or any hub id or local folder for that model.
+
+    The same object is returned on every call with the same arguments; do not train it.
+    """
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework must be one of {FRAMEWORKS}, not {framework!r}")
+    resolved, reason = resolve_model_name(name, framework)
+    model = _load(framework, resolved)
+    label = "course-gpt2 (bundled with the course)" if resolved == BUNDLED else resolved
+    _announce(f"Using model {label} in {'PyTorch' if framework == 'pt' else 'TensorFlow'}: {reason}.")
+    return model
+
+
+@functools.lru_cache(maxsize=None)
+def _announce(line: str):
+    print(line)  # once per distinct line and process: a notebook says it once, not per check
+
+
+@functools.lru_cache(maxsize=None)
+def _load(framework: str, name: str):
+    path = BUNDLED_DIR if name == BUNDLED else name
+    if framework == "pt":
+        import torch
+        from transformers import GPT2LMHeadModel
+
+        # The bundled weights are stored in float16 to stay small; compute in float32.
+        return GPT2LMHeadModel.from_pretrained(path, torch_dtype=torch.float32).eval()
+    if name == BUNDLED:
+        model = _tf_from_safetensors(path)
+    else:
+        from transformers import TFGPT2LMHeadModel
+
+        model = TFGPT2LMHeadModel.from_pretrained(path)
+    model.trainable = False
+    return model
+
+
+def _tf_from_safetensors(path: str):
+    """Build a TFGPT2LMHeadModel from a PyTorch-layout safetensors file, without importing torch.
+
+    ``TFGPT2LMHeadModel.from_pretrained`` cannot read a PyTorch ``model.safetensors`` in
+    transformers 4.57 ("'builtins.safe_open' object is not iterable"), so we read the arrays with
+    safetensors' numpy reader and hand them to transformers' own PyTorch-to-TF name mapping.
+    """
+    import numpy as np
+    from safetensors.numpy import load_file
+    from transformers import GPT2Config, TFGPT2LMHeadModel
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    config = GPT2Config.from_pretrained(path)
+    model = TFGPT2LMHeadModel(config)
+    state = {k: v.astype(np.float32) for k, v in load_file(os.path.join(path, "model.safetensors")).items()}
+    load_pytorch_state_dict_in_tf2_model(model, state, skip_logger_warnings=True)
+    return model
