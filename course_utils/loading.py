@@ -103,7 +103,7 @@ def _load(framework: str, name: str):
         from transformers import GPT2LMHeadModel
 
         # The bundled weights are stored in float16 to stay small; compute in float32.
-        return GPT2LMHeadModel.from_pretrained(path, torch_dtype=torch.float32).eval()
+        return GPT2LMHeadModel.from_pretrained(path, dtype=torch.float32).eval()
     if name == BUNDLED:
         model = _tf_from_safetensors(path)
     else:

@@ -64,6 +64,8 @@ def heldout_loss(model, tokens: np.ndarray, block_size: int, max_blocks: int = 2
 
 def save(model, out: str, log: dict):
     os.makedirs(out, exist_ok=True)
+    # pad = eos, as for the real gpt2, so generate() needs no pad_token_id argument.
+    model.generation_config.pad_token_id = model.config.eos_token_id
     model.to(torch.float16).save_pretrained(out, safe_serialization=True)
     model.to(torch.float32)
     with open(os.path.join(out, "training_log.json"), "w") as f:
