@@ -1,0 +1,48 @@
+"""Session-wide fixtures: each model is loaded once per test session (always the bundled one)."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports tensorflow
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from course_utils import load_tokenizer
+
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def pt_model():
+    torch = pytest.importorskip("torch")
+    from course_utils import load_model
+
+    # The model is tiny: one thread is as fast, and much faster when the cores are busy.
+    torch.set_num_threads(1)
+    return load_model("pt", name="course")
+
+
+@pytest.fixture(scope="session")
+def tf_model():
+    pytest.importorskip("tensorflow")
+    from transformers.utils import is_tf_available
+
+    if not is_tf_available():  # e.g. USE_TORCH=1 in the environment hides transformers' TF classes
+        pytest.skip("transformers' TensorFlow models are disabled (is USE_TORCH=1 set?)")
+    from course_utils import load_model
+
+    return load_model("tf", name="course")
+
+
+@pytest.fixture(params=["pt", "tf"])
+def fw(request):
+    """Each framework in turn: ``fw.name`` ("pt"/"tf"), ``fw.ref`` (its reference module), ``fw.model``."""
+    from types import SimpleNamespace
+
+    model = request.getfixturevalue(f"{request.param}_model")  # skips when the framework is missing
+    from course_utils.reference import for_framework
+
+    return SimpleNamespace(name=request.param, ref=for_framework(request.param), model=model)
