@@ -3,7 +3,13 @@
 Reproducible: fixed seed, fixed step count, data order drawn from a seeded generator.
 
     python training/build_corpus.py --out CORPUS
-    python training/train.py --corpus CORPUS --out course_utils/models/course-gpt2 --steps 3000
+    # stage 1: the first 400 steps of a 2400-step schedule (the shipped model's recipe)
+    python training/train.py --corpus CORPUS --out STAGE1 --steps 2400 --stop-after 400 \
+        --batch-size 16 --save-every 200
+    # stage 2: a short schedule of its own, annealed to the end, from stage 1's weights
+    python training/train.py --corpus CORPUS --out course_utils/models/course-gpt2 \
+        --init-from STAGE1 --steps 900 --warmup 20 --lr 1.5e-3 --batch-size 16 \
+        --save-every 100 --seed 4321
 
 Checkpoints are written every ``--save-every`` steps in the format the course loads (fp16
 safetensors, so that the shipped weights stay under 25 MB), so a long run can be stopped early.
@@ -83,6 +89,12 @@ def main():
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--save-every", type=int, default=250)
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="stop (and save) after this many steps of the --steps schedule")
+    parser.add_argument("--init-from", default=None,
+                        help="start from the weights of an earlier checkpoint (a later stage)")
+    parser.add_argument("--eval-blocks", type=int, default=50,
+                        help="held-out blocks scored at each save (evaluate.py scores them all)")
     args = parser.parse_args()
 
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -95,7 +107,12 @@ def main():
 
     config = GPT2Config(vocab_size=len(tokenizer), bos_token_id=tokenizer.eos_token_id,
                         eos_token_id=tokenizer.eos_token_id, **CONFIG)
-    model = GPT2LMHeadModel(config)
+    if args.init_from:
+        model = GPT2LMHeadModel.from_pretrained(args.init_from, dtype=torch.float32)
+        earlier = json.load(open(os.path.join(args.init_from, "training_log.json")))
+    else:
+        model = GPT2LMHeadModel(config)
+        earlier = None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95),
                                   weight_decay=0.1)
 
@@ -106,11 +123,13 @@ def main():
         return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     log = {"args": vars(args), "config": CONFIG, "train_tokens": int(len(train_tokens)),
-           "heldout_tokens": int(len(heldout_tokens)), "history": []}
+           "heldout_tokens": int(len(heldout_tokens)), "history": [],
+           "earlier_stages": ([*earlier.get("earlier_stages", []),
+                               {"args": earlier["args"], "history": earlier["history"]}] if earlier else [])}
     data = batches(train_tokens, args.batch_size, args.block_size, np.random.default_rng(args.seed))
     start, running = time.time(), None
     model.train()
-    for step in range(args.steps):
+    for step in range(args.stop_after or args.steps):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
         input_ids = next(data)
@@ -124,8 +143,8 @@ def main():
             rate = (step + 1) * args.batch_size * args.block_size / (time.time() - start)
             print(f"step {step + 1} loss {running:.3f} lr {lr_at(step):.2e} {rate:.0f} tok/s",
                   flush=True)
-        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
-            val = heldout_loss(model, heldout_tokens, args.block_size)
+        if (step + 1) % args.save_every == 0 or step + 1 in (args.steps, args.stop_after):
+            val = heldout_loss(model, heldout_tokens, args.block_size, args.eval_blocks)
             log["history"].append({"step": step + 1, "train_loss": running, "heldout_loss": val,
                                    "seconds": time.time() - start})
             print(f"  held-out loss {val:.3f} (ppl {math.exp(val):.1f}); saved", flush=True)

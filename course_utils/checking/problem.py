@@ -410,18 +410,25 @@ def _checker_failure(error: BaseException, points: float) -> Verdict:
                               f"{error}). If your answer looks right, tell your instructor.", 0.0, points)
 
 
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (where display() reaches a notebook), not merely if IPython is importable."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    return shell is not None and hasattr(shell, "kernel")
+
+
 def _emit_payload(problem_id: str, payload: dict):
     data = {"problem": problem_id, "payload": payload}
-    try:
+    if _in_kernel():
         from IPython.display import display
 
         display({ANSWER_MIME: data, "text/plain": f"[answer to {problem_id} recorded]"}, raw=True)
-    except ImportError:
+    else:
         print(json.dumps({ANSWER_MIME: data}))
 
 
 def _show(verdict: Verdict):
-    if "ipykernel" in sys.modules:
+    if _in_kernel():
         from IPython.display import display
 
         display(verdict)
@@ -430,7 +437,7 @@ def _show(verdict: Verdict):
 
 
 def _show_text(title: str, text: str, code: bool = False):
-    if "ipykernel" in sys.modules:
+    if _in_kernel():
         from IPython.display import Markdown, display
 
         body = f"```python\n{text}\n```" if code else text

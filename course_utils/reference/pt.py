@@ -30,12 +30,12 @@ def _as_batch(input_ids) -> torch.Tensor:
 # --- One step: what does the model think comes next? ---------------------------------------------
 
 @torch.no_grad()
-def next_token_logits(model, input_ids) -> torch.Tensor:
+def next_token_logits(model, input_ids):
     """Logits for the token after ``input_ids``, shape (vocab_size,)."""
     return model(_as_batch(input_ids)).logits[0, -1, :]
 
 
-def next_token_probs(model, input_ids) -> torch.Tensor:
+def next_token_probs(model, input_ids):
     """Probabilities for the token after ``input_ids``, shape (vocab_size,), summing to 1."""
     return torch.softmax(next_token_logits(model, input_ids), dim=-1)
 
@@ -48,12 +48,12 @@ def top_choices(model, tokenizer, input_ids, k=5) -> list[tuple[int, str, float]
 
 # --- Logit transforms: pure functions, (vocab_size,) or (batch_size, vocab_size) in and out ------
 
-def apply_temperature(logits, temperature) -> torch.Tensor:
+def apply_temperature(logits, temperature):
     """``logits / temperature``: below 1 sharpens the distribution, above 1 flattens it."""
     return torch.as_tensor(logits) / _common.check_temperature(temperature)
 
 
-def top_k_filter(logits, k) -> torch.Tensor:
+def top_k_filter(logits, k):
     """Keep the ``k`` highest logits (and any tied with the k-th), set the rest to -inf."""
     k = _common.check_positive_int("k", k)
     logits = torch.as_tensor(logits)
@@ -61,7 +61,7 @@ def top_k_filter(logits, k) -> torch.Tensor:
     return logits.masked_fill(logits < kth_best, NEG_INF)
 
 
-def top_p_filter(logits, p) -> torch.Tensor:
+def top_p_filter(logits, p):
     """Nucleus filter: keep the smallest set of most likely tokens whose probability adds up to at
     least ``p`` (the token that crosses ``p`` is kept; the most likely token always is), set the
     rest to -inf. ``p=1.0`` keeps everything, as in ``generate()``.
@@ -83,7 +83,7 @@ def top_p_filter(logits, p) -> torch.Tensor:
 
 
 def sample_from_logits(logits, num_samples=1, temperature=1.0, top_k=None, top_p=None,
-                       seed=None) -> torch.Tensor:
+                       seed=None):
     """Draw ``num_samples`` token ids (with replacement) from softmax of the filtered logits.
 
     The filters run in ``generate()``'s order: temperature, then top-k, then top-p.
@@ -166,7 +166,7 @@ def sample(model, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=
 
 # --- Scoring sequences ---------------------------------------------------------------------------
 
-def log_probs_from_logits(logits, labels) -> torch.Tensor:
+def log_probs_from_logits(logits, labels):
     """log softmax(logits) at the ``labels``: logits (..., seq_len, vocab_size), labels
     (..., seq_len) -> (..., seq_len)."""
     log_probs = torch.log_softmax(torch.as_tensor(logits), dim=-1)

@@ -29,12 +29,12 @@ def _as_batch(input_ids) -> tf.Tensor:
 
 # --- One step: what does the model think comes next? ---------------------------------------------
 
-def next_token_logits(model, input_ids) -> tf.Tensor:
+def next_token_logits(model, input_ids):
     """Logits for the token after ``input_ids``, shape (vocab_size,)."""
     return model(_as_batch(input_ids)).logits[0, -1, :]
 
 
-def next_token_probs(model, input_ids) -> tf.Tensor:
+def next_token_probs(model, input_ids):
     """Probabilities for the token after ``input_ids``, shape (vocab_size,), summing to 1."""
     return tf.nn.softmax(next_token_logits(model, input_ids), axis=-1)
 
@@ -47,12 +47,12 @@ def top_choices(model, tokenizer, input_ids, k=5) -> list[tuple[int, str, float]
 
 # --- Logit transforms: pure functions, (vocab_size,) or (batch_size, vocab_size) in and out ------
 
-def apply_temperature(logits, temperature) -> tf.Tensor:
+def apply_temperature(logits, temperature):
     """``logits / temperature``: below 1 sharpens the distribution, above 1 flattens it."""
     return tf.convert_to_tensor(logits) / _common.check_temperature(temperature)
 
 
-def top_k_filter(logits, k) -> tf.Tensor:
+def top_k_filter(logits, k):
     """Keep the ``k`` highest logits (and any tied with the k-th), set the rest to -inf."""
     k = _common.check_positive_int("k", k)
     logits = tf.convert_to_tensor(logits)
@@ -60,7 +60,7 @@ def top_k_filter(logits, k) -> tf.Tensor:
     return tf.where(logits < kth_best, NEG_INF, logits)
 
 
-def top_p_filter(logits, p) -> tf.Tensor:
+def top_p_filter(logits, p):
     """Nucleus filter: keep the smallest set of most likely tokens whose probability adds up to at
     least ``p`` (the token that crosses ``p`` is kept; the most likely token always is), set the
     rest to -inf. ``p=1.0`` keeps everything, as in ``generate()``.
@@ -83,7 +83,7 @@ def top_p_filter(logits, p) -> tf.Tensor:
 
 
 def sample_from_logits(logits, num_samples=1, temperature=1.0, top_k=None, top_p=None,
-                       seed=None) -> tf.Tensor:
+                       seed=None):
     """Draw ``num_samples`` token ids (with replacement) from softmax of the filtered logits.
 
     The filters run in ``generate()``'s order: temperature, then top-k, then top-p.
@@ -167,11 +167,11 @@ def sample(model, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=
 
 # --- Scoring sequences ---------------------------------------------------------------------------
 
-def log_probs_from_logits(logits, labels) -> tf.Tensor:
+def log_probs_from_logits(logits, labels):
     """log softmax(logits) at the ``labels``: logits (..., seq_len, vocab_size), labels
     (..., seq_len) -> (..., seq_len)."""
     log_probs = tf.nn.log_softmax(tf.convert_to_tensor(logits), axis=-1)
-    labels = tf.convert_to_tensor(labels, dtype=tf.int64)
+    labels = tf.convert_to_tensor(labels)                                # int32 or int64
     return tf.gather(log_probs, labels, batch_dims=len(labels.shape))
 
 
