@@ -56,6 +56,8 @@ def cut_at_eos(sequence, prompt_len, eos):
 # --- The API: mirrored, lazy ---------------------------------------------------------------------
 
 def test_pt_and_tf_share_all_and_signatures():
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
     pt, tf = for_framework("pt"), for_framework("tf")
     assert pt.__all__ == tf.__all__
     for name in pt.__all__:
@@ -69,6 +71,7 @@ def test_package_import_loads_no_framework():
 
 
 def test_for_framework():
+    pytest.importorskip("torch")
     import course_utils.reference as reference
 
     assert FRAMEWORKS == ("pt", "tf")
@@ -171,7 +174,8 @@ def test_beam_matches_generate(fw, tokenizer, num_beams, no_repeat_ngram_size):
         expected, expected_score = generate(fw, ids, do_sample=False, num_beams=num_beams, max_new_tokens=8,
                                             no_repeat_ngram_size=no_repeat_ngram_size, length_penalty=1.0,
                                             eos_token_id=None)
-        got, score = fw.ref.beam_search(fw.model, ids, num_beams, 8, no_repeat_ngram_size=no_repeat_ngram_size)
+        got, score = fw.ref.beam_search(fw.model, ids, num_beams, 8,
+                                        no_repeat_ngram_size=no_repeat_ngram_size)
         assert got == expected, prompt
         assert type(score) is float and score == pytest.approx(expected_score, abs=1e-4)
 
@@ -194,6 +198,22 @@ def test_pt_and_tf_beams_agree_without_eos(pt_model, tf_model, tokenizer):
     pt_ids, pt_score = for_framework("pt").beam_search(pt_model, ids, 3, 8)
     tf_ids, tf_score = for_framework("tf").beam_search(tf_model, ids, 3, 8)
     assert pt_ids == tf_ids and pt_score == pytest.approx(tf_score, abs=1e-4)
+
+
+def test_beam_end_rules_pt_vs_tf(pt_model, tf_model, tokenizer):
+    """When the budget runs out, PyTorch's generate() lets live beams compete with eos-finished ones;
+    TensorFlow's returns an eos-finished beam whenever there is one. With eos = greedy's first
+    token, a beam finishes at step 1, so TF's answer ends with eos and PT's is at least as good."""
+    pt, tf = for_framework("pt"), for_framework("tf")
+    for prompt in PROMPTS[:2]:
+        ids = tokenizer.encode(prompt)
+        eos = pt.greedy_search(pt_model, ids, 1)[-1]
+        pt_ids, pt_score = pt.beam_search(pt_model, ids, 3, 6, eos_token_id=eos)
+        tf_ids, tf_score = tf.beam_search(tf_model, ids, 3, 6, eos_token_id=eos)
+        assert tf_ids[-1] == eos and eos not in tf_ids[len(ids):-1]
+        assert pt_score >= tf_score - 1e-4
+        if pt_ids != tf_ids:
+            assert len(pt_ids) == len(ids) + 6      # a live beam that ran to the budget won
 
 
 def test_beam_score_is_the_length_normalised_logprob(fw, tokenizer):

@@ -53,7 +53,8 @@ def warper(name, argument, logits, value) -> np.ndarray:
 def random_logits(rng, batch_size, vocab_size, ties=False) -> np.ndarray:
     if ties:  # few distinct values: many exact ties, also at the top-k / nucleus boundary
         return rng.integers(-3, 4, size=(batch_size, vocab_size)).astype(np.float32)
-    return (rng.normal(size=(batch_size, vocab_size)) * rng.uniform(0.5, 4, size=(batch_size, 1))).astype(np.float32)
+    scale = rng.uniform(0.5, 4, size=(batch_size, 1))
+    return (rng.normal(size=(batch_size, vocab_size)) * scale).astype(np.float32)
 
 
 def assert_same(got, expected):
@@ -118,8 +119,8 @@ def test_filters_do_not_modify_their_input(name):
 
         tensor = tf.Variable(logits)
     ref = for_framework(name)
-    for out in [ref.top_k_filter(tensor, 3), ref.top_p_filter(tensor, 0.5), ref.apply_temperature(tensor, 2.0),
-                ref.top_p_filter(tensor, 1.0)]:
+    for out in [ref.top_k_filter(tensor, 3), ref.top_p_filter(tensor, 0.5), ref.top_p_filter(tensor, 1.0),
+                ref.apply_temperature(tensor, 2.0)]:
         assert out is not tensor
     np.testing.assert_array_equal(np.asarray(tensor), logits)
 

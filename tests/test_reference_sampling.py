@@ -102,7 +102,8 @@ def test_sample_first_tokens_fit_the_model(fw, tokenizer, logits):
     assert chi_square_pvalue(draws, restricted(softmax(logits), keep)) > ALPHA
 
 
-@pytest.mark.parametrize("kwargs", [dict(top_k=3), dict(top_p=0.5, temperature=1.3), dict(top_k=5, top_p=0.8)])
+@pytest.mark.parametrize("kwargs", [dict(top_k=3), dict(top_p=0.5, temperature=1.3),
+                                    dict(top_k=5, top_p=0.8)])
 def test_sample_stays_in_the_top_k_and_nucleus_at_every_step(fw, tokenizer, kwargs):
     ids = tokenizer.encode("Once upon a time")
     out = fw.ref.sample(fw.model, ids, 5, seed=5, **kwargs)

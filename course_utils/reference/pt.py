@@ -31,17 +31,18 @@ def _as_batch(input_ids) -> torch.Tensor:
 
 @torch.no_grad()
 def next_token_logits(model, input_ids):
-    """Logits for the token after ``input_ids``, shape (vocab_size,)."""
+    """Logits for the token after ``input_ids``: a float32 tensor of shape (vocab_size,)."""
     return model(_as_batch(input_ids)).logits[0, -1, :]
 
 
 def next_token_probs(model, input_ids):
-    """Probabilities for the token after ``input_ids``, shape (vocab_size,), summing to 1."""
+    """Probabilities for the token after ``input_ids``: a tensor of shape (vocab_size,), sum 1."""
     return torch.softmax(next_token_logits(model, input_ids), dim=-1)
 
 
 def top_choices(model, tokenizer, input_ids, k=5) -> list[tuple[int, str, float]]:
     """The ``k`` most likely next tokens as ``(token_id, token_string, probability)``, best first."""
+    k = _common.check_positive_int("k", k)
     probs, token_ids = torch.topk(next_token_probs(model, input_ids), k)
     return [(int(i), tokenizer.decode([int(i)]), float(p)) for p, i in zip(probs, token_ids)]
 
@@ -112,7 +113,7 @@ def greedy_search(model, input_ids, max_new_tokens, stop_token_ids=None) -> list
     ids = _common.to_id_list(input_ids)
     max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
     stop = _common.stop_set(stop_token_ids)
-    past_key_values, new_input = None, torch.tensor([ids])               # (1, seq_len), then (1, 1)
+    past_key_values, new_input = None, _as_batch(ids)                    # (1, seq_len), then (1, 1)
     for _ in range(max_new_tokens):
         output = model(new_input, past_key_values=past_key_values, use_cache=True)
         past_key_values = output.past_key_values   # keys/values of every position seen so far
@@ -120,7 +121,7 @@ def greedy_search(model, input_ids, max_new_tokens, stop_token_ids=None) -> list
         ids.append(next_id)
         if next_id in stop:
             break
-        new_input = torch.tensor([[next_id]])      # the cache remembers the rest
+        new_input = _as_batch([next_id])           # the cache remembers the rest
     return ids
 
 
@@ -131,7 +132,7 @@ def greedy_search_no_cache(model, input_ids, max_new_tokens, stop_token_ids=None
     max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
     stop = _common.stop_set(stop_token_ids)
     for _ in range(max_new_tokens):
-        logits = model(torch.tensor([ids]), use_cache=False).logits     # (1, seq_len, vocab_size)
+        logits = model(_as_batch(ids), use_cache=False).logits          # (1, seq_len, vocab_size)
         next_id = int(torch.argmax(logits[0, -1, :]))
         ids.append(next_id)
         if next_id in stop:
@@ -151,7 +152,7 @@ def sample(model, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=
     max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
     stop = _common.stop_set(stop_token_ids)
     seeds = itertools.repeat(None) if seed is None else _common.step_seeds(seed)
-    past_key_values, new_input = None, torch.tensor([ids])
+    past_key_values, new_input = None, _as_batch(ids)
     for _ in range(max_new_tokens):
         output = model(new_input, past_key_values=past_key_values, use_cache=True)
         past_key_values = output.past_key_values
@@ -160,7 +161,7 @@ def sample(model, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=
         ids.append(next_id)
         if next_id in stop:
             break
-        new_input = torch.tensor([[next_id]])
+        new_input = _as_batch([next_id])
     return ids
 
 
@@ -213,6 +214,8 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
     num_beams = _common.check_positive_int("num_beams", num_beams)
     max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens)
     no_repeat_ngram_size = _common.check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, 0)
+    if eos_token_id is not None:
+        eos_token_id = _common.check_positive_int("eos_token_id", eos_token_id, 0)
 
     beams = [list(prompt) for _ in range(num_beams)]                     # live sequences
     # Only beam 0 is live at first; -1e9 on the copies keeps step 1 from picking one token b times.
@@ -236,15 +239,16 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         for rank, index in enumerate(top_indices.tolist()):
             beam, token = divmod(index, vocab_size)
             if token == eos_token_id or generated_len == max_new_tokens:  # PT: budget ends beams too
-                if rank < num_beams:
+                if rank < num_beams:               # generate() drops lower-ranked endings
                     finished.append((normalized[rank], beams[beam] + [token]))
             elif len(live) < num_beams:
                 live.append(rank)
         finished = sorted(finished, key=lambda f: f[0], reverse=True)[:num_beams]
 
-        origin = top_indices[live] // vocab_size                         # which beam each came from
+        chosen = top_indices[live]
+        origin = chosen // vocab_size                                    # which beam each came from
         beams = [beams[beam] + [token] for beam, token in
-                 zip(origin.tolist(), (top_indices[live] % vocab_size).tolist())]
+                 zip(origin.tolist(), (chosen % vocab_size).tolist())]
         beam_scores = top_scores[live]
         if generated_len == max_new_tokens:                              # budget spent
             break

@@ -30,17 +30,18 @@ def _as_batch(input_ids) -> tf.Tensor:
 # --- One step: what does the model think comes next? ---------------------------------------------
 
 def next_token_logits(model, input_ids):
-    """Logits for the token after ``input_ids``, shape (vocab_size,)."""
+    """Logits for the token after ``input_ids``: a float32 tensor of shape (vocab_size,)."""
     return model(_as_batch(input_ids)).logits[0, -1, :]
 
 
 def next_token_probs(model, input_ids):
-    """Probabilities for the token after ``input_ids``, shape (vocab_size,), summing to 1."""
+    """Probabilities for the token after ``input_ids``: a tensor of shape (vocab_size,), sum 1."""
     return tf.nn.softmax(next_token_logits(model, input_ids), axis=-1)
 
 
 def top_choices(model, tokenizer, input_ids, k=5) -> list[tuple[int, str, float]]:
     """The ``k`` most likely next tokens as ``(token_id, token_string, probability)``, best first."""
+    k = _common.check_positive_int("k", k)
     probs, token_ids = tf.math.top_k(next_token_probs(model, input_ids), k)
     return [(int(i), tokenizer.decode([int(i)]), float(p)) for p, i in zip(probs, token_ids)]
 
@@ -96,7 +97,7 @@ def sample_from_logits(logits, num_samples=1, temperature=1.0, top_k=None, top_p
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
     if top_p is not None:
-        logits = top_p_filter(logits, p=top_p)
+        logits = top_p_filter(logits, top_p)
     batch = logits if len(logits.shape) == 2 else logits[None]           # categorical wants 2-D
     if seed is None:
         draws = tf.random.categorical(batch, num_samples, dtype=tf.int64)
@@ -213,6 +214,8 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
     num_beams = _common.check_positive_int("num_beams", num_beams)
     max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens)
     no_repeat_ngram_size = _common.check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, 0)
+    if eos_token_id is not None:
+        eos_token_id = _common.check_positive_int("eos_token_id", eos_token_id, 0)
 
     beams = [list(prompt) for _ in range(num_beams)]                     # live sequences
     # Only beam 0 is live at first; -1e9 on the copies keeps step 1 from picking one token b times.
@@ -239,15 +242,16 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         for rank, index in enumerate(top_indices.numpy().tolist()):
             beam, token = divmod(index, vocab_size)
             if token == eos_token_id:                                    # TF: only eos ends a beam
-                if rank < num_beams:
+                if rank < num_beams:               # generate() drops lower-ranked endings
                     finished.append((normalized[rank], beams[beam] + [token]))
             elif len(live) < num_beams:
                 live.append(rank)
         finished = sorted(finished, key=lambda f: f[0], reverse=True)[:num_beams]
 
-        origin = tf.gather(top_indices, live) // vocab_size              # which beam each came from
+        chosen = tf.gather(top_indices, live)
+        origin = chosen // vocab_size                                    # which beam each came from
         beams = [beams[beam] + [token] for beam, token in
-                 zip(origin.numpy().tolist(), (tf.gather(top_indices, live) % vocab_size).numpy().tolist())]
+                 zip(origin.numpy().tolist(), (chosen % vocab_size).numpy().tolist())]
         beam_scores = tf.gather(top_scores, live)
         if generated_len == max_new_tokens:                              # budget spent
             break
@@ -261,4 +265,5 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
     if finished:
         score, ids = finished[0]
         return ids, score
-    return beams[0], float(beam_scores[0] / tf.cast(len(beams[0]) - len(prompt), tf.float32) ** length_penalty)
+    # No beam emitted eos: the best live beam, scored like a finished one.
+    return beams[0], float(beam_scores[0] / tf.cast(max_new_tokens, tf.float32) ** length_penalty)
