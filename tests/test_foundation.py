@@ -183,3 +183,11 @@ def test_ci_runs_exactly_the_readme_test_command():
     match = re.search(r"<!-- test-command -->\s*```(?:bash|sh)?\n(.+?)\n```", readme, re.S)
     assert match, "README must mark its test command with <!-- test-command -->"
     assert match.group(1).strip() in ci
+
+
+def test_main_job_demo_agrees_across_frameworks(pt_model, tf_model, capsys):
+    from course_utils.demo import main
+
+    assert main(["--model", "course", "--max-new-tokens", "8", "--prompt", "My lord, the king"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("reference == generate(do_sample=False): True") == 2

@@ -73,6 +73,13 @@ def card(log, figures, params, size_mb, rows) -> str:
     cfg = log["config"]
     a = log["args"]
     last = log["history"][-1]
+    runs = [*log.get("earlier_stages", []), {"args": a, "history": log["history"]}]
+    stages = "\n".join(
+        f"| {i + 1} | lr {r['args']['lr']}, {r['args']['warmup']} warm-up, cosine over {r['args']['steps']} steps, "
+        f"seed {r['args']['seed']} | {r['history'][-1]['step']} | "
+        f"{r['history'][-1]['step'] * r['args']['batch_size'] * r['args']['block_size']:,} | "
+        f"{r['history'][-1]['seconds'] / 60:.0f} | {r['history'][-1]['train_loss']:.2f} | "
+        f"{r['history'][-1]['heldout_loss']:.2f} |" for i, r in enumerate(runs))
     table = "\n".join(f"| {p!r} | {g!r} | {s!r} |" for p, g, s in rows)
     return f"""# course-gpt2: the course's bundled GPT-2
 
@@ -94,11 +101,15 @@ stored in float16, {size_mb:.1f} MB, loaded as float32.
 * {log['train_tokens']:,} training tokens; every 20th document of each source held out
   ({log['heldout_tokens']:,} tokens) and never trained on.
 
-## Training (`training/train.py`, seed {a['seed']})
-AdamW (lr {a['lr']}, betas 0.9/0.95, weight decay 0.1), {a['warmup']} warm-up steps then cosine decay,
-{a['steps']} steps of {a['batch_size']} x {a['block_size']} tokens
-({a['steps'] * a['batch_size'] * a['block_size']:,} tokens seen), on 2 CPU cores in
-{last['seconds'] / 60:.0f} minutes. Final training loss {last['train_loss']:.2f} nats.
+## Training (`training/train.py`; the exact commands are in its docstring)
+AdamW (betas 0.9/0.95, weight decay 0.1), blocks of {a['block_size']} tokens, batches of {a['batch_size']},
+on 2 shared CPU cores, in three stages, each starting from the previous stage's weights:
+
+| stage | schedule | steps run | tokens seen | minutes | train loss | held-out loss |
+|---|---|---|---|---|---|---|
+{stages}
+
+Final training loss {last['train_loss']:.2f} nats.
 
 ## Held-out perplexity ({figures['heldout_tokens_scored']:,} tokens of documents never seen)
 | model | perplexity |

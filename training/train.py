@@ -7,9 +7,12 @@ Reproducible: fixed seed, fixed step count, data order drawn from a seeded gener
     python training/train.py --corpus CORPUS --out STAGE1 --steps 2400 --stop-after 400 \
         --batch-size 16 --save-every 200
     # stage 2: a short schedule of its own, annealed to the end, from stage 1's weights
+    python training/train.py --corpus CORPUS --out STAGE2 --init-from STAGE1 --steps 900 \
+        --warmup 20 --lr 1.5e-3 --batch-size 16 --save-every 100 --seed 4321
+    # stage 3: once more, at a lower peak learning rate
     python training/train.py --corpus CORPUS --out course_utils/models/course-gpt2 \
-        --init-from STAGE1 --steps 900 --warmup 20 --lr 1.5e-3 --batch-size 16 \
-        --save-every 100 --seed 4321
+        --init-from STAGE2 --steps 900 --warmup 20 --lr 1e-3 --batch-size 16 \
+        --save-every 100 --seed 777
 
 Checkpoints are written every ``--save-every`` steps in the format the course loads (fp16
 safetensors, so that the shipped weights stay under 25 MB), so a long run can be stopped early.
