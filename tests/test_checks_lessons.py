@@ -1,0 +1,117 @@
+"""Lessons 1 and 2 checks: references pass, named mistakes are named, stubs are Not attempted,
+lying answers fail, and grading mode agrees with the trusted judge_answer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, ____
+from course_utils.lessons import lesson1, lesson2
+
+
+class EqualsEverything(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+class LyingList(list):
+    def __iter__(self):
+        return iter(["Tensor", "Flow"])
+
+    def __eq__(self, other):
+        return True
+
+
+@pytest.fixture(autouse=True)
+def bundled(monkeypatch, pt_model):
+    monkeypatch.setenv("COURSE_MODEL", "course")
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+
+
+def status(problem, **namespace):
+    return problem.verdict(namespace, grading=True)
+
+
+# -- lesson 1 --------------------------------------------------------------------------------------
+def test_lesson1_references_and_mistakes(tokenizer):
+    assert status(lesson1.q1, vocab_size=len(tokenizer)).status == CORRECT
+    assert "largest token id" in status(lesson1.q1, vocab_size=len(tokenizer) - 1).message
+    assert status(lesson1.q1, vocab_size=____).status == NOT_ATTEMPTED
+    tokens = tokenizer.tokenize(lesson1.SUBWORD_TEXT)
+    assert status(lesson1.q2, subword_tokens=tokens).status == CORRECT
+    assert "words, not tokens" in status(lesson1.q2, subword_tokens=lesson1.SUBWORD_TEXT.split()).message
+    assert status(lesson1.q2, subword_tokens=LyingList(["x"])).status == INCORRECT
+
+    def round_trip(text):
+        ids = tokenizer.encode(text)
+        return ids, tokenizer.decode(ids)
+
+    assert status(lesson1.q3, round_trip=round_trip).status == CORRECT
+    assert status(lesson1.q3, round_trip=lambda text: None).status == NOT_ATTEMPTED
+
+
+# -- lesson 2 --------------------------------------------------------------------------------------
+def _logits(pt_model, tokenizer, text):
+    import torch
+
+    with torch.no_grad():
+        return pt_model(torch.tensor([tokenizer.encode(text)])).logits[0]
+
+
+def test_lesson2_argmax_per_prefix(pt_model, tokenizer):
+    logits = _logits(pt_model, tokenizer, lesson2.PREFIX_PROMPT)
+    assert status(lesson2.q1, predicted_ids=logits.argmax(-1)).status == CORRECT
+    own = status(lesson2.q1, predicted_ids=tokenizer.encode(lesson2.PREFIX_PROMPT))
+    assert own.status == INCORRECT and "prompt's own token ids" in own.message
+    wrong_axis = status(lesson2.q1, predicted_ids=logits.argmax(0))
+    assert wrong_axis.status == INCORRECT and "shape" in wrong_axis.message
+    assert status(lesson2.q1, predicted_ids=____).status == NOT_ATTEMPTED
+
+
+def test_lesson2_probability_ratio(pt_model, tokenizer):
+    import tensorflow as tf
+    import torch
+
+    probs = torch.softmax(_logits(pt_model, tokenizer, lesson2.RATIO_PREFIX)[-1], -1)
+    be, do = (tokenizer.encode(t)[0] for t in lesson2.RATIO_TOKENS)
+    ratio = probs[be] / probs[do]
+    assert status(lesson2.q2, ratio=ratio).status == CORRECT                 # a torch scalar
+    assert status(lesson2.q2, ratio=tf.constant(float(ratio))).status == CORRECT  # a tf scalar
+    assert "upside down" in status(lesson2.q2, ratio=float(1 / ratio)).message
+    assert "difference" in status(lesson2.q2, ratio=float(probs[be] - probs[do])).message
+    assert status(lesson2.q2, ratio=EqualsEverything(-1.0)).status == INCORRECT
+
+
+def test_lesson2_next_token_distribution_function(pt_model):
+    import torch
+
+    def solution(model, input_ids):
+        with torch.no_grad():
+            return torch.softmax(model(input_ids).logits[0, -1], dim=-1)
+
+    def logits_only(model, input_ids):
+        with torch.no_grad():
+            return model(input_ids).logits[0, -1]
+
+    def wrong_axis(model, input_ids):
+        with torch.no_grad():
+            return torch.softmax(model(input_ids).logits[0], dim=0)[-1]
+
+    assert status(lesson2.q3, next_token_distribution=solution).status == CORRECT
+    assert "not probabilities" in status(lesson2.q3, next_token_distribution=logits_only).message
+    assert "sequence axis" in status(lesson2.q3, next_token_distribution=wrong_axis).message
+    assert status(lesson2.q3, next_token_distribution=lambda m, i: None).status == NOT_ATTEMPTED
+
+
+def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tokenizer):
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    logits = _logits(pt_model, tokenizer, lesson2.PREFIX_PROMPT)
+    lesson2.q1.grade({"predicted_ids": logits.argmax(-1)})
+    with pytest.raises(AssertionError, match="Incorrect"):
+        lesson2.q1.grade({"predicted_ids": tokenizer.encode(lesson2.PREFIX_PROMPT)})
+    payload = lesson2.q1.collect({"predicted_ids": logits.argmax(-1)}, grading=True)
+    assert judge_answer("lesson2.q1", payload).status == CORRECT
+    forged = {"value": np.zeros(3, dtype=int).tolist()}
+    assert judge_answer("lesson2.q1", forged).status == INCORRECT
