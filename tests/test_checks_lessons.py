@@ -115,3 +115,70 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tok
     assert judge_answer("lesson2.q1", payload).status == CORRECT
     forged = {"value": np.zeros(3, dtype=int).tolist()}
     assert judge_answer("lesson2.q1", forged).status == INCORRECT
+
+
+# -- lesson 3 --------------------------------------------------------------------------------------
+from course_utils.lessons import lesson3  # noqa: E402
+
+
+def _greedy(model_call, argmax, ids, max_new_tokens, period, append=True, stop=True, extra=0):
+    ids = list(ids)
+    fed = list(ids)
+    for _ in range(max_new_tokens + extra):
+        next_id = argmax(model_call(fed))
+        ids.append(next_id)
+        if append:
+            fed.append(next_id)
+        if stop and next_id == period:
+            break
+    return ids
+
+
+def test_lesson3_tensorflow_greedy(tf_model, tokenizer):
+    import tensorflow as tf
+
+    period = tokenizer.encode(".")[0]
+    call = lambda ids: tf_model(tf.constant([ids])).logits  # noqa: E731
+    argmax = lambda logits: int(tf.argmax(logits[0, -1]))  # noqa: E731
+
+    def solution(model, input_ids, max_new_tokens):
+        return _greedy(call, argmax, input_ids, max_new_tokens, period)
+
+    def never_appends(model, input_ids, max_new_tokens):
+        return _greedy(call, argmax, input_ids, max_new_tokens, period, append=False)
+
+    def one_too_many(model, input_ids, max_new_tokens):
+        return _greedy(call, argmax, input_ids, max_new_tokens, period, extra=1)
+
+    assert status(lesson3.q1, greedy_tf=solution).status == CORRECT
+    assert "never appends" in status(lesson3.q1, greedy_tf=never_appends).message
+    assert "too many" in status(lesson3.q1, greedy_tf=one_too_many).message
+    assert status(lesson3.q1, greedy_tf=lambda m, i, n: None).status == NOT_ATTEMPTED
+
+
+def test_lesson3_pytorch_generator(pt_model, tokenizer):
+    import torch
+
+    period = tokenizer.encode(".")[0]
+
+    def solution(model, input_ids, max_new_tokens):
+        ids = list(input_ids)
+        for _ in range(max_new_tokens):
+            with torch.no_grad():
+                next_id = int(torch.argmax(model(torch.tensor([ids])).logits[0, -1]))
+            ids.append(next_id)
+            yield next_id
+            if next_id == period:
+                return
+
+    def crashes(model, input_ids, max_new_tokens):
+        yield 1 // 0
+
+    assert status(lesson3.q2, greedy_ids_generator=solution).status == CORRECT
+    crashed = status(lesson3.q2, greedy_ids_generator=crashes)
+    assert crashed.status == INCORRECT and "ZeroDivisionError" in crashed.message
+
+
+def test_lesson3_prediction_counts_real_model_calls():
+    assert lesson3.CachedModelCalls().verdict({"predicted_calls": lesson3.CachedModelCalls.new_tokens}).status == CORRECT
+    assert lesson3.CachedModelCalls().verdict({"predicted_calls": 1}).status == INCORRECT
