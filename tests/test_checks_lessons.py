@@ -182,3 +182,59 @@ def test_lesson3_pytorch_generator(pt_model, tokenizer):
 def test_lesson3_prediction_counts_real_model_calls():
     assert lesson3.CachedModelCalls().verdict({"predicted_calls": lesson3.CachedModelCalls.new_tokens}).status == CORRECT
     assert lesson3.CachedModelCalls().verdict({"predicted_calls": 1}).status == INCORRECT
+
+
+# -- lesson 4 --------------------------------------------------------------------------------------
+from course_utils.checking import stats  # noqa: E402
+from course_utils.lessons import lesson4  # noqa: E402
+
+
+def test_goodness_of_fit_accepts_the_distribution_and_rejects_others():
+    rng = np.random.default_rng(0)
+    probs = np.array([0.1, 0.2, 0.5, 0.2, 0.0])
+    assert stats.fits(rng.choice(5, size=5000, p=probs), probs)
+    assert not stats.fits(rng.choice(5, size=5000, p=[0.25, 0.25, 0.25, 0.25, 0]), probs)
+    assert not stats.fits([4, 1, 2], probs)  # outside the support
+
+
+def test_lesson4_tensorflow_categorical(tf_model):
+    import tensorflow as tf
+
+    def solution(logits, num_samples, seed):
+        return tf.random.stateless_categorical(logits[None, :], num_samples, seed=[seed, 0])[0]
+
+    def greedy(logits, num_samples, seed):
+        return tf.fill([num_samples], tf.argmax(logits))
+
+    def from_probs(logits, num_samples, seed):  # probabilities passed where logits belong
+        return tf.random.stateless_categorical(tf.nn.softmax(logits)[None, :], num_samples, seed=[seed, 0])[0]
+
+    def unseeded(logits, num_samples, seed):
+        return tf.random.categorical(logits[None, :], num_samples)[0]
+
+    assert status(lesson4.q1, sample_tf=solution).status == CORRECT
+    assert "greedy" in status(lesson4.q1, sample_tf=greedy).message
+    assert status(lesson4.q1, sample_tf=from_probs).status == INCORRECT
+    assert "same seed" in status(lesson4.q1, sample_tf=unseeded).message
+    assert status(lesson4.q1, sample_tf=lambda l, n, s: None).status == NOT_ATTEMPTED
+
+
+def test_lesson4_temperature_and_top_p(pt_model):
+    import torch
+
+    assert status(lesson4.q2, apply_temperature=lambda logits, t: logits / t).status == CORRECT
+    assert "multiplied" in status(lesson4.q2, apply_temperature=lambda logits, t: logits * t).message
+    after = status(lesson4.q2, apply_temperature=lambda logits, t: torch.softmax(logits, -1) / t)
+    assert "after softmax" in after.message
+
+    def top_p(logits, p, keep_crosser=True):
+        probs, order = torch.sort(torch.softmax(logits, -1), descending=True)
+        cumulative = torch.cumsum(probs, -1)
+        drop = order[(cumulative - probs >= p) if keep_crosser else (cumulative > p)]
+        filtered = logits.clone()
+        filtered[drop] = float("-inf")
+        return filtered
+
+    assert status(lesson4.q3, top_p_filter=top_p).status == CORRECT
+    dropped = status(lesson4.q3, top_p_filter=lambda l, p: top_p(l, p, keep_crosser=False))
+    assert dropped.status == INCORRECT and "crosses p" in dropped.message

@@ -4,7 +4,7 @@ An answer may be a ``torch.Tensor``, a ``tf.Tensor``, a numpy array, a (nested) 
 a Python/numpy scalar. Whatever it is, we read its contents through the *base* types' own
 functions (``list.__getitem__``, ``int.__int__``, ``np.ndarray.view``), so a subclass that
 overrides ``__eq__``, ``__iter__``, ``__array__`` or ``__bool__`` cannot change what we see. The
-result is made of ``int``, ``float``, ``bool``, ``str`` and ``list`` only, ready for JSON.
+result is made of ``int``, ``float``, ``bool``, ``str``, ``list`` and ``dict`` only, ready for JSON.
 """
 from __future__ import annotations
 
@@ -42,6 +42,10 @@ def to_plain(answer, *, _budget: list | None = None):
         n = base.__len__(answer)
         _spend(budget, n)
         return [to_plain(base.__getitem__(answer, i), _budget=budget) for i in range(n)]
+    if isinstance(answer, dict):  # only the checker's own run_probe builds dicts (string keys)
+        items = list(dict.items(answer))
+        _spend(budget, len(items))
+        return {str.__str__(k): to_plain(v, _budget=budget) for k, v in items if isinstance(k, str)}
     array = _framework_tensor_to_numpy(answer)
     if array is not None:
         return _array_to_plain(array, budget)
