@@ -238,3 +238,49 @@ def test_lesson4_temperature_and_top_p(pt_model):
     assert status(lesson4.q3, top_p_filter=top_p).status == CORRECT
     dropped = status(lesson4.q3, top_p_filter=lambda l, p: top_p(l, p, keep_crosser=False))
     assert dropped.status == INCORRECT and "crosses p" in dropped.message
+
+
+# -- lesson 5 --------------------------------------------------------------------------------------
+from course_utils.lessons import lesson5  # noqa: E402
+
+
+def test_lesson5_sequence_logprob(pt_model):
+    import torch
+
+    def solution(model, ids, input_len, product=False, whole=False):
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0]
+        log_probs = torch.log_softmax(logits[:-1], -1).gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]
+        total = log_probs[0 if whole else input_len - 1:].sum()
+        return float(total.exp() if product else total)
+
+    assert status(lesson5.q1, sequence_logprob_pt=solution).status == CORRECT
+    product = status(lesson5.q1, sequence_logprob_pt=lambda m, i, n: solution(m, i, n, product=True))
+    assert "product of probabilities" in product.message
+    whole = status(lesson5.q1, sequence_logprob_pt=lambda m, i, n: solution(m, i, n, whole=True))
+    assert "includes the prompt" in whole.message
+
+
+def test_lesson5_tensorflow_log_probs(tf_model):
+    import tensorflow as tf
+
+    def solution(logits, labels):
+        return tf.gather(tf.nn.log_softmax(logits, axis=-1), labels, batch_dims=1)
+
+    def probabilities(logits, labels):
+        return tf.gather(tf.nn.softmax(logits, axis=-1), labels, batch_dims=1)
+
+    assert status(lesson5.q2, log_probs_from_logits_tf=solution).status == CORRECT
+    assert "probabilities" in status(lesson5.q2, log_probs_from_logits_tf=probabilities).message
+
+
+def test_lesson5_beam_ids(pt_model, tokenizer):
+    import torch
+
+    ids = torch.tensor([tokenizer.encode(lesson5.BEAM_PROMPT)])
+    beam = pt_model.generate(ids, do_sample=False, **lesson5.BEAM_SETTINGS)[0].tolist()
+    greedy = pt_model.generate(ids, do_sample=False, max_new_tokens=12)[0].tolist()
+    assert status(lesson5.q3, beam_ids=beam).status == CORRECT
+    verdict = status(lesson5.q3, beam_ids=greedy)
+    assert verdict.status == INCORRECT
+    assert status(lesson5.q3, beam_ids=____).status == NOT_ATTEMPTED
