@@ -110,6 +110,22 @@ class Problem:
         except Exception as error:  # noqa: BLE001
             return _checker_failure(error, self.points)
 
+    def judge_recorded(self, payload: dict) -> Verdict:
+        """The grader's verdict on a payload recorded in grading mode (scaled to ``points``).
+
+        Stricter than ``judge_safely``: a payload that does not cover the tests grading mode runs
+        (a checker patched in the kernel could leave the hidden probes out) earns nothing.
+        """
+        gap = self.recorded_gap(payload)
+        if gap is not None:
+            return Verdict(INCORRECT, f"the recorded answer {gap}; was the checker changed in the "
+                                      f"notebook?", 0.0, self.points)
+        return self.judge_safely(payload)
+
+    def recorded_gap(self, payload: dict) -> str | None:
+        """What a grading-mode payload lacks, or None. Problems with probes override this."""
+        return None if isinstance(payload, dict) else "is not a record"
+
     def judge_safely(self, payload: dict) -> Verdict:
         try:
             verdict = self.judge(payload)
@@ -198,6 +214,15 @@ class MultipartProblem(Problem):
             return self.judge(payload)
         except Exception as error:  # noqa: BLE001
             return _checker_failure(error, self.points)
+
+    def recorded_gap(self, payload):
+        if not isinstance(payload, dict):
+            return "is not a record"
+        for name, part in self.parts.items():
+            gap = part.recorded_gap(payload.get(name, {}))
+            if gap is not None:
+                return f"for part ({name}) {gap}"
+        return None
 
 
 def _collect_safely(problem: Problem, namespace: dict, grading: bool) -> dict:
@@ -313,6 +338,17 @@ class FunctionProblem(Problem):
 
     def run_probe(self, function, spec):
         raise NotImplementedError
+
+    def recorded_gap(self, payload):
+        if not isinstance(payload, dict):
+            return "is not a record"
+        if "probes" not in payload:
+            return None  # no answer at all (missing, blank, error): judged as such
+        recorded = [(p.get("spec"), bool(p.get("hidden"))) for p in payload["probes"] if isinstance(p, dict)]
+        wanted = ([(s, False) for s in self.public_probes] + [(s, True) for s in self.hidden_probes])
+        if json.dumps(recorded, sort_keys=True) != json.dumps(wanted, sort_keys=True):
+            return "does not hold the results of this exercise's tests, hidden ones included"
+        return None
 
     def judge(self, payload):
         early = judge_payload_shape(payload)

@@ -25,4 +25,4 @@ def get_problem(problem_id: str):
 
 def judge_answer(problem_id: str, payload: dict) -> Verdict:
     """The verdict on a payload recorded by ``problem.grade()`` (scaled to the problem's points)."""
-    return get_problem(problem_id).judge_safely(payload)
+    return get_problem(problem_id).judge_recorded(payload)

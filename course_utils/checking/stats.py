@@ -41,3 +41,24 @@ def goodness_of_fit(samples, probs) -> float:
 
 def fits(samples, probs) -> bool:
     return goodness_of_fit(samples, probs) >= ALPHA
+
+
+def log_likelihood(samples, probs) -> float:
+    """Total log-probability of ``samples`` under ``probs`` (-inf if one is outside its support)."""
+    samples = np.asarray(samples, dtype=np.int64).ravel()
+    probs = np.asarray(probs, dtype=np.float64)
+    probs = probs / probs.sum()
+    if samples.size == 0 or samples.min() < 0 or samples.max() >= probs.size:
+        return float("-inf")
+    with np.errstate(divide="ignore"):
+        return float(np.log(probs[samples]).sum())
+
+
+def likeliest(samples, candidates: dict):
+    """The key of ``candidates`` (name -> probs) under which ``samples`` are the most likely.
+
+    A chi-square test has no power against a distribution spread thinly over 50,257 tokens (every
+    bin would be pooled); to say *which* wrong distribution a sampler follows, compare likelihoods.
+    """
+    scores = {name: log_likelihood(samples, probs) for name, probs in candidates.items()}
+    return max(scores, key=scores.get)

@@ -95,5 +95,32 @@ class EncodeDecode(FunctionProblem):
         return repr(spec)
 
 
-qvars = bind_exercises(globals(), LESSON, [VocabularySize, SubwordTokens, EncodeDecode])
+class EndOfTextId(ValueProblem):
+    """The id of GPT-2's one special token, ``<|endoftext|>``."""
+
+    var = "eos_id"
+    hints = ("The tokenizer names its special tokens: `tokenizer.eos_token` is the string, and it "
+             "has an id attribute too.",
+             "`tokenizer.eos_token_id`, or `tokenizer.convert_tokens_to_ids('<|endoftext|>')`.")
+    solution_code = "eos_id = tokenizer.eos_token_id"
+
+    def expected(self):
+        return self.ctx.tokenizer.convert_tokens_to_ids(self.ctx.tokenizer.eos_token)
+
+    def compare_with_expected(self, answer, expected, variants):
+        from course_utils.checking.verdict import incorrect
+
+        if isinstance(answer, list):
+            if answer == [expected]:
+                return incorrect("That is a list holding the id; give the id itself, a single number.")
+            return incorrect("`eos_id` should be one number: the special token is a single id, not "
+                             "a list of pieces." + self._hint_pointer())
+        return super().compare_with_expected(answer, expected, variants)
+
+    def wrong_variants(self):
+        n = len(self.ctx.tokenizer)
+        return {"That is the size of the vocabulary; ids run from 0 to that number minus one.": n}
+
+
+qvars = bind_exercises(globals(), LESSON, [VocabularySize, SubwordTokens, EncodeDecode, EndOfTextId])
 __all__ = qvars + ["____"]

@@ -6,6 +6,7 @@ the notebook uses (whichever framework is already loaded), never stored here.
 import numpy as np
 
 from course_utils.checking import FunctionProblem, ValueProblem, bind_exercises, call_student, ____  # noqa: F401
+from course_utils.checking.verdict import INCORRECT, incorrect
 
 LESSON = "lesson2"
 PREFIX_PROMPT = "The quick brown fox jumps over the lazy"
@@ -32,17 +33,34 @@ class ArgmaxPerPrefix(ValueProblem):
     var = "predicted_ids"
     hints = ("The logits have shape [batch, seq, vocab]: row `t` scores the token that follows the "
              "first t+1 tokens. Take the argmax over the vocabulary axis.",
-             "`logits[0].argmax(-1)` in PyTorch, `tf.argmax(logits[0], axis=-1)` in TensorFlow.")
-    solution_code = "predicted_ids = logits[0].argmax(-1).tolist()   # torch; tf: tf.argmax(logits[0], -1)"
+             "`prompt_logits[0].argmax(dim=-1)` in PyTorch (`tf.argmax(logits[0], axis=-1)` if your "
+             "logits come from the TensorFlow model).")
+    solution_code = "predicted_ids = prompt_logits[0].argmax(dim=-1)   # one id per position"
 
     def expected(self):
         return _logits_rows(self.ctx, PREFIX_PROMPT).argmax(-1).tolist()
 
+    def compare_with_expected(self, answer, expected, variants):
+        from course_utils.checking.verdict import incorrect
+
+        if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
+            answer = answer[0]  # a batch of one, shape [1, seq]: judge the row it holds
+        if isinstance(answer, list) and len(answer) == len(self.ctx.tokenizer) != len(expected):
+            return incorrect("That has one entry per vocabulary token: the argmax ran over the "
+                             "sequence axis. Take it over the last axis (the vocabulary), which "
+                             "leaves one id per position." + self._hint_pointer())
+        return super().compare_with_expected(answer, expected, variants)
+
     def wrong_variants(self):
         ids = self.ctx.tokenizer.encode(PREFIX_PROMPT)
+        best = self.expected()
         return {"Those are the prompt's own token ids: the predictions are the argmax of the logits.": ids,
-                "Those ids are one position off: row t predicts the token *after* position t, so keep "
-                "every row, in order.": ids[1:] + [self.expected()[-1]]}
+                "Those are the tokens that really follow each prefix; the exercise asks what the model "
+                "predicts there: the argmax of each row.": ids[1:],
+                "One row short: the last row (the whole prompt) predicts a next token too. Keep every "
+                "row, in order.": best[:-1],
+                "One row short and shifted: the first row (the prediction after the first token) "
+                "counts too. Keep every row, in order.": best[1:]}
 
 
 class ProbabilityRatio(ValueProblem):
@@ -51,8 +69,11 @@ class ProbabilityRatio(ValueProblem):
     hints = (f"Softmax the last row of the logits for {RATIO_PREFIX!r}, then divide the probability of "
              f"{RATIO_TOKENS[0]!r} by that of {RATIO_TOKENS[1]!r} (ids from `tokenizer.encode`).",
              "Mind the leading space: ' be' is one token, different from 'be'.")
-    solution_code = ("probs = torch.softmax(model(**tokenizer(prefix, return_tensors='pt')).logits[0, -1], -1)\n"
-                     "ratio = (probs[tokenizer.encode(' be')[0]] / probs[tokenizer.encode(' do')[0]]).item()")
+    solution_code = ("with torch.no_grad():\n"
+                     "    ratio_logits = model(**tokenizer(ratio_prefix, return_tensors='pt')).logits\n"
+                     "ratio_probs = torch.softmax(ratio_logits[0, -1], dim=-1)\n"
+                     "be_id, do_id = tokenizer.encode(' be')[0], tokenizer.encode(' do')[0]\n"
+                     "ratio = (ratio_probs[be_id] / ratio_probs[do_id]).item()")
 
     def _probs(self):
         return _softmax(_logits_rows(self.ctx, RATIO_PREFIX)[-1])
@@ -113,6 +134,45 @@ class NextTokenDistribution(FunctionProblem):
 
     def describe_probe(self, spec):
         return f"the prompt {spec!r}"
+
+    def judge(self, payload):
+        verdict = super().judge(payload)
+        if verdict.status != INCORRECT:
+            return verdict
+        figure = self._comparison_figure(payload)
+        return verdict if figure is None else incorrect(verdict.message, verdict.score, figure=figure)
+
+    def _comparison_figure(self, payload):
+        """Bars of the reference's ten most likely tokens next to the student's values for them."""
+        vocab_size = len(self.ctx.tokenizer)
+        for probe in payload.get("probes") or []:
+            answer = probe.get("answer")
+            if probe.get("hidden") or not isinstance(answer, list) or len(answer) != vocab_size:
+                continue
+            yours = np.asarray(answer, dtype=np.float64)
+            if yours.ndim != 1 or self.judge_probe(probe["spec"], answer) is None:
+                continue
+            return _distribution_figure(self.ctx.tokenizer, probe["spec"],
+                                        np.asarray(self.expected(probe["spec"])), yours)
+        return None
+
+
+def _distribution_figure(tokenizer, prompt, expected, yours, k=10):
+    from matplotlib.figure import Figure
+
+    top = np.argsort(expected)[::-1][:k]
+    labels = [repr(tokenizer.decode([int(i)])) for i in top]
+    figure = Figure(figsize=(6.4, 3.2))
+    axes = figure.subplots()
+    x = np.arange(k)
+    axes.bar(x - 0.2, expected[top], width=0.4, label="reference")
+    axes.bar(x + 0.2, yours[top], width=0.4, label="yours")
+    axes.set_xticks(x, labels, rotation=45, ha="right")
+    axes.set_ylabel("value for the next token")
+    axes.set_title(f"After {prompt!r}: the reference's top {k} tokens")
+    axes.legend()
+    figure.tight_layout()
+    return figure
 
 
 qvars = bind_exercises(globals(), LESSON, [ArgmaxPerPrefix, ProbabilityRatio, NextTokenDistribution])

@@ -3,14 +3,20 @@
 Expected ids come from the reference ``greedy_search`` of the exercise's framework, on the model
 the notebook uses; the known mistakes are the same search with one step done wrong.
 """
-from course_utils.checking import (FunctionProblem, PredictionProblem, bind_exercises,
-                                   call_student, ____)  # noqa: F401
+import numpy as np
+
+from course_utils.checking import (FunctionProblem, PredictionProblem, ValueProblem, Verdict,
+                                   bind_exercises, call_student, compare, ____)  # noqa: F401
+from course_utils.checking.verdict import NOT_ATTEMPTED, incorrect
 
 LESSON = "lesson3"
 PROBES = [{"prompt": "The function returns", "max_new_tokens": 12},
           {"prompt": "My lord, the king", "max_new_tokens": 6}]
 HIDDEN_PROBES = [{"prompt": "In the future", "max_new_tokens": 15},
                  {"prompt": "A list is", "max_new_tokens": 1}]
+
+
+_CONTINUATIONS: dict = {}  # (framework, id(model), prompt ids, n) -> (model, greedy new ids)
 
 
 class GreedyProblem(FunctionProblem):
@@ -23,10 +29,28 @@ class GreedyProblem(FunctionProblem):
         return self.ctx.tokenizer.encode(".")[0]
 
     def reference(self, spec, max_new_tokens=None, stop=True) -> list[int]:
+        """Prompt + the reference's greedy ids, for a budget up to ``max_new_tokens + 1``.
+
+        One run of the reference ``greedy_search`` without a stop token, a token longer than the
+        budget, gives the right answer and the off-by-one and no-stop variants alike: stopping at
+        '.' only cuts a greedy continuation short, it never changes it.
+        """
         ids = self.ctx.tokenizer.encode(spec["prompt"])
         budget = spec["max_new_tokens"] if max_new_tokens is None else max_new_tokens
-        return self.ctx.ref(self.framework).greedy_search(
-            self.ctx.model(self.framework), ids, budget, stop_token_ids=[self.period_id()] if stop else None)
+        new = self._continuation(ids, spec["max_new_tokens"] + 1)[:budget]
+        if stop and self.period_id() in new:
+            new = new[:new.index(self.period_id()) + 1]
+        return ids + new
+
+    def _continuation(self, ids, max_new_tokens) -> list[int]:
+        model = self.ctx.model(self.framework)
+        key = (self.framework, id(model), tuple(ids), max_new_tokens)
+        if key not in _CONTINUATIONS:  # the model is kept in the value, so its id stays its own
+            if len(_CONTINUATIONS) > 256:
+                _CONTINUATIONS.clear()
+            result = self.ctx.ref(self.framework).greedy_search(model, ids, max_new_tokens)
+            _CONTINUATIONS[key] = (model, result[len(ids):])
+        return list(_CONTINUATIONS[key][1])
 
     def expected(self, spec):
         return self.reference(spec)
@@ -46,8 +70,31 @@ class GreedyProblem(FunctionProblem):
         }
         if right[-1] == self.period_id():
             variants["The '.' itself is missing: append it, then stop."] = right[:-1]
+        # logits[0, 0] instead of logits[0, -1]: the first position only ever sees the first token.
+        stuck = self.first_position_argmax(prompt)
+        variants["Every step reads the logits of the first position; the next token is predicted "
+                 "by the last one, `logits[0, -1]`."] = (
+            prompt + [stuck] if stuck == self.period_id() else prompt + [stuck] * spec["max_new_tokens"])
         # A variant equal to the right answer would name a mistake the student did not make.
         return {message: ids for message, ids in variants.items() if ids != right}
+
+    def first_position_argmax(self, prompt) -> int:
+        logits = self.ctx.ref(self.framework).next_token_logits(self.ctx.model(self.framework), prompt[:1])
+        return int(np.argmax(np.asarray(logits)))
+
+    def judge_probe(self, spec, answer):
+        message = super().judge_probe(spec, answer)
+        if message is None or not message.startswith("your result"):
+            return message  # right, or a mistake we could name
+        prompt = self.ctx.tokenizer.encode(spec["prompt"])
+        if isinstance(answer, list) and answer[:len(prompt)] != prompt:
+            return "the list should start with the prompt's ids, then the new ones"
+        new = answer[len(prompt):] if isinstance(answer, list) else []
+        if new and all(isinstance(i, int) and 0 <= i < len(prompt) + spec["max_new_tokens"] for i in new):
+            # Tiny ids that fit the positions: an argmax over the sequence axis, not the vocabulary.
+            return ("those new 'ids' look like positions: take the argmax over the vocabulary "
+                    "(the last axis) of the last position's logits")
+        return message
 
     def describe_probe(self, spec):
         return f"prompt {spec['prompt']!r} with max_new_tokens={spec['max_new_tokens']}"
@@ -115,6 +162,33 @@ class CachedModelCalls(PredictionProblem):
                    "one model call per generated token.")
     hints = ("Each step produces one token, and each step needs the model once.",)
     solution_code = "predicted_calls = 10"
+
+    def __init__(self):
+        super().__init__()
+        self._first_collected = None  # kernel side: the first prediction this kernel checked
+
+    def collect(self, namespace, grading=False):
+        payload = ValueProblem.collect(self, namespace, grading)
+        if "value" in payload:
+            if self._first_collected is None:
+                self._first_collected = payload["value"]
+            payload["first"] = self._first_collected
+        return payload
+
+    def judge(self, payload):
+        """Pure: the first prediction travels in the payload, so a grader process that judges many
+        students' answers remembers nothing from one to the next."""
+        verdict = ValueProblem.judge(self, payload)
+        if verdict.status == NOT_ATTEMPTED:
+            return verdict
+        answer, expected = payload["value"], self.expected()
+        first = payload.get("first", answer)
+        if (compare.mismatch(answer, first, self.rtol, self.atol) is not None
+                and compare.mismatch(first, expected, self.rtol, self.atol) is not None):
+            return incorrect(f"you changed your prediction after seeing the answer; your first "
+                             f"prediction was {first!r}. {self.explanation}")
+        return Verdict(verdict.status, (verdict.message + " " + self.explanation).strip(),
+                       verdict.score, verdict.max_score)
 
     def expected(self):
         # Count the calls the reference really makes, rather than trusting the explanation.

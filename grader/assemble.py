@@ -1,0 +1,159 @@
+"""Read a submitted notebook and rebuild the notebook the grader will run.
+
+What the student controls is the code of their own cells; everything the instructor locked comes
+from the release: locked cells edited by the student are put back, locked cells the student
+deleted are re-inserted where they belong, and copies of graded cells lose their grading role.
+The grader later reads answers only from the test cells *this module* placed (by index), never
+from whatever cell claims a grade id.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+
+import nbformat
+
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+_GRADE_CALL = re.compile(r"^\s*(q\d+(?:\.[a-z]\w*)?)\.grade\(\)\s*$")
+
+
+class InvalidSubmission(Exception):
+    """The file cannot be graded at all; the message says why, for the grades table."""
+
+
+@dataclass
+class TestCell:
+    index: int          # position in the assembled notebook
+    grade_id: str
+    problem_id: str     # e.g. "lesson2.q3" (what the payload must name)
+    points: float
+
+
+@dataclass
+class Assembled:
+    nb: nbformat.NotebookNode
+    tests: list[TestCell]
+    notes: list[str] = field(default_factory=list)  # what was restored, for the feedback
+
+
+def read_submission(data: bytes) -> nbformat.NotebookNode:
+    """Parse a submitted file strictly enough to run it; ``InvalidSubmission`` says what is wrong."""
+    if not data.strip():
+        raise InvalidSubmission("the file is empty")
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise InvalidSubmission(f"the file is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidSubmission("the file is not text (UTF-8): is it really a .ipynb notebook?") from None
+    except json.JSONDecodeError as error:
+        raise InvalidSubmission(f"the file is not valid notebook JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
+        raise InvalidSubmission("the file is JSON but not a notebook (no list of cells)")
+    try:
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+    except Exception as error:  # noqa: BLE001 - nbformat raises many kinds for malformed input
+        raise InvalidSubmission(f"the notebook could not be read ({type(error).__name__}: {error})") from None
+    for cell in nb.cells:
+        if not isinstance(cell.get("source", ""), str) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            raise InvalidSubmission("the notebook has a malformed cell")
+    return nb
+
+
+def grade_id_of(cell) -> str | None:
+    meta = cell.get("metadata", {}).get("nbgrader")
+    gid = meta.get("grade_id") if isinstance(meta, dict) else None
+    return gid if isinstance(gid, str) else None
+
+
+def lesson_of(nb, lesson_ids: list[str]) -> str | None:
+    """The lesson whose grade ids the notebook carries most of (None if it carries none)."""
+    counts = {lesson: 0 for lesson in lesson_ids}
+    for cell in nb.cells:
+        gid = grade_id_of(cell) or ""
+        for lesson in lesson_ids:
+            if gid.startswith(lesson + "_"):
+                counts[lesson] += 1
+    best = max(counts, key=counts.get, default=None)
+    return best if best is not None and counts[best] > 0 else None
+
+
+def assemble(submitted, release, lesson: str) -> Assembled:
+    """The notebook to run: the student's cells, with the release's locked cells enforced."""
+    release_cells = {grade_id_of(c): c for c in release.cells if grade_id_of(c)}
+    kind = {gid: _meta(c) for gid, c in release_cells.items()}
+    out, notes, seen = [], [], set()
+    position = {}  # grade id -> index in `out`
+
+    for cell in submitted.cells:
+        gid = grade_id_of(cell)
+        if gid in release_cells and gid not in seen:
+            seen.add(gid)
+            original = release_cells[gid]
+            if kind[gid].get("solution") and cell.cell_type == original.cell_type:
+                kept = copy.deepcopy(original)
+                kept.source = cell.source       # the student's answer, in the release's cell
+            else:
+                kept = copy.deepcopy(original)  # locked: the release's version, whatever was submitted
+                if cell.source != original.source or cell.cell_type != original.cell_type:
+                    notes.append(f"locked cell `{gid}` was edited; the original was restored")
+            position[gid] = len(out)
+            out.append(kept)
+        else:
+            if gid in release_cells:  # a second copy of a graded cell: it grades nothing
+                notes.append(f"a copy of cell `{gid}` was run as an ordinary cell")
+            out.append(_plain(cell))
+
+    # Re-insert locked cells that were deleted, after the nearest earlier release cell present.
+    # Deleted answer cells are not re-inserted: the answer may live in a cell of the student's own.
+    previous = None
+    for cell in release.cells:
+        gid = grade_id_of(cell)
+        if gid is None:
+            continue
+        if gid not in seen and not kind[gid].get("solution"):
+            at = 0 if previous is None else position[previous] + 1
+            out.insert(at, copy.deepcopy(cell))
+            for other, index in position.items():
+                if index >= at:
+                    position[other] = index + 1
+            position[gid] = at
+            if kind[gid].get("grade"):
+                notes.append(f"test cell `{gid}` was missing; it was put back")
+        if gid in position:
+            previous = gid
+
+    nb = copy.deepcopy(release)
+    nb.cells = out
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    tests = []
+    for gid, index in sorted(position.items(), key=lambda item: item[1]):
+        meta = kind[gid]
+        if meta.get("grade") and not meta.get("solution"):
+            tests.append(TestCell(index, gid, problem_id(lesson, release_cells[gid]), float(meta.get("points", 0))))
+    return Assembled(nb, tests, notes)
+
+
+def problem_id(lesson: str, test_cell) -> str:
+    """``lesson2.q3`` for a test cell whose code is ``q3.grade()``."""
+    match = _GRADE_CALL.match(test_cell.source)
+    if not match:
+        raise ValueError(f"test cell {grade_id_of(test_cell)!r} is not a single `qK.grade()` call")
+    return f"{lesson}.{match.group(1)}"
+
+
+def _meta(cell) -> dict:
+    return dict(cell.metadata.get("nbgrader", {}))
+
+
+def _plain(cell):
+    """A student's cell without any grading metadata (so it cannot pose as a graded cell)."""
+    cell = copy.deepcopy(cell)
+    cell.metadata.pop("nbgrader", None)
+    if cell.cell_type == "code":
+        cell.outputs, cell.execution_count = [], None
+    return cell

@@ -1,0 +1,107 @@
+"""``python -m grader`` (or ``course-grader``): release, autograde, demo."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from grader.release import NOTEBOOKS_DIR
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples" / "submissions"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    release = commands.add_parser("release", help="generate the student notebooks from the nbgrader sources")
+    release.add_argument("lessons", nargs="*", help="lesson ids (default: all)")
+    release.add_argument("--out", type=Path, default=NOTEBOOKS_DIR, help="folder for the student notebooks")
+    release.add_argument("--check", action="store_true",
+                         help="write nothing; exit 1 if the student notebooks are out of date")
+
+    grade = commands.add_parser("autograde", help="grade a folder of submissions")
+    grade.add_argument("submissions", type=Path, help="<student>/<lesson>.ipynb, or nbgrader's submitted/ layout")
+    grade.add_argument("--out", type=Path, required=True, help="folder for grades.csv and feedback/")
+    _grading_options(grade)
+
+    demo = commands.add_parser("demo", help="the whole instructor flow on the sample submissions")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"))
+    _grading_options(demo)
+
+    args = parser.parse_args(argv)
+    if args.command == "release":
+        return _release(args)
+    if args.command == "autograde":
+        return _autograde(args.submissions, args)
+    return _demo(args)
+
+
+def _grading_options(parser):
+    parser.add_argument("--workers", type=int, default=None, help="parallel kernels (default: core count)")
+    parser.add_argument("--lessons", nargs="*", default=None,
+                        help="lessons every student should have submitted (default: those found)")
+    parser.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")
+    parser.add_argument("--notebook-timeout", type=float, default=None, help="seconds per notebook")
+    parser.add_argument("--memory-mb", type=int, default=None, help="memory cap per kernel (MiB)")
+    parser.add_argument("--allow-network", action="store_true", help="do not cut the kernel off the network")
+    parser.add_argument("--model", default=None, help="COURSE_MODEL for kernels and judge (default: course)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _release(args) -> int:
+    from grader import release
+
+    if args.check:
+        stale = release.out_of_sync(args.out)
+        if stale:
+            print(f"out of date: {', '.join(stale)}; run `python -m grader release`", file=sys.stderr)
+            return 1
+        print("student notebooks are up to date")
+        return 0
+    for path in release.release(args.lessons or None, args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def _autograde(submissions: Path, args) -> int:
+    from grader import autograde, sandbox
+
+    options = {key: value for key, value in {
+        "cell_timeout": args.cell_timeout, "notebook_timeout": args.notebook_timeout,
+        "memory_mb": args.memory_mb, "model": args.model,
+        "network": "allow" if args.allow_network else None}.items() if value is not None}
+    merged = {**autograde.DEFAULT_OPTIONS, **options}
+    print("containment:")
+    for layer, what in sandbox.containment(merged).items():
+        print(f"  {layer:8} {what}")
+    started = time.monotonic()
+    try:
+        report = autograde.autograde(submissions, args.out, workers=args.workers, options=options,
+                                     lesson_ids=args.lessons, progress=not args.no_progress)
+    except (FileNotFoundError, RuntimeError) as error:
+        print(f"grading could not run: {error}", file=sys.stderr)
+        return 2
+    print()
+    print(autograde.summary_table(report.rows))
+    print(f"\n{report.graded_now} graded now, {report.reused} unchanged since the last run "
+          f"(reused), in {time.monotonic() - started:.0f} s")
+    print(f"grades:   {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}/<student>/<lesson>.html")
+    errors = [r for r in report.rows if r["status"] == "error"]
+    if errors:
+        print(f"{len(errors)} submission(s) could not be graded because of a grader error: see the reason column",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(args) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    print("== 1. release: student notebooks from the nbgrader sources ==")
+    code = main(["release"])
+    if code:
+        return code
+    print(f"\n== 2. autograde the sample submissions in {SAMPLES_DIR.relative_to(Path.cwd()) if SAMPLES_DIR.is_relative_to(Path.cwd()) else SAMPLES_DIR} ==")
+    return _autograde(SAMPLES_DIR, args)

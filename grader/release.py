@@ -1,0 +1,105 @@
+"""Student notebooks from the instructor's sources, by nbgrader's own ``generate_assignment``.
+
+The sources live in an nbgrader course layout (``grader/course/source/<lesson>/<lesson>.ipynb``).
+nbgrader runs in a throw-away copy of that layout, so its gradebook and ``release/`` folder never
+litter the repository; what comes out is one student notebook per lesson, written atomically.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+COURSE_ROOT = Path(__file__).resolve().parent / "course"
+SOURCE_DIR = COURSE_ROOT / "source"
+NOTEBOOKS_DIR = REPO / "notebooks"
+
+# A function stub that returns None, so the check after it says "Not attempted" instead of the
+# run stopping at nbgrader's default `raise NotImplementedError()`.
+CODE_STUB = "# YOUR CODE HERE\npass"
+
+
+def lessons(source_dir: Path = SOURCE_DIR) -> list[str]:
+    """The lesson ids with a source notebook, in course order."""
+    return sorted(p.name for p in source_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+
+def generate(lesson_ids: list[str] | None = None, source_dir: Path = SOURCE_DIR) -> dict[str, nbformat.NotebookNode]:
+    """Run nbgrader ``generate_assignment`` on each lesson; returns ``{lesson: student notebook}``."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    lesson_ids = lesson_ids or lessons(source_dir)
+    released = {}
+    with tempfile.TemporaryDirectory(prefix="course-release-") as root:
+        config = Config()
+        config.CourseDirectory.root = root
+        config.ClearSolutions.code_stub = {"python": CODE_STUB}
+        config.Exchange.assignment_dir = root
+        api = NbGraderAPI(config=config)
+        for lesson in lesson_ids:
+            source = source_dir / lesson / f"{lesson}.ipynb"
+            if not source.is_file():
+                raise FileNotFoundError(f"no source notebook for {lesson!r} at {source}")
+            shutil.copytree(source.parent, Path(root) / "source" / lesson)
+            result = api.generate_assignment(lesson, force=True, create=True)
+            if not result["success"]:
+                raise RuntimeError(f"nbgrader generate_assignment failed for {lesson}:\n"
+                                   f"{result.get('error') or result.get('log')}")
+            released[lesson] = nbformat.read(Path(root) / "release" / lesson / f"{lesson}.ipynb", as_version=4)
+    return released
+
+
+def dumps(nb: nbformat.NotebookNode) -> str:
+    """The notebook's file text, byte-for-byte stable (what the sync test compares)."""
+    return nbformat.writes(nb) + "\n"
+
+
+def write_atomically(path: Path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def release(lesson_ids: list[str] | None = None, out_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
+    """Write the student notebooks ``out_dir/<lesson>.ipynb``; returns their paths."""
+    written = []
+    for lesson, nb in generate(lesson_ids).items():
+        path = Path(out_dir) / f"{lesson}.ipynb"
+        write_atomically(path, dumps(nb))
+        written.append(path)
+    return written
+
+
+def out_of_sync(out_dir: Path = NOTEBOOKS_DIR) -> list[str]:
+    """Lessons whose student notebook in ``out_dir`` differs from a fresh release (or is missing)."""
+    stale = []
+    for lesson, nb in generate().items():
+        path = Path(out_dir) / f"{lesson}.ipynb"
+        if not path.is_file() or path.read_text(encoding="utf-8") != dumps(nb):
+            stale.append(lesson)
+    return stale
+
+
+def grade_cells(nb) -> dict[str, dict]:
+    """``{grade_id: nbgrader metadata}`` of a notebook's nbgrader cells."""
+    cells = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+            cells[meta["grade_id"]] = json.loads(json.dumps(meta))
+    return cells

@@ -1,0 +1,163 @@
+"""Lesson 1 (tokenization): the checks and the notebook.
+
+References pass, named mistakes are named, starters are Not attempted, answers that lie about
+themselves fail, grading mode raises on wrong answers (hidden probes included), and the trusted
+``judge_answer`` agrees with the kernel. The source notebook runs with every reference answer
+Correct; its student version runs unanswered and says Not attempted.
+"""
+from __future__ import annotations
+
+
+import pytest
+
+from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, ____
+from course_utils.lessons import lesson1
+
+
+
+class EqualsEverything(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+class LyingList(list):
+    """Claims, through every method a naive checker would call, to hold the right tokens."""
+
+    def __init__(self, items, claimed):
+        super().__init__(items)
+        self.claimed = claimed
+
+    def __iter__(self):
+        return iter(self.claimed)
+
+    def __len__(self):
+        return len(self.claimed)
+
+    def __getitem__(self, index):
+        return self.claimed[index]
+
+    def __eq__(self, other):
+        return True
+
+
+@pytest.fixture(autouse=True)
+def bundled(monkeypatch, pt_model):
+    monkeypatch.setenv("COURSE_MODEL", "course")
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+
+
+def check(problem, **namespace):
+    """The verdict as ``qK.check()`` computes it for a student (public probes only)."""
+    return problem.verdict(namespace)
+
+
+def grade(problem, **namespace):
+    """The verdict with hidden probes, as under the grader."""
+    return problem.verdict(namespace, grading=True)
+
+
+def round_trip(tokenizer):
+    def round_trip(text):
+        ids = tokenizer.encode(text)
+        return ids, tokenizer.decode(ids)
+
+    return round_trip
+
+
+# -- q1: vocabulary size ---------------------------------------------------------------------------
+def test_q1_vocab_size(tokenizer):
+    assert check(lesson1.q1, vocab_size=len(tokenizer)).status == CORRECT
+    off_by_one = check(lesson1.q1, vocab_size=len(tokenizer) - 1)
+    assert off_by_one.status == INCORRECT and "largest token id" in off_by_one.message
+    assert check(lesson1.q1, vocab_size=____).status == NOT_ATTEMPTED
+    assert check(lesson1.q1).status == NOT_ATTEMPTED                      # never assigned
+    assert check(lesson1.q1, vocab_size=EqualsEverything(3)).status == INCORRECT
+
+
+# -- q2: subword tokens ----------------------------------------------------------------------------
+def test_q2_subword_tokens(tokenizer):
+    tokens = tokenizer.tokenize(lesson1.SUBWORD_TEXT)
+    assert check(lesson1.q2, subword_tokens=tokens).status == CORRECT
+    words = check(lesson1.q2, subword_tokens=lesson1.SUBWORD_TEXT.split())
+    assert words.status == INCORRECT and "words, not tokens" in words.message
+    decoded = [tokenizer.decode([i]) for i in tokenizer.encode(lesson1.SUBWORD_TEXT)]
+    assert "decoded pieces" in check(lesson1.q2, subword_tokens=decoded).message
+    assert check(lesson1.q2, subword_tokens=LyingList(["x"], claimed=tokens)).status == INCORRECT
+    assert check(lesson1.q2, subword_tokens=____).status == NOT_ATTEMPTED
+
+
+# -- q3: round trip --------------------------------------------------------------------------------
+def test_q3_round_trip(tokenizer):
+    assert check(lesson1.q3, round_trip=round_trip(tokenizer)).status == CORRECT
+    assert grade(lesson1.q3, round_trip=round_trip(tokenizer)).status == CORRECT
+
+    def with_specials(text):
+        ids = [tokenizer.eos_token_id] + tokenizer.encode(text) + [tokenizer.eos_token_id]
+        return ids, text
+
+    specials = check(lesson1.q3, round_trip=with_specials)
+    assert specials.status == INCORRECT and "extra special tokens" in specials.message
+    not_a_pair = check(lesson1.q3, round_trip=lambda text: tokenizer.encode(text))
+    assert not_a_pair.status == INCORRECT and "pair" in not_a_pair.message
+    lossy = check(lesson1.q3, round_trip=lambda text: (tokenizer.encode(text), text.lower()))
+    assert lossy.status == INCORRECT and "decoding gave" in lossy.message
+    crashed = check(lesson1.q3, round_trip=lambda text: 1 / 0)
+    assert crashed.status == INCORRECT and "ZeroDivisionError" in crashed.message
+
+    def stub(text):
+        pass
+
+    assert check(lesson1.q3, round_trip=stub).status == NOT_ATTEMPTED
+
+
+def test_q3_hidden_probes_catch_what_public_ones_miss(tokenizer):
+    def strips(text):  # right on the public probes, wrong on "  two leading spaces"
+        ids = tokenizer.encode(text.strip())
+        return ids, tokenizer.decode(ids)
+
+    assert check(lesson1.q3, round_trip=strips).status == CORRECT
+    hidden = grade(lesson1.q3, round_trip=strips)
+    assert hidden.status == INCORRECT and "hidden test" in hidden.message
+    assert "two leading spaces" not in hidden.message     # hidden inputs stay secret
+    assert 0 < hidden.score < hidden.max_score            # partial credit
+
+
+# -- q4: the special token's id --------------------------------------------------------------------
+def test_q4_eos_id(tokenizer):
+    assert check(lesson1.q4, eos_id=tokenizer.eos_token_id).status == CORRECT
+    as_list = check(lesson1.q4, eos_id=[tokenizer.eos_token_id])
+    assert as_list.status == INCORRECT and "single number" in as_list.message
+    size = check(lesson1.q4, eos_id=len(tokenizer))
+    assert size.status == INCORRECT and "size of the vocabulary" in size.message
+    pieces = check(lesson1.q4, eos_id=tokenizer.encode("<|endoftext|>", split_special_tokens=True))
+    assert pieces.status == INCORRECT and "single id" in pieces.message
+    assert check(lesson1.q4, eos_id=EqualsEverything(0)).status == INCORRECT
+    assert check(lesson1.q4, eos_id=____).status == NOT_ATTEMPTED
+
+
+# -- grading mode and the trusted judge ------------------------------------------------------------
+def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, tokenizer):
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    right = {"q1": {"vocab_size": len(tokenizer)},
+             "q2": {"subword_tokens": tokenizer.tokenize(lesson1.SUBWORD_TEXT)},
+             "q3": {"round_trip": round_trip(tokenizer)},
+             "q4": {"eos_id": tokenizer.eos_token_id}}
+    wrong = {"q1": {"vocab_size": len(tokenizer) - 1},
+             "q2": {"subword_tokens": lesson1.SUBWORD_TEXT.split()},
+             "q3": {"round_trip": lambda text: (tokenizer.encode(text.strip()), text.strip())},
+             "q4": {"eos_id": len(tokenizer)}}
+    for name in right:
+        problem = getattr(lesson1, name)
+        problem.grade(right[name])                       # no exception: Correct
+        with pytest.raises(AssertionError, match="Incorrect"):
+            problem.grade(wrong[name])
+        for namespace, expected in [(right[name], CORRECT), (wrong[name], INCORRECT)]:
+            payload = problem.collect(namespace, grading=True)
+            assert judge_answer(problem.id, payload).status == expected
+    with pytest.raises(AssertionError, match="Not attempted"):
+        lesson1.q1.grade({"vocab_size": ____})
+
+
+# -- the notebook ----------------------------------------------------------------------------------

@@ -1,0 +1,218 @@
+"""Lesson 2 (next-token probabilities): the checks and the notebook.
+
+References pass in either framework, named mistakes are named (wrong softmax axis, a row off by
+one, logits for probabilities, an inverted ratio), starters are Not attempted, answers that lie
+about themselves fail, a wrong distribution comes with a figure, grading mode raises on wrong
+answers (hidden probes included), and the trusted ``judge_answer`` agrees with the kernel. The
+source notebook runs with every reference answer Correct; its student version runs unanswered.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, ____
+from course_utils.lessons import lesson2
+
+
+
+class EqualsEverything(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+class LyingList(list):
+    """Holds zeros but claims, through every method a naive checker would call, the right ids."""
+
+    def __init__(self, items, claimed):
+        super().__init__(items)
+        self.claimed = claimed
+
+    def __iter__(self):
+        return iter(self.claimed)
+
+    def __len__(self):
+        return len(self.claimed)
+
+    def __getitem__(self, index):
+        return self.claimed[index]
+
+    def __eq__(self, other):
+        return True
+
+
+@pytest.fixture(autouse=True)
+def bundled(monkeypatch, pt_model):
+    monkeypatch.setenv("COURSE_MODEL", "course")
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+
+
+def check(problem, **namespace):
+    return problem.verdict(namespace)
+
+
+def grade(problem, **namespace):
+    return problem.verdict(namespace, grading=True)
+
+
+def logits_of(model, tokenizer, text):
+    """[1, seq_len, vocab_size] logits of ``text`` from the PyTorch model."""
+    import torch
+
+    with torch.no_grad():
+        return model(torch.tensor([tokenizer.encode(text)])).logits
+
+
+# -- q1: argmax after every prefix -----------------------------------------------------------------
+def test_q1_argmax_per_prefix(pt_model, tokenizer):
+    logits = logits_of(pt_model, tokenizer, lesson2.PREFIX_PROMPT)
+    right = logits[0].argmax(dim=-1)
+    assert check(lesson2.q1, predicted_ids=right).status == CORRECT
+    assert check(lesson2.q1, predicted_ids=right.numpy()).status == CORRECT
+    assert check(lesson2.q1, predicted_ids=logits.argmax(dim=-1)).status == CORRECT   # [1, seq]
+
+    own = check(lesson2.q1, predicted_ids=tokenizer.encode(lesson2.PREFIX_PROMPT))
+    assert own.status == INCORRECT and "prompt's own token ids" in own.message
+    actual = check(lesson2.q1, predicted_ids=tokenizer.encode(lesson2.PREFIX_PROMPT)[1:])
+    assert actual.status == INCORRECT and "really follow" in actual.message
+    assert "last row" in check(lesson2.q1, predicted_ids=logits[0, :-1].argmax(dim=-1)).message
+    assert "first row" in check(lesson2.q1, predicted_ids=logits[0, 1:].argmax(dim=-1)).message
+    wrong_axis = check(lesson2.q1, predicted_ids=logits[0].argmax(dim=0))
+    assert wrong_axis.status == INCORRECT and "sequence axis" in wrong_axis.message
+    lying = LyingList([0] * len(right), claimed=right.tolist())
+    assert check(lesson2.q1, predicted_ids=lying).status == INCORRECT
+    assert check(lesson2.q1, predicted_ids=____).status == NOT_ATTEMPTED
+
+
+def test_q1_tensorflow_answer(tf_model, tokenizer):
+    import tensorflow as tf
+
+    logits = tf_model(tf.constant([tokenizer.encode(lesson2.PREFIX_PROMPT)])).logits
+    assert check(lesson2.q1, predicted_ids=tf.argmax(logits[0], axis=-1)).status == CORRECT
+
+
+# -- q2: the probability ratio ---------------------------------------------------------------------
+def test_q2_probability_ratio(pt_model, tokenizer):
+    import tensorflow as tf
+    import torch
+
+    row = logits_of(pt_model, tokenizer, lesson2.RATIO_PREFIX)[0, -1]
+    probs = torch.softmax(row, dim=-1)
+    be, do = (tokenizer.encode(t)[0] for t in lesson2.RATIO_TOKENS)
+    ratio = probs[be] / probs[do]
+    assert check(lesson2.q2, ratio=ratio).status == CORRECT                      # a torch scalar
+    assert check(lesson2.q2, ratio=ratio.item()).status == CORRECT
+    assert check(lesson2.q2, ratio=tf.constant(float(ratio))).status == CORRECT  # a tf scalar
+    assert check(lesson2.q2, ratio=float(torch.exp(row[be] - row[do]))).status == CORRECT
+
+    messages = {"upside down": float(probs[do] / probs[be]),
+                "ratio of logits": float(row[be] / row[do]),
+                "difference": float(probs[be] - probs[do])}
+    be_bare, do_bare = (tokenizer.encode(t.strip())[0] for t in lesson2.RATIO_TOKENS)
+    messages["leading space"] = float(probs[be_bare] / probs[do_bare])
+    for phrase, wrong in messages.items():
+        verdict = check(lesson2.q2, ratio=wrong)
+        assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
+    assert check(lesson2.q2, ratio=EqualsEverything(-1.0)).status == INCORRECT
+    assert check(lesson2.q2, ratio=[float(ratio)]).status == INCORRECT
+    assert check(lesson2.q2, ratio=____).status == NOT_ATTEMPTED
+
+
+# -- q3: the student's next_token_distribution -----------------------------------------------------
+def solution(model, input_ids):
+    import torch
+
+    with torch.no_grad():
+        return torch.softmax(model(input_ids).logits[0, -1], dim=-1)
+
+
+def test_q3_next_token_distribution(pt_model):
+    import torch
+
+    def logits_only(model, input_ids):
+        with torch.no_grad():
+            return model(input_ids).logits[0, -1]
+
+    def sequence_axis(model, input_ids):
+        with torch.no_grad():
+            return torch.softmax(model(input_ids).logits[0], dim=0)[-1]
+
+    def one_row_early(model, input_ids):
+        with torch.no_grad():
+            return torch.softmax(model(input_ids).logits[0, -2], dim=-1)
+
+    def stub(model, input_ids):
+        pass
+
+    assert check(lesson2.q3, next_token_distribution=solution).status == CORRECT
+    assert grade(lesson2.q3, next_token_distribution=solution).status == CORRECT
+    for function, phrase in [(logits_only, "not probabilities"), (sequence_axis, "sequence axis"),
+                             (one_row_early, "one position too early")]:
+        verdict = check(lesson2.q3, next_token_distribution=function)
+        assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
+    assert check(lesson2.q3, next_token_distribution=stub).status == NOT_ATTEMPTED
+    assert check(lesson2.q3, next_token_distribution=____).status == NOT_ATTEMPTED
+    not_callable = check(lesson2.q3, next_token_distribution=[0.5, 0.5])
+    assert not_callable.status == INCORRECT and "function" in not_callable.message
+
+
+def test_q3_wrong_distribution_comes_with_a_figure(pt_model):
+    import torch
+
+    def logits_only(model, input_ids):
+        with torch.no_grad():
+            return model(input_ids).logits[0, -1]
+
+    wrong = check(lesson2.q3, next_token_distribution=logits_only)
+    assert wrong.figure_png is not None and wrong.figure_png.startswith(b"\x89PNG")
+    assert "<img" in wrong._repr_html_()
+    assert check(lesson2.q3, next_token_distribution=solution).figure_png is None
+
+
+def test_q3_hidden_probes(pt_model):
+    import torch
+
+    def uniform_for_one_token(model, input_ids):  # right on the public probes only
+        if input_ids.shape[-1] == 1:
+            return torch.full((model.config.vocab_size,), 1 / model.config.vocab_size)
+        return solution(model, input_ids)
+
+    assert check(lesson2.q3, next_token_distribution=uniform_for_one_token).status == CORRECT
+    hidden = grade(lesson2.q3, next_token_distribution=uniform_for_one_token)
+    assert hidden.status == INCORRECT and "hidden test" in hidden.message
+
+
+# -- grading mode and the trusted judge ------------------------------------------------------------
+def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tokenizer):
+    import torch
+
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    logits = logits_of(pt_model, tokenizer, lesson2.PREFIX_PROMPT)
+    row = logits_of(pt_model, tokenizer, lesson2.RATIO_PREFIX)[0, -1]
+    probs = torch.softmax(row, dim=-1)
+    be, do = (tokenizer.encode(t)[0] for t in lesson2.RATIO_TOKENS)
+
+    def logits_only(model, input_ids):
+        with torch.no_grad():
+            return model(input_ids).logits[0, -1]
+
+    cases = {"q1": ({"predicted_ids": logits[0].argmax(-1)},
+                    {"predicted_ids": tokenizer.encode(lesson2.PREFIX_PROMPT)}),
+             "q2": ({"ratio": probs[be] / probs[do]}, {"ratio": probs[do] / probs[be]}),
+             "q3": ({"next_token_distribution": solution}, {"next_token_distribution": logits_only})}
+    for name, (right, wrong) in cases.items():
+        problem = getattr(lesson2, name)
+        problem.grade(right)                               # no exception: Correct
+        with pytest.raises(AssertionError, match="Incorrect"):
+            problem.grade(wrong)
+        for namespace, expected in [(right, CORRECT), (wrong, INCORRECT)]:
+            payload = problem.collect(namespace, grading=True)
+            assert judge_answer(problem.id, payload).status == expected
+    forged = {"value": np.zeros(3, dtype=int).tolist()}
+    assert judge_answer("lesson2.q1", forged).status == INCORRECT
+
+
+# -- the notebook ----------------------------------------------------------------------------------

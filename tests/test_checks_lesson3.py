@@ -1,0 +1,200 @@
+"""Lesson 3 (the greedy loop): the checks and the notebook.
+
+The TensorFlow loop and the PyTorch generator: references pass; each known mistake (never
+appending, running past '.', dropping the '.', a budget off by one, the first position's logits,
+argmax over the wrong axis) is named; stubs are Not attempted; hidden probes catch what public ones
+miss; grading mode raises and the trusted ``judge_answer`` agrees. The cached-calls prediction is
+judged from its payload alone. The notebooks run as in the lesson 1 tests.
+"""
+from __future__ import annotations
+
+
+import pytest
+
+from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, ____
+from course_utils.lessons import lesson3
+
+
+
+@pytest.fixture(autouse=True)
+def bundled(monkeypatch, pt_model):
+    monkeypatch.setenv("COURSE_MODEL", "course")
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+
+
+def check(problem, **namespace):
+    return problem.verdict(namespace)
+
+
+def grade(problem, **namespace):
+    return problem.verdict(namespace, grading=True)
+
+
+def greedy_loop(step, period, *, append=True, stop=True, stop_first=False, extra=0, only_new=False):
+    """A greedy loop as a student might write it; the keywords plant one mistake each.
+
+    ``step(ids) -> next id`` is one model call. Returns ``f(model, input_ids, max_new_tokens)``.
+    """
+    def greedy(model, input_ids, max_new_tokens):
+        ids, fed = list(input_ids), list(input_ids)
+        for _ in range(max_new_tokens + extra):
+            next_id = step(fed)
+            if stop_first and next_id == period:
+                break                                  # stops before appending the '.'
+            ids.append(next_id)
+            if append:
+                fed.append(next_id)
+            if stop and next_id == period:
+                break
+        return ids[len(input_ids):] if only_new else ids
+
+    return greedy
+
+
+@pytest.fixture
+def tf_steps(tf_model):
+    import tensorflow as tf
+
+    def logits(ids):
+        return tf_model(tf.constant([ids])).logits
+
+    return {"right": lambda ids: int(tf.argmax(logits(ids)[0, -1])),
+            "first position": lambda ids: int(tf.argmax(logits(ids)[0, 0])),
+            "sequence axis": lambda ids: int(tf.argmax(logits(ids)[0], axis=0)[-1])}
+
+
+# -- q1: TensorFlow ---------------------------------------------------------------------------------
+def test_q1_tensorflow_reference_and_stub(tf_steps, tokenizer):
+    period = tokenizer.encode(".")[0]
+    assert check(lesson3.q1, greedy_tf=greedy_loop(tf_steps["right"], period)).status == CORRECT
+    assert grade(lesson3.q1, greedy_tf=greedy_loop(tf_steps["right"], period)).status == CORRECT
+
+    def stub(model, input_ids, max_new_tokens):
+        pass
+
+    assert check(lesson3.q1, greedy_tf=stub).status == NOT_ATTEMPTED
+    assert check(lesson3.q1, greedy_tf=____).status == NOT_ATTEMPTED
+    assert check(lesson3.q1).status == NOT_ATTEMPTED
+    crashed = check(lesson3.q1, greedy_tf=lambda m, i, n: i[n])
+    assert crashed.status == INCORRECT and "IndexError" in crashed.message
+
+
+@pytest.mark.parametrize("mistake, phrase", [
+    (dict(append=False), "never appends"),
+    (dict(stop=False), "runs past '.'"),
+    (dict(stop_first=True), "'.' itself is missing"),
+    (dict(extra=1), "One token too many"),
+    (dict(extra=-1), "One token short"),
+    (dict(only_new=True), "start with the prompt's ids"),
+])
+def test_q1_named_mistakes(tf_steps, tokenizer, mistake, phrase):
+    period = tokenizer.encode(".")[0]
+    verdict = check(lesson3.q1, greedy_tf=greedy_loop(tf_steps["right"], period, **mistake))
+    assert verdict.status == INCORRECT and phrase in verdict.message, verdict
+
+
+@pytest.mark.parametrize("step, phrase", [("first position", "first position"),
+                                          ("sequence axis", "look like positions")])
+def test_q1_wrong_logits(tf_steps, tokenizer, step, phrase):
+    period = tokenizer.encode(".")[0]
+    verdict = check(lesson3.q1, greedy_tf=greedy_loop(tf_steps[step], period))
+    assert verdict.status == INCORRECT and phrase in verdict.message, verdict
+
+
+def test_q1_hidden_probes(tf_steps, tokenizer):
+    right = greedy_loop(tf_steps["right"], tokenizer.encode(".")[0])
+
+    def at_least_two(model, input_ids, max_new_tokens):   # wrong only for a budget of 1
+        return right(model, input_ids, max(max_new_tokens, 2))
+
+    assert check(lesson3.q1, greedy_tf=at_least_two).status == CORRECT
+    hidden = grade(lesson3.q1, greedy_tf=at_least_two)
+    assert hidden.status == INCORRECT and "hidden test" in hidden.message
+
+
+# -- q2: PyTorch generator --------------------------------------------------------------------------
+def pt_generator(period, append=True):
+    import torch
+
+    def greedy_ids_generator(model, input_ids, max_new_tokens):
+        fed = list(input_ids)
+        for _ in range(max_new_tokens):
+            with torch.no_grad():
+                next_id = int(torch.argmax(model(torch.tensor([fed])).logits[0, -1]))
+            if append:
+                fed.append(next_id)
+            yield next_id
+            if next_id == period:
+                return
+
+    return greedy_ids_generator
+
+
+def test_q2_pytorch_generator(tokenizer):
+    period = tokenizer.encode(".")[0]
+    assert check(lesson3.q2, greedy_ids_generator=pt_generator(period)).status == CORRECT
+    assert grade(lesson3.q2, greedy_ids_generator=pt_generator(period)).status == CORRECT
+    stuck = check(lesson3.q2, greedy_ids_generator=pt_generator(period, append=False))
+    assert stuck.status == INCORRECT and "never appends" in stuck.message
+
+    def crashes(model, input_ids, max_new_tokens):
+        yield 1 // 0
+
+    crashed = check(lesson3.q2, greedy_ids_generator=crashes)
+    assert crashed.status == INCORRECT and "ZeroDivisionError" in crashed.message
+
+    def stub(model, input_ids, max_new_tokens):
+        pass
+
+    assert check(lesson3.q2, greedy_ids_generator=stub).status == NOT_ATTEMPTED
+
+
+# -- q3: predict the number of cached calls ---------------------------------------------------------
+def fresh_prediction():
+    problem = lesson3.CachedModelCalls()
+    problem.id = "lesson3.q3"
+    return problem
+
+
+def test_q3_prediction():
+    right = lesson3.CachedModelCalls.new_tokens
+    assert fresh_prediction().verdict({"predicted_calls": right}).status == CORRECT
+    assert fresh_prediction().verdict({"predicted_calls": ____}).status == NOT_ATTEMPTED
+    problem = fresh_prediction()
+    assert problem.verdict({"predicted_calls": 1}).status == INCORRECT
+    changed = problem.verdict({"predicted_calls": right})     # changed after seeing the answer
+    assert changed.status == INCORRECT and "changed your prediction" in changed.message
+
+
+def test_q3_judge_keeps_no_memory_between_payloads():
+    right = lesson3.CachedModelCalls.new_tokens
+    assert judge_answer("lesson3.q3", {"value": 1, "first": 1}).status == INCORRECT
+    assert judge_answer("lesson3.q3", {"value": right, "first": right}).status == CORRECT
+    assert judge_answer("lesson3.q3", {"value": right}).status == CORRECT
+    assert judge_answer("lesson3.q3", {"value": right, "first": 1}).status == INCORRECT
+
+
+# -- grading mode and the trusted judge ------------------------------------------------------------
+def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, tf_steps, tokenizer):
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    period = tokenizer.encode(".")[0]
+    cases = {"q1": ({"greedy_tf": greedy_loop(tf_steps["right"], period)},
+                    {"greedy_tf": greedy_loop(tf_steps["right"], period, stop=False)}),
+             "q2": ({"greedy_ids_generator": pt_generator(period)},
+                    {"greedy_ids_generator": pt_generator(period, append=False)})}
+    for name, (right, wrong) in cases.items():
+        problem = getattr(lesson3, name)
+        problem.grade(right)                               # no exception: Correct
+        with pytest.raises(AssertionError, match="Incorrect"):
+            problem.grade(wrong)
+        for namespace, expected in [(right, CORRECT), (wrong, INCORRECT)]:
+            payload = problem.collect(namespace, grading=True)
+            assert len(payload["probes"]) == len(problem.public_probes) + len(problem.hidden_probes)
+            assert judge_answer(problem.id, payload).status == expected
+    prediction = fresh_prediction()
+    prediction.grade({"predicted_calls": lesson3.CachedModelCalls.new_tokens})
+    with pytest.raises(AssertionError, match="Incorrect"):
+        fresh_prediction().grade({"predicted_calls": 1})
+
+
+# -- the notebook ----------------------------------------------------------------------------------
