@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import time
 import traceback
 from pathlib import Path
@@ -35,6 +36,10 @@ def grade_submission(job: dict) -> dict:
     Returns ``{"row": {...grades.csv row...}, "problems": [...]}``; never raises.
     """
     started = time.monotonic()
+    # The judge must use the model the kernel ran; set here (not only by the local pool's worker
+    # initializer) so that any executor's worker judges with it.
+    os.environ.update({"COURSE_MODEL": job["options"]["model"], "HF_HUB_OFFLINE": "1"})
+    os.environ.pop("COURSE_GRADING", None)
     try:
         result = _grade(job)
     except Exception as error:  # noqa: BLE001 - a grader bug must cost one row, not the batch

@@ -28,7 +28,8 @@ import tempfile
 import threading
 import time
 
-from jupyter_client import KernelManager
+from jupyter_client import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -78,8 +79,12 @@ def containment(options: dict) -> dict:
     }
 
 
-class ContainedKernelManager(KernelManager):
-    """A kernel manager whose launch command is wrapped in the limits and ``unshare -rn``."""
+class ContainedKernelManager(AsyncKernelManager):
+    """A kernel manager whose launch command is wrapped in the limits and ``unshare -rn``.
+
+    Asynchronous on purpose: with a blocking manager nbclient gets a blocking client, whose
+    message polls stall its event loop, so a dead kernel is never noticed and timeouts never fire.
+    """
 
     command_prefix: list = []
 
@@ -151,6 +156,16 @@ def kill_group(pgid: int):
         pass
 
 
+def _reap(km):
+    """Wait for the killed kernel, so it does not linger as a zombie of this worker."""
+    process = getattr(km.provisioner, "process", None) if km.provisioner is not None else None
+    try:
+        if process is not None:
+            process.wait(timeout=10)
+    except Exception:  # noqa: BLE001 - best effort; the worker exits eventually anyway
+        pass
+
+
 def group_rss_bytes(pgid: int) -> int:
     """Resident memory of every process in the process group ``pgid``, from /proc."""
     total, page = 0, os.sysconf("SC_PAGE_SIZE")
@@ -207,7 +222,7 @@ def run_notebook(nb, student_files: list[str], options: dict):
     status, message, info = "ok", "", {"stopped_at": None}
     watchdog = None
     try:
-        km.start_kernel(cwd=workdir, env=kernel_env(options))
+        run_sync(km.start_kernel)(cwd=workdir, env=kernel_env(options))
         pgid = km.provisioner.process.pid  # start_new_session: the kernel leads its own group
         watchdog = Watchdog(pgid, options["notebook_timeout"], options["cell_timeout"] + 15,
                             options["memory_mb"] * 2**20)
@@ -235,12 +250,13 @@ def run_notebook(nb, student_files: list[str], options: dict):
             if watchdog.reason:  # the watchdog's reason is the real one (it caused the death)
                 status, message = watchdog.reason
             kill_group(watchdog.pgid)
+            _reap(km)
         try:
             client._cleanup_kernel() if client.kc is not None else None
         except Exception:  # noqa: BLE001 - the kernel is already killed; nothing to save
             pass
         try:
-            km.cleanup_resources()
+            run_sync(km.cleanup_resources)()
         except Exception:  # noqa: BLE001
             pass
         shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,277 @@
+"""Lesson 4 (sampling): the goodness-of-fit helpers, the checks, and the notebook.
+
+References pass; every named mistake is named (probabilities passed as logits, greedy, unseeded,
+seed ignored, temperature multiplied / after softmax, top-k keeping k +- 1, top-p dropping the
+crossing token, probabilities or zeros instead of -inf); stubs are Not attempted; answers that lie
+about themselves fail; grading mode raises on wrong answers (hidden probes included) and the
+trusted ``judge_answer`` agrees. The source notebook runs with every reference answer Correct;
+its student version runs unanswered.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, stats, ____
+from course_utils.lessons import lesson4
+
+
+
+class EqualsEverything(float):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+class LyingList(list):
+    """Holds zeros but claims, through every method a naive checker would call, other contents."""
+
+    def __init__(self, items, claimed):
+        super().__init__(items)
+        self.claimed = claimed
+
+    def __iter__(self):
+        return iter(self.claimed)
+
+    def __len__(self):
+        return len(self.claimed)
+
+    def __getitem__(self, index):
+        return self.claimed[index]
+
+    def __eq__(self, other):
+        return True
+
+
+@pytest.fixture(autouse=True)
+def bundled(monkeypatch, pt_model):
+    monkeypatch.setenv("COURSE_MODEL", "course")
+    monkeypatch.delenv("COURSE_GRADING", raising=False)
+
+
+def check(problem, **namespace):
+    return problem.verdict(namespace)
+
+
+def grade(problem, **namespace):
+    return problem.verdict(namespace, grading=True)
+
+
+def assert_named(verdict, phrase):
+    assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
+
+
+# -- stats ------------------------------------------------------------------------------------------
+def test_goodness_of_fit():
+    rng = np.random.default_rng(0)
+    probs = np.array([0.1, 0.2, 0.5, 0.2, 0.0])
+    assert stats.fits(rng.choice(5, size=3000, p=probs), probs)
+    assert not stats.fits(rng.choice(5, size=3000, p=[0.25, 0.25, 0.25, 0.25, 0]), probs)
+    assert not stats.fits([4, 1, 2], probs)                        # outside the support
+    assert not stats.fits([7], probs) and not stats.fits([], probs)
+    # A long tail of tiny probabilities is pooled into one bin, and still judged.
+    tail = np.full(5000, 0.5 / 5000)
+    wide = np.concatenate([[0.3, 0.2], tail])
+    assert stats.fits(rng.choice(wide.size, size=3000, p=wide), wide)
+    assert not stats.fits(rng.choice(2, size=3000, p=[0.6, 0.4]), wide)
+    # random.choices normalises its weights: draws with weights that sum to 1.1 fit the normalised ones.
+    import random
+
+    draws = random.Random(0).choices(range(4), weights=lesson4.TINY_WEIGHTS, k=3000)
+    assert stats.fits(draws, lesson4.TINY_WEIGHTS)
+    assert stats.goodness_of_fit(draws, lesson4.TINY_WEIGHTS) > stats.ALPHA
+
+
+def test_false_failure_rate_is_tiny():
+    # 200 honest samplers: at alpha = 1e-6 none should fail (a failure here is a one-in-5000 event).
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.full(300, 0.3))
+    assert all(stats.fits(rng.choice(300, size=lesson4.NUM_SAMPLES, p=probs), probs) for _ in range(200))
+
+
+# -- q1: tf.random.categorical --------------------------------------------------------------------
+def sample_tf(logits, num_samples, seed):
+    import tensorflow as tf
+
+    tf.random.set_seed(seed)
+    return tf.random.categorical(logits[None, :], num_samples)[0]
+
+
+def test_q1_categorical(tf_model):
+    import tensorflow as tf
+
+    def stateless(logits, num_samples, seed):
+        return tf.random.stateless_categorical(logits[None, :], num_samples, seed=[seed, 7])[0]
+
+    def greedy(logits, num_samples, seed):
+        return tf.fill([num_samples], tf.argmax(logits))
+
+    def from_probs(logits, num_samples, seed):   # probabilities where logits belong
+        return stateless(tf.nn.softmax(logits), num_samples, seed)
+
+    def uniform(logits, num_samples, seed):
+        return stateless(tf.zeros_like(logits), num_samples, seed)
+
+    def unseeded(logits, num_samples, seed):
+        return tf.random.categorical(logits[None, :], num_samples)[0]
+
+    def seed_ignored(logits, num_samples, seed):
+        return stateless(logits, num_samples, 0)
+
+    def batch_kept(logits, num_samples, seed):
+        return stateless(logits, num_samples, seed)[None]
+
+    def floats(logits, num_samples, seed):
+        return tf.cast(stateless(logits, num_samples, seed), tf.float32)
+
+    def sharpened(logits, num_samples, seed):    # sampling at T = 0.5: the wrong distribution
+        return stateless(logits * 2, num_samples, seed)
+
+    assert check(lesson4.q1, sample_tf=sample_tf).status == CORRECT
+    assert grade(lesson4.q1, sample_tf=stateless).status == CORRECT
+    assert check(lesson4.q1, sample_tf=lambda l, n, s: sample_tf(l, n, s).numpy()).status == CORRECT
+    assert_named(check(lesson4.q1, sample_tf=greedy), "greedy")
+    assert_named(check(lesson4.q1, sample_tf=from_probs), "wants logits")
+    assert_named(check(lesson4.q1, sample_tf=uniform), "uniform")
+    assert_named(check(lesson4.q1, sample_tf=sharpened), "chi-square")
+    assert_named(check(lesson4.q1, sample_tf=unseeded), "same seed")
+    assert_named(check(lesson4.q1, sample_tf=seed_ignored), "two different seeds")
+    assert_named(check(lesson4.q1, sample_tf=batch_kept), "take row 0")
+    assert_named(check(lesson4.q1, sample_tf=floats), "integers")
+    lying = check(lesson4.q1, sample_tf=lambda l, n, s: LyingList([0] * n, sample_tf(l, n, s).numpy().tolist()))
+    assert lying.status == INCORRECT
+    assert check(lesson4.q1, sample_tf=lambda l, n, s: None).status == NOT_ATTEMPTED
+    assert check(lesson4.q1, sample_tf=____).status == NOT_ATTEMPTED
+    assert check(lesson4.q1).status == NOT_ATTEMPTED                        # not defined at all
+    wrong = check(lesson4.q1, sample_tf=sharpened)
+    assert wrong.figure_png is not None and wrong.figure_png.startswith(b"\x89PNG")
+
+
+# -- q2: temperature --------------------------------------------------------------------------------
+def test_q2_temperature(pt_model):
+    import torch
+
+    assert check(lesson4.q2, apply_temperature=lambda logits, t: logits / t).status == CORRECT
+    assert grade(lesson4.q2, apply_temperature=lambda logits, t: logits / t).status == CORRECT
+    assert check(lesson4.q2, apply_temperature=lambda logits, t: (logits / t).numpy()).status == CORRECT
+    assert_named(check(lesson4.q2, apply_temperature=lambda logits, t: logits * t), "multiplied")
+    after = check(lesson4.q2, apply_temperature=lambda logits, t: torch.softmax(logits, -1) / t)
+    assert_named(after, "after softmax")
+    assert after.figure_png is not None and after.figure_png.startswith(b"\x89PNG")
+    assert_named(check(lesson4.q2, apply_temperature=lambda logits, t: torch.softmax(logits / t, -1)),
+                 "softmax of the scaled logits")
+    assert check(lesson4.q2, apply_temperature=lambda logits, t: EqualsEverything(0.0)).status == INCORRECT
+    lying = check(lesson4.q2, apply_temperature=lambda logits, t: LyingList([0.0] * len(logits),
+                                                                             (logits / t).tolist()))
+    assert lying.status == INCORRECT
+    assert check(lesson4.q2, apply_temperature=lambda logits, t: None).status == NOT_ATTEMPTED
+    assert check(lesson4.q2, apply_temperature=lambda logits, t: logits / t).figure_png is None
+
+    def only_public(logits, t):    # right for the public temperatures only
+        return logits / t if t in (0.5, 2.0) else logits
+    assert check(lesson4.q2, apply_temperature=only_public).status == CORRECT
+    assert_named(grade(lesson4.q2, apply_temperature=only_public), "hidden test")
+
+
+# -- q3: top-k (TensorFlow) ---------------------------------------------------------------------------
+def top_k_tf(logits, k, keep=None):
+    import tensorflow as tf
+
+    threshold = tf.math.top_k(logits, keep or k).values[-1]
+    return tf.where(logits < threshold, float("-inf"), logits)
+
+
+def test_q3_top_k(tf_model):
+    import tensorflow as tf
+
+    assert check(lesson4.q3, top_k_filter=top_k_tf).status == CORRECT
+    assert grade(lesson4.q3, top_k_filter=top_k_tf).status == CORRECT
+    assert_named(check(lesson4.q3, top_k_filter=lambda l, k: top_k_tf(l, k, k + 1)), f"kept {5 + 1} tokens")
+    assert_named(check(lesson4.q3, top_k_filter=lambda l, k: top_k_tf(l, k, k - 1)), f"kept {5 - 1} tokens")
+
+    def zeros(logits, k):
+        return tf.where(top_k_tf(logits, k) == float("-inf"), 0.0, logits)
+
+    def probabilities(logits, k):
+        return tf.where(top_k_tf(logits, k) == float("-inf"), 0.0, tf.nn.softmax(logits))
+
+    def large_negative(logits, k):
+        return tf.where(top_k_tf(logits, k) == float("-inf"), -1e9, logits)
+
+    assert_named(check(lesson4.q3, top_k_filter=zeros), "not 0")
+    assert_named(check(lesson4.q3, top_k_filter=probabilities), "probabilities with the filtered tokens")
+    assert_named(check(lesson4.q3, top_k_filter=large_negative), "large negative")
+    lowest = lambda l, k: tf.where(tf.math.is_inf(top_k_tf(-l, k)), float("-inf"), l)  # noqa: E731
+    assert_named(check(lesson4.q3, top_k_filter=lowest), "lowest")
+    assert check(lesson4.q3, top_k_filter=lambda l, k: None).status == NOT_ATTEMPTED
+    assert check(lesson4.q3, top_k_filter=____).status == NOT_ATTEMPTED
+
+
+# -- q4: top-p (PyTorch) ------------------------------------------------------------------------------
+def top_p_pt(logits, p, keep_crosser=True):
+    import torch
+
+    probs, order = torch.sort(torch.softmax(logits, -1), descending=True)
+    cumulative = torch.cumsum(probs, -1)
+    drop = order[(cumulative - probs >= p) if keep_crosser else (cumulative > p)]
+    filtered = logits.clone()
+    filtered[drop] = float("-inf")
+    return filtered
+
+
+def test_q4_top_p(pt_model):
+    import torch
+
+    assert check(lesson4.q4, top_p_filter=top_p_pt).status == CORRECT
+    assert grade(lesson4.q4, top_p_filter=top_p_pt).status == CORRECT
+    assert_named(check(lesson4.q4, top_p_filter=lambda l, p: top_p_pt(l, p, keep_crosser=False)), "crosses p")
+
+    def zeros(logits, p):
+        return torch.where(torch.isinf(top_p_pt(logits, p)), 0.0, logits)
+
+    def probabilities(logits, p):
+        kept = torch.where(torch.isinf(top_p_pt(logits, p)), 0.0, torch.softmax(logits, -1))
+        return kept / kept.sum()
+
+    assert_named(check(lesson4.q4, top_p_filter=zeros), "not 0")
+    assert_named(check(lesson4.q4, top_p_filter=probabilities), "renormalised probabilities")
+    lying = check(lesson4.q4, top_p_filter=lambda l, p: LyingList([0.0] * len(l), top_p_pt(l, p).tolist()))
+    assert lying.status == INCORRECT
+    assert check(lesson4.q4, top_p_filter=lambda l, p: None).status == NOT_ATTEMPTED
+
+    def only_public(logits, p):
+        return top_p_pt(logits, p) if p in (0.5, 0.9) else logits
+    assert check(lesson4.q4, top_p_filter=only_public).status == CORRECT
+    assert_named(grade(lesson4.q4, top_p_filter=only_public), "hidden test")
+
+
+# -- grading mode and the trusted judge ---------------------------------------------------------------
+def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_model):
+    import torch
+
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    cases = {"q1": ({"sample_tf": sample_tf},
+                    {"sample_tf": lambda l, n, s: sample_tf(l * 2, n, s)}),
+             "q2": ({"apply_temperature": lambda l, t: l / t}, {"apply_temperature": lambda l, t: l * t}),
+             "q3": ({"top_k_filter": top_k_tf}, {"top_k_filter": lambda l, k: top_k_tf(l, k, k + 1)}),
+             "q4": ({"top_p_filter": top_p_pt},
+                    {"top_p_filter": lambda l, p: top_p_pt(l, p, keep_crosser=False)})}
+    for name, (right, wrong) in cases.items():
+        problem = getattr(lesson4, name)
+        problem.grade(right)                               # no exception: Correct
+        with pytest.raises(AssertionError, match="Incorrect"):
+            problem.grade(wrong)
+        for namespace, expected in [(right, CORRECT), (wrong, INCORRECT)]:
+            payload = problem.collect(namespace, grading=True)
+            assert len(payload["probes"]) == len(problem.public_probes) + len(problem.hidden_probes)
+            assert judge_answer(problem.id, payload).status == expected
+    del torch
+    forged = {"probes": [{"spec": lesson4.q1.public_probes[0], "hidden": False,
+                          "answer": {"samples": [0] * lesson4.NUM_SAMPLES, "again": [0] * lesson4.NUM_SAMPLES,
+                                     "other": [1] * lesson4.NUM_SAMPLES}}]}
+    assert judge_answer("lesson4.q1", forged).status == INCORRECT
+
+
+# -- the notebook -------------------------------------------------------------------------------------
