@@ -86,13 +86,13 @@ def load_model(framework: str = "pt", name: str | None = None):
     resolved, reason = resolve_model_name(name, framework)
     model = _load(framework, resolved)
     label = "course-gpt2 (bundled with the course)" if resolved == BUNDLED else resolved
-    _announce(f"Using model {label} in {'PyTorch' if framework == 'pt' else 'TensorFlow'}: {reason}.")
+    if (framework, resolved) not in _ANNOUNCED:  # once per model and process, not again per check
+        _ANNOUNCED.add((framework, resolved))
+        print(f"Using model {label} in {'PyTorch' if framework == 'pt' else 'TensorFlow'}: {reason}.")
     return model
 
 
-@functools.lru_cache(maxsize=None)
-def _announce(line: str):
-    print(line)  # once per distinct line and process: a notebook says it once, not per check
+_ANNOUNCED: set = set()
 
 
 @functools.lru_cache(maxsize=None)

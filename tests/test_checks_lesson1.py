@@ -14,48 +14,7 @@ from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answe
 from course_utils.lessons import lesson1
 
 
-
-class EqualsEverything(int):
-    def __eq__(self, other):
-        return True
-
-    __hash__ = int.__hash__
-
-
-class LyingList(list):
-    """Claims, through every method a naive checker would call, to hold the right tokens."""
-
-    def __init__(self, items, claimed):
-        super().__init__(items)
-        self.claimed = claimed
-
-    def __iter__(self):
-        return iter(self.claimed)
-
-    def __len__(self):
-        return len(self.claimed)
-
-    def __getitem__(self, index):
-        return self.claimed[index]
-
-    def __eq__(self, other):
-        return True
-
-
-@pytest.fixture(autouse=True)
-def bundled(monkeypatch, pt_model):
-    monkeypatch.setenv("COURSE_MODEL", "course")
-    monkeypatch.delenv("COURSE_GRADING", raising=False)
-
-
-def check(problem, **namespace):
-    """The verdict as ``qK.check()`` computes it for a student (public probes only)."""
-    return problem.verdict(namespace)
-
-
-def grade(problem, **namespace):
-    """The verdict with hidden probes, as under the grader."""
-    return problem.verdict(namespace, grading=True)
+from lesson_check_helpers import EqualsEverythingInt as EqualsEverything, LyingList, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
 def round_trip(tokenizer):

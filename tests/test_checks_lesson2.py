@@ -16,46 +16,7 @@ from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answe
 from course_utils.lessons import lesson2
 
 
-
-class EqualsEverything(float):
-    def __eq__(self, other):
-        return True
-
-    __hash__ = float.__hash__
-
-
-class LyingList(list):
-    """Holds zeros but claims, through every method a naive checker would call, the right ids."""
-
-    def __init__(self, items, claimed):
-        super().__init__(items)
-        self.claimed = claimed
-
-    def __iter__(self):
-        return iter(self.claimed)
-
-    def __len__(self):
-        return len(self.claimed)
-
-    def __getitem__(self, index):
-        return self.claimed[index]
-
-    def __eq__(self, other):
-        return True
-
-
-@pytest.fixture(autouse=True)
-def bundled(monkeypatch, pt_model):
-    monkeypatch.setenv("COURSE_MODEL", "course")
-    monkeypatch.delenv("COURSE_GRADING", raising=False)
-
-
-def check(problem, **namespace):
-    return problem.verdict(namespace)
-
-
-def grade(problem, **namespace):
-    return problem.verdict(namespace, grading=True)
+from lesson_check_helpers import EqualsEverythingFloat as EqualsEverything, LyingList, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
 def logits_of(model, tokenizer, text):

@@ -15,19 +15,7 @@ from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answe
 from course_utils.lessons import lesson3
 
 
-
-@pytest.fixture(autouse=True)
-def bundled(monkeypatch, pt_model):
-    monkeypatch.setenv("COURSE_MODEL", "course")
-    monkeypatch.delenv("COURSE_GRADING", raising=False)
-
-
-def check(problem, **namespace):
-    return problem.verdict(namespace)
-
-
-def grade(problem, **namespace):
-    return problem.verdict(namespace, grading=True)
+from lesson_check_helpers import assert_grading_agrees, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
 def greedy_loop(step, period, *, append=True, stop=True, stop_first=False, extra=0, only_new=False):
@@ -183,14 +171,7 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, tf_steps, tok
              "q2": ({"greedy_ids_generator": pt_generator(period)},
                     {"greedy_ids_generator": pt_generator(period, append=False)})}
     for name, (right, wrong) in cases.items():
-        problem = getattr(lesson3, name)
-        problem.grade(right)                               # no exception: Correct
-        with pytest.raises(AssertionError, match="Incorrect"):
-            problem.grade(wrong)
-        for namespace, expected in [(right, CORRECT), (wrong, INCORRECT)]:
-            payload = problem.collect(namespace, grading=True)
-            assert len(payload["probes"]) == len(problem.public_probes) + len(problem.hidden_probes)
-            assert judge_answer(problem.id, payload).status == expected
+        assert_grading_agrees(getattr(lesson3, name), right, wrong)
     prediction = fresh_prediction()
     prediction.grade({"predicted_calls": lesson3.CachedModelCalls.new_tokens})
     with pytest.raises(AssertionError, match="Incorrect"):

@@ -11,59 +11,14 @@ from __future__ import annotations
 
 
 import numpy as np
-import pytest
 
 from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, stats, ____
 from course_utils.lessons import lesson4
 
 
-
-class EqualsEverything(float):
-    def __eq__(self, other):
-        return True
-
-    __hash__ = float.__hash__
+from lesson_check_helpers import assert_grading_agrees, EqualsEverythingFloat as EqualsEverything, LyingList, assert_named, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
-class LyingList(list):
-    """Holds zeros but claims, through every method a naive checker would call, other contents."""
-
-    def __init__(self, items, claimed):
-        super().__init__(items)
-        self.claimed = claimed
-
-    def __iter__(self):
-        return iter(self.claimed)
-
-    def __len__(self):
-        return len(self.claimed)
-
-    def __getitem__(self, index):
-        return self.claimed[index]
-
-    def __eq__(self, other):
-        return True
-
-
-@pytest.fixture(autouse=True)
-def bundled(monkeypatch, pt_model):
-    monkeypatch.setenv("COURSE_MODEL", "course")
-    monkeypatch.delenv("COURSE_GRADING", raising=False)
-
-
-def check(problem, **namespace):
-    return problem.verdict(namespace)
-
-
-def grade(problem, **namespace):
-    return problem.verdict(namespace, grading=True)
-
-
-def assert_named(verdict, phrase):
-    assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
-
-
-# -- stats ------------------------------------------------------------------------------------------
 def test_goodness_of_fit():
     rng = np.random.default_rng(0)
     probs = np.array([0.1, 0.2, 0.5, 0.2, 0.0])
@@ -259,14 +214,7 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_
              "q4": ({"top_p_filter": top_p_pt},
                     {"top_p_filter": lambda l, p: top_p_pt(l, p, keep_crosser=False)})}
     for name, (right, wrong) in cases.items():
-        problem = getattr(lesson4, name)
-        problem.grade(right)                               # no exception: Correct
-        with pytest.raises(AssertionError, match="Incorrect"):
-            problem.grade(wrong)
-        for namespace, expected in [(right, CORRECT), (wrong, INCORRECT)]:
-            payload = problem.collect(namespace, grading=True)
-            assert len(payload["probes"]) == len(problem.public_probes) + len(problem.hidden_probes)
-            assert judge_answer(problem.id, payload).status == expected
+        assert_grading_agrees(getattr(lesson4, name), right, wrong)
     del torch
     forged = {"probes": [{"spec": lesson4.q1.public_probes[0], "hidden": False,
                           "answer": {"samples": [0] * lesson4.NUM_SAMPLES, "again": [0] * lesson4.NUM_SAMPLES,

@@ -17,53 +17,9 @@ from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answe
 from course_utils.lessons import lesson5
 
 
-
-class EqualsEverything(float):
-    def __eq__(self, other):
-        return True
-
-    __hash__ = float.__hash__
+from lesson_check_helpers import assert_grading_agrees, EqualsEverythingFloat as EqualsEverything, LyingList, assert_named, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
-class LyingList(list):
-    """Holds zeros but claims, through every method a naive checker would call, other contents."""
-
-    def __init__(self, items, claimed):
-        super().__init__(items)
-        self.claimed = claimed
-
-    def __iter__(self):
-        return iter(self.claimed)
-
-    def __len__(self):
-        return len(self.claimed)
-
-    def __getitem__(self, index):
-        return self.claimed[index]
-
-    def __eq__(self, other):
-        return True
-
-
-@pytest.fixture(autouse=True)
-def bundled(monkeypatch, pt_model):
-    monkeypatch.setenv("COURSE_MODEL", "course")
-    monkeypatch.delenv("COURSE_GRADING", raising=False)
-
-
-def check(problem, **namespace):
-    return problem.verdict(namespace)
-
-
-def grade(problem, **namespace):
-    return problem.verdict(namespace, grading=True)
-
-
-def assert_named(verdict, phrase):
-    assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
-
-
-# -- q1: log-probs from logits (TensorFlow) ---------------------------------------------------------
 def log_probs_tf(logits, labels):
     import tensorflow as tf
 
@@ -273,14 +229,7 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_
                     {"beam_search_pt": lambda m, i, k, n: beam_search(m, i, k, n, pick=-1)}),
              "q5": ({"banned_tokens": banned_tokens}, {"banned_tokens": lambda ids, n: banned_tokens(ids, n + 1)})}
     for name, (right, wrong) in cases.items():
-        problem = getattr(lesson5, name)
-        problem.grade(right)                               # no exception: Correct
-        with pytest.raises(AssertionError, match="Incorrect"):
-            problem.grade(wrong)
-        for namespace, expected in [(right, CORRECT), (wrong, INCORRECT)]:
-            payload = problem.collect(namespace, grading=True)
-            assert len(payload["probes"]) == len(problem.public_probes) + len(problem.hidden_probes)
-            assert judge_answer(problem.id, payload).status == expected
+        assert_grading_agrees(getattr(lesson5, name), right, wrong)
     right_ids = lesson5.q6.expected()
     lesson5.q6.grade({"beam_ids": right_ids})
     with pytest.raises(AssertionError, match="Incorrect"):
