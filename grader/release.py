@@ -68,6 +68,7 @@ def write_atomically(path: Path, text: str):
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; grades and notebooks are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -14,7 +14,7 @@ from grader.samples import SAMPLES_DIR, answered, demo_submissions, insert_after
 
 pytestmark = pytest.mark.slow
 
-OPTIONS = {"cell_timeout": 60, "notebook_timeout": 400, "memory_mb": 3000}
+OPTIONS = {"cell_timeout": 60, "notebook_timeout": 400, "memory_mb": 3000, "max_cell_output_bytes": 2**20}
 Q1, Q2, Q3 = "lesson1_q1_answer", "lesson1_q2_answer", "lesson1_q3_answer"
 
 
@@ -34,6 +34,9 @@ def adversarial(lesson1, port: int) -> dict[str, str]:
             Q3: "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"}),
         "memory_bomb": answered(lesson1, "lesson1", which=(Q1, Q2), replace={
             Q3: "hog = []\nwhile True:\n    hog.append(b'x' * 2**27)"}),
+        # 20 MB of printing: cut at the output cap while it streams; the grading goes on.
+        "output_flood": answered(lesson1, "lesson1", which=(Q1, Q2), replace={
+            Q3: "for _ in range(20_000):\n    print('x' * 1000)"}),
         "kernel_crash": answered(lesson1, "lesson1", which=(Q1, Q2), replace={
             Q3: "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"}),
         # Earns q1 only if the kernel cannot reach a server listening on this machine.
@@ -97,6 +100,7 @@ def test_attacks_earn_nothing_they_did_not_do(batch):
     for student, status in [("infinite_loop", "timeout"), ("memory_bomb", "oom"), ("kernel_crash", "crash")]:
         assert row(student)["status"] == status, row(student)
         assert row(student)["score"] == 2, row(student)                # q1 and q2 ran before it
+    assert row("output_flood")["status"] == "graded" and row("output_flood")["score"] == 2
     for student in ["empty", "not_a_notebook", "garbage"]:
         assert row(student)["status"] == "invalid" and row(student)["reason"]
 
@@ -115,6 +119,13 @@ def test_every_submission_has_one_row_and_feedback(batch):
     assert set(autograde.CSV_FIELDS) <= set(read[0])
     for student_dir in submissions.iterdir():
         assert (out / "feedback" / student_dir.name / "lesson1.html").is_file()
+
+
+def test_flooded_output_is_cut_in_the_feedback(batch):
+    _, out, *_ = batch
+    feedback = out / "feedback" / "output_flood" / "lesson1.html"
+    assert feedback.stat().st_size < 4 * 2**20
+    assert "output of this cell cut" in feedback.read_text()
 
 
 def test_feedback_shows_verdicts_not_payloads_or_hidden_inputs(batch):
