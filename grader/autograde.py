@@ -33,7 +33,7 @@ DEFAULT_OPTIONS = {
     "memory_mb": 4096,             # resident memory of the kernel's process group
     "address_space_mb": 64 * 1024, # high on purpose: TensorFlow reserves far more than it uses
     "file_size_mb": 512,
-    "max_cell_output_bytes": 40 * 2**20,
+    "max_cell_output_bytes": 4 * 2**20,  # printed output per cell; answer records have their own cap
     "network": "auto",             # "auto": blocked where unshare -rn works; "allow": not blocked
     "model": "course",             # COURSE_MODEL for the kernel and for the judge alike
 }

@@ -27,8 +27,6 @@ STATUS_WRONG_LESSON = "wrong_lesson"
 STATUS_MISSING = "missing"
 STATUS_ERROR = "error"            # the grader itself failed on this submission
 
-MAX_PAYLOAD_BYTES = 32 * 2**20
-
 
 def grade_submission(job: dict) -> dict:
     """``job``: student, notebook (lesson id), path, release_path, lesson_ids, options, feedback_path.
@@ -123,7 +121,7 @@ def _payload(cell, problem_id: str):
             continue
         record = data[ANSWER_MIME]
         if isinstance(record, str):
-            if len(record) > MAX_PAYLOAD_BYTES:
+            if len(record) > sandbox.MAX_ANSWER_BYTES:
                 return None
             try:
                 record = json.loads(record)

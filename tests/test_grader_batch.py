@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 
 OPTIONS = {"cell_timeout": 60, "notebook_timeout": 400, "memory_mb": 3000, "max_cell_output_bytes": 2**20}
 Q1, Q2, Q3 = "lesson1_q1_answer", "lesson1_q2_answer", "lesson1_q3_answer"
+ESCAPEE = "course-grader-test-escapee"   # marks the processes that attacks try to leave behind
 
 
 def adversarial(lesson1, port: int) -> dict[str, str]:
@@ -37,8 +38,18 @@ def adversarial(lesson1, port: int) -> dict[str, str]:
         # 20 MB of printing: cut at the output cap while it streams; the grading goes on.
         "output_flood": answered(lesson1, "lesson1", which=(Q1, Q2), replace={
             Q3: "for _ in range(20_000):\n    print('x' * 1000)"}),
+        # A detached (setsid) child holding 4 GiB: counted as the kernel's, and killed with it.
+        "escaped_memory": answered(lesson1, "lesson1", which=(Q1, Q2), replace={
+            Q3: "import subprocess, sys, time\n"
+                "subprocess.Popen(['setsid', sys.executable, '-c', "
+                "'x = b\"x\" * (4 * 2**30); import time; time.sleep(600)  # " + ESCAPEE + "'])\n"
+                "time.sleep(120)"}),
+        # Hundreds of processes: stopped at the process cap, none left behind.
+        "process_flood": answered(lesson1, "lesson1", which=(Q1, Q2), replace={
+            Q3: "import subprocess\nfor _ in range(1000):\n"
+                "    subprocess.Popen(['sh', '-c', 'sleep 600 # " + ESCAPEE + "'])"}),
         "kernel_crash": answered(lesson1, "lesson1", which=(Q1, Q2), replace={
-            Q3: "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"}),
+            Q3: "import ctypes\nctypes.string_at(0)   # a segmentation fault"}),
         # Earns q1 only if the kernel cannot reach a server listening on this machine.
         "network": answered(lesson1, "lesson1", replace={Q1: (
             "import socket\ntry:\n"
@@ -97,7 +108,8 @@ def test_attacks_earn_nothing_they_did_not_do(batch):
     assert row("forged_grade")["score"] == 0 and row("forged_grade")["status"] == "graded"
     assert row("no_hidden_probes")["score"] == 0
     assert row("deleted_test")["score"] == 2 and "put back" in row("deleted_test")["reason"]
-    for student, status in [("infinite_loop", "timeout"), ("memory_bomb", "oom"), ("kernel_crash", "crash")]:
+    for student, status in [("infinite_loop", "timeout"), ("memory_bomb", "oom"), ("kernel_crash", "crash"),
+                            ("escaped_memory", "oom"), ("process_flood", "crash")]:
         assert row(student)["status"] == status, row(student)
         assert row(student)["score"] == 2, row(student)                # q1 and q2 ran before it
     assert row("output_flood")["status"] == "graded" and row("output_flood")["score"] == 2
@@ -109,6 +121,13 @@ def test_attacks_earn_nothing_they_did_not_do(batch):
 def test_kernels_have_no_network(batch):
     rows, *_ = batch
     assert rows[("network", "lesson1")]["score"] == 1
+
+
+def test_no_process_outlives_its_kernel(batch):
+    import subprocess
+
+    left = subprocess.run(["pgrep", "-f", ESCAPEE], capture_output=True, text=True).stdout.split()
+    assert left == [], f"processes left behind by submissions: {left}"
 
 
 def test_every_submission_has_one_row_and_feedback(batch):
