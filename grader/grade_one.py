@@ -21,7 +21,6 @@ from course_utils.checking.problem import ANSWER_MIME
 from grader import assemble, sandbox
 
 STATUS_GRADED = "graded"          # ran to the end; the score is what the answers earned
-RUN_FAILURES = ("timeout", "oom", "crash")   # stopped early; cells not reached score zero
 STATUS_INVALID = "invalid"        # not a gradable notebook
 STATUS_WRONG_LESSON = "wrong_lesson"
 STATUS_MISSING = "missing"
