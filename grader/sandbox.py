@@ -124,7 +124,7 @@ def containment(options: dict) -> dict:
         "memory": f"RSS watchdog {options['memory_mb']} MiB on the kernel's process tree "
                   f"+ RLIMIT_AS {options['address_space_mb']} MiB; at most {options.get('max_processes', MAX_PROCESSES)} processes",
         "time": f"{options['cell_timeout']} s per cell, {options['notebook_timeout']} s per notebook, "
-                "watchdog kills the process group",
+                "watchdog kills the process tree",
         "threads": "OPENBLAS/OMP/MKL/TF threads = 1",
     }
 

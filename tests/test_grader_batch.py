@@ -164,3 +164,14 @@ def test_a_rerun_regrades_nothing_and_changes_nothing(batch):
     again = autograde.autograde(submissions, out, workers=2, options=OPTIONS, progress=False)
     assert again.graded_now == 0
     assert (out / "grades.csv").read_bytes() == before
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(batch):
+    # A run killed after some results were saved, before grades.csv: only the rest is graded.
+    rows, out, submissions, _ = batch
+    before = (out / "grades.csv").read_bytes()
+    (out / "grades.csv").unlink()
+    (out / "results" / "ben" / "lesson1.json").unlink()
+    again = autograde.autograde(submissions, out, workers=2, options=OPTIONS, progress=False)
+    assert again.graded_now == 1
+    assert (out / "grades.csv").read_bytes() == before
