@@ -6,7 +6,8 @@ the notebook uses (whichever framework is already loaded), never stored here.
 import numpy as np
 
 from course_utils.checking import FunctionProblem, ValueProblem, bind_exercises, call_student, ____  # noqa: F401
-from course_utils.checking.verdict import INCORRECT, incorrect
+from course_utils.checking.figures import bars_figure, with_figure
+from course_utils.checking.numeric import softmax
 
 LESSON = "lesson2"
 PREFIX_PROMPT = "The quick brown fox jumps over the lazy"
@@ -21,12 +22,6 @@ def _logits_rows(ctx, text: str) -> np.ndarray:
     rows = [np.asarray(ref.next_token_logits(ctx.model(), ids[: n + 1]), dtype=np.float64)
             for n in range(len(ids))]
     return np.stack(rows)
-
-
-def _softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
-    shifted = logits - logits.max(axis=axis, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=axis, keepdims=True)
 
 
 class ArgmaxPerPrefix(ValueProblem):
@@ -76,7 +71,7 @@ class ProbabilityRatio(ValueProblem):
                      "ratio = (ratio_probs[be_id] / ratio_probs[do_id]).item()")
 
     def _probs(self):
-        return _softmax(_logits_rows(self.ctx, RATIO_PREFIX)[-1])
+        return softmax(_logits_rows(self.ctx, RATIO_PREFIX)[-1])
 
     def _ids(self):
         return [self.ctx.tokenizer.encode(t)[0] for t in RATIO_TOKENS]
@@ -120,27 +115,23 @@ class NextTokenDistribution(FunctionProblem):
         return call_student(function, self.ctx.model("pt"), input_ids)
 
     def expected(self, spec):
-        return _softmax(_logits_rows(self.ctx, spec)[-1]).tolist()
+        return softmax(_logits_rows(self.ctx, spec)[-1]).tolist()
 
     def wrong_variants(self, spec):
         rows = _logits_rows(self.ctx, spec)
         variants = {"Those are logits, not probabilities: apply softmax.": rows[-1].tolist(),
                     "Softmax ran over the sequence axis instead of the vocabulary axis.":
-                        _softmax(rows, axis=0)[-1].tolist()}
+                        softmax(rows, axis=0)[-1].tolist()}
         if len(rows) > 1:
             variants["That is the distribution one position too early: use the last row, "
-                     "`logits[0, -1]`."] = _softmax(rows[-2]).tolist()
+                     "`logits[0, -1]`."] = softmax(rows[-2]).tolist()
         return variants
 
     def describe_probe(self, spec):
         return f"the prompt {spec!r}"
 
     def judge(self, payload):
-        verdict = super().judge(payload)
-        if verdict.status != INCORRECT:
-            return verdict
-        figure = self._comparison_figure(payload)
-        return verdict if figure is None else incorrect(verdict.message, verdict.score, figure=figure)
+        return with_figure(super().judge(payload), lambda: self._comparison_figure(payload))
 
     def _comparison_figure(self, payload):
         """Bars of the reference's ten most likely tokens next to the student's values for them."""
@@ -152,27 +143,10 @@ class NextTokenDistribution(FunctionProblem):
             yours = np.asarray(answer, dtype=np.float64)
             if yours.ndim != 1 or self.judge_probe(probe["spec"], answer) is None:
                 continue
-            return _distribution_figure(self.ctx.tokenizer, probe["spec"],
-                                        np.asarray(self.expected(probe["spec"])), yours)
+            return bars_figure(self.ctx.tokenizer, np.arange(vocab_size), np.asarray(self.expected(probe["spec"])),
+                               yours, f"After {probe['spec']!r}: the reference's top 10 tokens", k=10,
+                               ylabel="value for the next token")
         return None
-
-
-def _distribution_figure(tokenizer, prompt, expected, yours, k=10):
-    from matplotlib.figure import Figure
-
-    top = np.argsort(expected)[::-1][:k]
-    labels = [repr(tokenizer.decode([int(i)])) for i in top]
-    figure = Figure(figsize=(6.4, 3.2))
-    axes = figure.subplots()
-    x = np.arange(k)
-    axes.bar(x - 0.2, expected[top], width=0.4, label="reference")
-    axes.bar(x + 0.2, yours[top], width=0.4, label="yours")
-    axes.set_xticks(x, labels, rotation=45, ha="right")
-    axes.set_ylabel("value for the next token")
-    axes.set_title(f"After {prompt!r}: the reference's top {k} tokens")
-    axes.legend()
-    figure.tight_layout()
-    return figure
 
 
 qvars = bind_exercises(globals(), LESSON, [ArgmaxPerPrefix, ProbabilityRatio, NextTokenDistribution])

@@ -9,20 +9,14 @@ import numpy as np
 
 from course_utils.checking import FunctionProblem, bind_exercises, call_student, ____  # noqa: F401
 from course_utils.checking import compare, stats
-from course_utils.checking.verdict import INCORRECT, incorrect
+from course_utils.checking.figures import bars_figure, with_figure
+from course_utils.checking.numeric import softmax
 
 LESSON = "lesson4"
 NUM_SAMPLES = 3000          # draws per probe: enough for the chi-square test, quick to record
 SEED, OTHER_SEED = 1234, 4321
 SUBSET = 512                # filter probes see the logits of this many likeliest tokens
 TINY_WEIGHTS = [0.1, 0.2, 0.5, 0.3]   # the notebook's four-token vocabulary (random.choices)
-
-
-def _softmax(logits) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    finite = np.isfinite(logits)
-    exp = np.where(finite, np.exp(logits - logits[finite].max()), 0.0)
-    return exp / exp.sum()
 
 
 class LogitsProblem(FunctionProblem):
@@ -85,13 +79,13 @@ class CategoricalTensorFlow(LogitsProblem):
                 "other": call_student(function, self.logits(spec), NUM_SAMPLES, OTHER_SEED)}
 
     def judge_probe(self, spec, answer):
-        probs = _softmax(self.numpy_logits(spec))
+        probs = softmax(self.numpy_logits(spec))
         problem = judge_samples(answer, NUM_SAMPLES, probs, "`sample_tf`")
         if problem is not None:
             return problem
         if not stats.fits(answer["samples"], probs):
             flat = {"right": probs, "uniform": np.full(probs.size, 1.0 / probs.size),
-                    "softmax(probs)": _softmax(probs)}
+                    "softmax(probs)": softmax(probs)}
             if stats.likeliest(answer["samples"], flat) != "right":
                 return ("the draws look (nearly) uniform over the vocabulary: `tf.random.categorical` "
                         "wants logits; given probabilities (numbers between 0 and 1) it softmaxes them "
@@ -101,13 +95,13 @@ class CategoricalTensorFlow(LogitsProblem):
         return judge_seeds(answer, "`sample_tf`")
 
     def judge(self, payload):
-        return _with_figure(super().judge(payload), lambda: self._figure(payload))
+        return with_figure(super().judge(payload), lambda: self._figure(payload))
 
     def _figure(self, payload):
         for probe in payload.get("probes") or []:
             answer = probe.get("answer")
             if not probe.get("hidden") and isinstance(answer, dict) and _is_id_list(answer.get("samples")):
-                probs = _softmax(self.numpy_logits(probe["spec"]))
+                probs = softmax(self.numpy_logits(probe["spec"]))
                 return counts_figure(self.ctx.tokenizer, answer["samples"], probs, probe["spec"]["prompt"])
         return None
 
@@ -166,12 +160,12 @@ class Temperature(LogitsProblem):
         logits, t = self.numpy_logits(spec).astype(np.float64), spec["temperature"]
         return {"You multiplied by the temperature: divide, so that T < 1 sharpens.": (logits * t).tolist(),
                 "Temperature was applied to probabilities (after softmax); apply it to the logits.":
-                    (_softmax(logits) / t).tolist(),
+                    (softmax(logits) / t).tolist(),
                 "That is the softmax of the scaled logits; return the scaled logits themselves.":
-                    _softmax(logits / t).tolist()}
+                    softmax(logits / t).tolist()}
 
     def judge(self, payload):
-        return _with_figure(super().judge(payload), lambda: self._figure(payload))
+        return with_figure(super().judge(payload), lambda: self._figure(payload))
 
     def _figure(self, payload):
         """The student's temperature-scaled distribution next to the reference's."""
@@ -179,8 +173,8 @@ class Temperature(LogitsProblem):
             answer, spec = probe.get("answer"), probe["spec"]
             if probe.get("hidden") or not _is_float_vector(answer, SUBSET):
                 continue
-            expected = _softmax(self.expected(spec))
-            yours = _softmax(answer)
+            expected = softmax(self.expected(spec))
+            yours = softmax(answer)
             return bars_figure(self.ctx.tokenizer, self._ids(spec), expected, yours,
                                f"After {spec['prompt']!r} at T = {spec['temperature']}: softmax of the result")
         return None
@@ -206,7 +200,7 @@ class FilterProblem(LogitsProblem):
     def common_mistakes(self, spec, keep: np.ndarray) -> dict:
         """The right set of tokens, marked the wrong way."""
         logits = self.numpy_logits(spec).astype(np.float64)
-        probs = _softmax(logits)
+        probs = softmax(logits)
         kept_probs = np.where(keep, probs, 0.0)
         return {"Filtered logits should be -inf, not 0 (a logit of 0 still has probability).":
                     np.where(keep, logits, 0.0).tolist(),
@@ -307,7 +301,7 @@ class TopP(FilterProblem):
         return ref.top_p_filter
 
     def wrong_keeps(self, spec):
-        probs, p = _softmax(self.numpy_logits(spec)), spec["p"]
+        probs, p = softmax(self.numpy_logits(spec)), spec["p"]
         order = np.argsort(-probs, kind="stable")
         cumulative = np.cumsum(probs[order])
         without = np.zeros(probs.size, bool)
@@ -334,35 +328,6 @@ def _same_filtered(answer, expected) -> bool:
         return False
     return bool(np.array_equal(np.isneginf(np.asarray(answer, np.float64)),
                                np.isneginf(np.asarray(expected, np.float64))))
-
-
-def _with_figure(verdict, make_figure):
-    if verdict.status != INCORRECT:
-        return verdict
-    try:
-        figure = make_figure()
-    except Exception:  # noqa: BLE001 - a figure is a bonus; the verdict stands without it
-        figure = None
-    return verdict if figure is None else incorrect(verdict.message, verdict.score, figure=figure)
-
-
-def bars_figure(tokenizer, token_ids, expected, yours, title, k=12):
-    """Bars of the reference's ``k`` likeliest tokens next to the student's values for them."""
-    from matplotlib.figure import Figure
-
-    top = np.argsort(-np.asarray(expected), kind="stable")[:k]
-    labels = [repr(tokenizer.decode([int(token_ids[i])])) for i in top]
-    figure = Figure(figsize=(6.4, 3.2))
-    axes = figure.subplots()
-    x = np.arange(len(top))
-    axes.bar(x - 0.2, np.asarray(expected)[top], width=0.4, label="reference")
-    axes.bar(x + 0.2, np.asarray(yours)[top], width=0.4, label="yours")
-    axes.set_xticks(x, labels, rotation=45, ha="right")
-    axes.set_ylabel("probability")
-    axes.set_title(title, fontsize=10)
-    axes.legend()
-    figure.tight_layout()
-    return figure
 
 
 def counts_figure(tokenizer, samples, probs, prompt, k=12):

@@ -9,16 +9,11 @@ import numpy as np
 
 from course_utils.checking import (FunctionProblem, ValueProblem, bind_exercises, call_student,
                                    compare, ____)  # noqa: F401
+from course_utils.checking.numeric import log_softmax
 
 LESSON = "lesson5"
 BEAM_PROMPT = "The function returns"
 BEAM_SETTINGS = {"num_beams": 5, "max_new_tokens": 12, "no_repeat_ngram_size": 2}
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def _describe(spec) -> str:
@@ -59,12 +54,12 @@ class LogProbsTensorFlow(FunctionProblem):
         logits, labels = self._logits_labels(spec)
         logits, labels = np.asarray(logits, np.float64), np.asarray(labels)
         rows = np.arange(len(labels))
-        log_probs = _log_softmax(logits)
+        log_probs = log_softmax(logits)
         return {"Those are probabilities; take their log (use log_softmax).": np.exp(log_probs[rows, labels]).tolist(),
                 "Those are raw logits at the labels; normalise them with log_softmax first.":
                     logits[rows, labels].tolist(),
                 "log_softmax ran over the sequence axis; normalise over the vocabulary (axis=-1).":
-                    _log_softmax(logits.T).T[rows, labels].tolist(),
+                    log_softmax(logits.T).T[rows, labels].tolist(),
                 "Those are log-probabilities, but of the most likely token in each row, not of the labels.":
                     log_probs.max(axis=-1).tolist()}
 
@@ -106,7 +101,7 @@ class SequenceLogprob(FunctionProblem):
         ids = self.ctx.tokenizer.encode(spec["text"])
         with torch.no_grad():
             logits = self.ctx.model("pt")(torch.tensor([ids])).logits[0].double().numpy()
-        log_probs = _log_softmax(logits)                                   # [seq_len, vocab]
+        log_probs = log_softmax(logits)                                   # [seq_len, vocab]
         shifted = log_probs[np.arange(len(ids) - 1), ids[1:]]             # entry j scores token j + 1
         unshifted = log_probs[np.arange(len(ids)), ids]                   # position t "scores" token t
         n = spec["input_len"]
@@ -137,7 +132,7 @@ def reference_beam_step(model, beams, scores, num_beams):
     from course_utils.reference import pt as ref
 
     rows = np.stack([np.asarray(ref.next_token_logits(model, beam), np.float64) for beam in beams])
-    totals = np.asarray(scores, np.float64)[:, None] + _log_softmax(rows)    # [len(beams), vocab]
+    totals = np.asarray(scores, np.float64)[:, None] + log_softmax(rows)    # [len(beams), vocab]
     best = np.argsort(-totals, axis=None, kind="stable")[:num_beams]
     parents, tokens = np.unravel_index(best, totals.shape)
     return ([list(beams[b]) + [int(t)] for b, t in zip(parents, tokens)],
