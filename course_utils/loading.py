@@ -50,7 +50,8 @@ def _in_hf_cache(repo_id: str, framework: str) -> bool:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return False
-    weights = ["model.safetensors", "pytorch_model.bin"] if framework == "pt" else ["tf_model.h5"]
+    # The TensorFlow model is built from the same safetensors file as the PyTorch one.
+    weights = ["model.safetensors", "pytorch_model.bin"] if framework == "pt" else ["model.safetensors"]
     return any(isinstance(try_to_load_from_cache(repo_id, f), str) for f in weights) and isinstance(
         try_to_load_from_cache(repo_id, "config.json"), str)
 
@@ -75,7 +76,8 @@ def load_model(framework: str = "pt", name: str | None = None):
 
     Args:
         framework: ``"pt"`` for ``transformers.GPT2LMHeadModel`` (in eval mode) or ``"tf"`` for
-            ``transformers.TFGPT2LMHeadModel`` (``trainable=False``).
+            the course's own TensorFlow GPT-2, ``course_utils.tf_gpt2.GPT2`` (transformers 5 has
+            no TensorFlow models; this one is called the same way and reads the same weights).
         name: ``None`` to choose automatically (see the module docstring), ``"course"`` for the
             bundled model, ``"gpt2"`` or any hub id or local folder for that model.
 
@@ -101,33 +103,19 @@ def _load(framework: str, name: str):
     if framework == "pt":
         import torch
         from transformers import GPT2LMHeadModel
+        from transformers.utils import logging as transformers_logging
 
-        # The bundled weights are stored in float16 to stay small; compute in float32.
-        return GPT2LMHeadModel.from_pretrained(path, dtype=torch.float32).eval()
-    if name == BUNDLED:
-        model = _tf_from_safetensors(path)
-    else:
-        from transformers import TFGPT2LMHeadModel
+        # transformers 5 draws a "Loading weights" progress bar: noise in a notebook, so hide it.
+        was_enabled = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
+        try:
+            # The bundled weights are stored in float16 to stay small; compute in float32.
+            return GPT2LMHeadModel.from_pretrained(path, dtype=torch.float32).eval()
+        finally:
+            if was_enabled:
+                transformers_logging.enable_progress_bar()
+    from course_utils.tf_gpt2 import GPT2
 
-        model = TFGPT2LMHeadModel.from_pretrained(path)
-    model.trainable = False
-    return model
-
-
-def _tf_from_safetensors(path: str):
-    """Build a TFGPT2LMHeadModel from a PyTorch-layout safetensors file, without importing torch.
-
-    ``TFGPT2LMHeadModel.from_pretrained`` cannot read a PyTorch ``model.safetensors`` in
-    transformers 4.57 ("'builtins.safe_open' object is not iterable"), so we read the arrays with
-    safetensors' numpy reader and hand them to transformers' own PyTorch-to-TF name mapping.
-    """
-    import numpy as np
-    from safetensors.numpy import load_file
-    from transformers import GPT2Config, TFGPT2LMHeadModel
-    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
-
-    config = GPT2Config.from_pretrained(path)
-    model = TFGPT2LMHeadModel(config)
-    state = {k: v.astype(np.float32) for k, v in load_file(os.path.join(path, "model.safetensors")).items()}
-    load_pytorch_state_dict_in_tf2_model(model, state, skip_logger_warnings=True)
-    return model
+    # The course's own TensorFlow GPT-2 (no torch, no transformers): config.json + model.safetensors,
+    # from the bundled folder, a local folder or the hub. It is for inference (trainable=False).
+    return GPT2.from_pretrained(path)

@@ -7,6 +7,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before anything imports tensorflow
 
+# Before any test imports tensorflow: course_utils makes it load after triton (a CUDA torch's
+# compiler), the one order that does not abort the process (see course_utils.frameworks).
+import course_utils  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session")
 def tokenizer():
@@ -28,10 +32,6 @@ def pt_model():
 @pytest.fixture(scope="session")
 def tf_model():
     pytest.importorskip("tensorflow")
-    from transformers.utils import is_tf_available
-
-    if not is_tf_available():  # e.g. USE_TORCH=1 in the environment hides transformers' TF classes
-        pytest.skip("transformers' TensorFlow models are disabled (is USE_TORCH=1 set?)")
     from course_utils import load_model
 
     return load_model("tf", name="course")

@@ -205,8 +205,7 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
       The prompt is not counted, in PyTorch and TensorFlow alike.
     * A beam finishes when it emits ``eos_token_id`` (only a candidate ranked in the top
       ``num_beams`` may finish) and, **in PyTorch**, when ``max_new_tokens`` is reached: then the
-      live beams join the finished ones and the best score wins. (TensorFlow's generate() returns
-      a live beam only when no beam emitted eos; see ``tf.py``.)
+      live beams join the finished ones and the best score wins (``tf.py`` does the same).
     * The search stops early once ``num_beams`` beams have finished and the best live beam, scored
       at its current length, is no better than the worst finished one.
     """

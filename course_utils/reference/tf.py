@@ -1,6 +1,7 @@
 """Reference decoding in TensorFlow. Read it side by side with ``pt.py``: same names, same steps.
 
-``model`` is a ``TFGPT2LMHeadModel`` from ``course_utils.load_model("tf")``. ``input_ids`` may be
+``model`` is the course's TensorFlow GPT-2 (``course_utils.tf_gpt2.GPT2``, called like transformers'
+``TFGPT2LMHeadModel``) from ``course_utils.load_model("tf")``. ``input_ids`` may be
 a list of ints, a 1-D numpy array, or a tensor of shape ``(seq_len,)`` or ``(1, seq_len)``.
 Logits and probabilities come back as float32 tensors, generated ids as a list of ints
 (prompt first), scores as Python floats. Every loop feeds the prompt once and then one new token
@@ -196,17 +197,18 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
     """Keep the ``num_beams`` best partial sequences at every step; return ``(ids, score)`` for the
     best finished one: prompt + generated ids, and its score as a Python float.
 
-    Reproduces ``model.generate(num_beams=..., do_sample=False, max_new_tokens=...,
-    no_repeat_ngram_size=..., length_penalty=..., eos_token_id=...)`` of transformers 4.57
-    (default ``early_stopping=False``), and its ``sequences_scores``; generate() pads a sequence
+    Reproduces PyTorch's ``model.generate(num_beams=..., do_sample=False, max_new_tokens=...,
+    no_repeat_ngram_size=..., length_penalty=..., eos_token_id=...)`` (transformers 4.57 and 5.x,
+    default ``early_stopping=False``), and its ``sequences_scores``; generate() pads a sequence
     that ended early with ``pad_token_id`` up to the longest, these ids stop at their eos:
 
     * score = (sum of the generated tokens' log-probs) / (number of generated tokens) ** length_penalty.
       The prompt is not counted, in PyTorch and TensorFlow alike.
-    * A beam finishes only when it emits ``eos_token_id`` (only a candidate ranked in the top
-      ``num_beams`` may finish). **In TensorFlow**, when ``max_new_tokens`` is reached, the best
-      live beam is returned only if no beam finished; otherwise the best finished one is, even if
-      a live beam scores higher. (PyTorch's generate() lets the live beams compete; see ``pt.py``.)
+    * A beam finishes when it emits ``eos_token_id`` (only a candidate ranked in the top
+      ``num_beams`` may finish) and when ``max_new_tokens`` is reached: then the live beams join
+      the finished ones and the best score wins, exactly as in ``pt.py`` and PyTorch's generate().
+      (transformers 4.x's TensorFlow generate(), now gone, returned a live beam only when no beam
+      had emitted eos; the course follows PyTorch, so both frameworks give the same beams.)
     * The search stops early once ``num_beams`` beams have finished and the best live beam, scored
       at its current length, is no better than the worst finished one.
     """
@@ -241,13 +243,14 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         live = []                                                        # ranks that continue
         for rank, index in enumerate(top_indices.numpy().tolist()):
             beam, token = divmod(index, vocab_size)
-            if token == eos_token_id:                                    # TF: only eos ends a beam
+            if token == eos_token_id or generated_len == max_new_tokens:  # the budget ends beams too
                 if rank < num_beams:               # generate() drops lower-ranked endings
                     finished.append((normalized[rank], beams[beam] + [token]))
             elif len(live) < num_beams:
                 live.append(rank)
         finished = sorted(finished, key=lambda f: f[0], reverse=True)[:num_beams]
 
+        live = tf.constant(live, dtype=tf.int32)                         # may be empty at the budget
         chosen = tf.gather(top_indices, live)
         origin = chosen // vocab_size                                    # which beam each came from
         beams = [beams[beam] + [token] for beam, token in
@@ -262,8 +265,5 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         best_possible = float(beam_scores[0] / tf.cast(generated_len, tf.float32) ** length_penalty)
         if len(finished) == num_beams and best_possible <= finished[-1][0]:
             break                                # no live beam can beat the finished ones
-    if finished:
-        score, ids = finished[0]
-        return ids, score
-    # No beam emitted eos: the best live beam, scored like a finished one.
-    return beams[0], float(beam_scores[0] / tf.cast(max_new_tokens, tf.float32) ** length_penalty)
+    score, ids = finished[0]
+    return ids, score
