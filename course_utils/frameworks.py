@@ -41,6 +41,9 @@ def quiet_environment() -> None:
         os.environ.setdefault(name, value)
     for category in (FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category, module=r"(transformers|tf_keras|keras)(\.|$)")
+    # tqdm.auto (imported by transformers) asks for ipywidgets where they are missing: not the
+    # student's business; progress bars then simply print as text.
+    warnings.filterwarnings("ignore", message="IProgress not found")
 
 
 class _TensorFlowAfterTriton(importlib.abc.MetaPathFinder):
