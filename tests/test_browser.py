@@ -1,0 +1,163 @@
+"""What a student sees: a student notebook opened in JupyterLab, in a real browser.
+
+Playwright drives the system's Chromium (Debian's ``chromium``; Playwright's own browser download
+is not used). JupyterLab serves a copy of ``notebooks/lesson1.ipynb`` on localhost; the test runs
+every cell, answers exercise 1 wrongly and then rightly, and reads the verdicts as they are drawn:
+the words, their colour, and the hint the wrong answer names. Skipped, saying why, where Playwright
+or Chromium cannot be had.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHROMIUM = os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium")
+TOKEN = "course-browser-test"
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on localhost serving a fresh copy of lesson 1: its URL."""
+    pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (pip install '.[grader]')")
+    folder = tmp_path_factory.mktemp("lab")
+    shutil.copy(os.path.join(ROOT, "notebooks", "lesson1.ipynb"), folder / "lesson1.ipynb")
+    # Draw every cell, not only those on screen (JupyterLab 4's default "windowing"), so that the
+    # test can read any cell's output; and no notices popping up over the notebook.
+    settings = folder / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
+    notices = folder / "settings" / "@jupyterlab" / "apputils-extension"
+    notices.mkdir(parents=True)
+    (notices / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    port = _free_port()
+    env = {**os.environ, "COURSE_MODEL": "course", "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(folder / ".cfg"),
+           "JUPYTER_RUNTIME_DIR": str(folder / ".runtime")}
+    # --allow-root: sessions and CI run as root, where JupyterLab otherwise refuses to start.
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={folder}",
+         f"--LabApp.user_settings_dir={folder / 'settings'}", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("JupyterLab did not start: " + (folder / "server.log").read_text()[-2000:])
+            time.sleep(0.5)
+    yield url
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install '.[dev]')")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set COURSE_CHROMIUM)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        page.goto(f"{lab}/lab/tree/lesson1.ipynb?token={TOKEN}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+        _wait_idle(page)
+        yield page
+        browser.close()
+
+
+def _wait_idle(page):
+    page.wait_for_function(
+        "() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus');"
+        " return !s || !/busy|starting|connecting/i.test(s.getAttribute('data-status') || s.title || ''); }")
+    page.wait_for_timeout(500)
+
+
+def _run_all(page):
+    page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+    page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
+
+
+def _cell_with(page, text: str):
+    """The notebook cell whose source contains ``text``."""
+    return page.locator(".jp-Notebook .jp-CodeCell").filter(has=page.locator(".jp-InputArea", has_text=text)).first
+
+
+def _answer_and_check(page, answer_marker: str, new_source: str, check_marker: str):
+    """Replace the answer cell's source, run it, run the check cell: the verdict's element."""
+    cell = _cell_with(page, answer_marker)
+    editor = cell.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(new_source)
+    page.keyboard.press("Shift+Enter")
+    check = _cell_with(page, check_marker)
+    check.locator(".cm-content").click()
+    page.keyboard.press("Shift+Enter")
+    verdict = check.locator(".jp-OutputArea-output span[style*='font-weight']").first
+    verdict.wait_for()
+    return check, verdict
+
+
+def _colour(locator) -> tuple[int, int, int]:
+    rgb = locator.evaluate("e => getComputedStyle(e).color")
+    return tuple(int(v) for v in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3])
+
+
+def test_student_runs_lesson1_answers_wrongly_then_rightly(page, tmp_path):
+    try:
+        _student_session(page)
+    finally:
+        page.screenshot(path=str(tmp_path / "lesson1.png"), full_page=True)
+        print("screenshot:", tmp_path / "lesson1.png")
+
+
+def _student_session(page):
+    _run_all(page)
+    # The setup cell ran to the end: the model line is on screen, and no traceback anywhere.
+    page.locator(".jp-OutputArea-output", has_text="Using model course-gpt2").first.wait_for()
+    last = page.locator(".jp-Notebook .jp-CodeCell").last
+    last.locator(".jp-InputPrompt", has_text="[").first.wait_for()
+    page.wait_for_function("() => !document.querySelector('.jp-InputPrompt')?.textContent.includes('[*]')"
+                           " && ![...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))")
+    assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                        has_text="Traceback").count() == 0
+    unanswered = _cell_with(page, "q1.grade()").locator(".jp-OutputArea-output")
+    assert "Not attempted" in unanswered.inner_text()
+
+    check, verdict = _answer_and_check(page, "vocab_size = ____", "vocab_size = 50256", "q1.grade()")
+    assert verdict.inner_text().startswith("Incorrect")
+    red, green, blue = _colour(verdict)
+    assert red > 150 and green < 100 and blue < 100, (red, green, blue)
+    assert "largest token id" in check.locator(".jp-OutputArea").inner_text()  # the named mistake
+
+    check, verdict = _answer_and_check(page, "vocab_size = 50256", "vocab_size = len(tokenizer)", "q1.grade()")
+    page.wait_for_function("e => e.textContent.startsWith('Correct')", arg=verdict.element_handle())
+    red, green, blue = _colour(verdict)
+    assert green > 100 and red < 100, (red, green, blue)
