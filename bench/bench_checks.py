@@ -19,7 +19,7 @@ TARGET_P95 = 1.0
 
 TIMING_CELL = f"""
 import json as _json, time as _time
-from course_utils.checking.problem import Problem as _Problem, MultipartProblem as _Multi
+from course_utils.checking import MultipartProblem as _Multi, Problem as _Problem
 from course_utils.checking.context import default_framework as _fw
 _model = load_model(_fw()) if 'load_model' in globals() else None
 _ids = load_tokenizer().encode("The quick brown fox")

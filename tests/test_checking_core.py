@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 
 from course_utils.checking import (CORRECT, INCORRECT, NOT_ATTEMPTED, FunctionProblem,
-                                   MultipartProblem, PredictionProblem, ValueProblem, ____,
-                                   call_student)
-from course_utils.checking.compare import mismatch
+                                   MultipartProblem, PredictionProblem, ValueProblem, ____, mistake)
+from course_utils.checking.compare import mismatch, same
 from course_utils.checking.convert import AnswerTypeError, to_plain
 
 
@@ -97,6 +96,17 @@ def test_mismatch_is_dtype_and_shape_aware():
     assert mismatch([float("-inf"), 1.0], [float("-inf"), 1.0]) is None
     assert mismatch("abc", "abc") is None and mismatch("abd", "abc") is not None
     assert "string" in mismatch(3, "abc")
+    # An infinity equals only itself: a filter's -inf is not "close" to 0 or to -1e9.
+    assert mismatch([0.0, 1.0], [float("-inf"), 1.0]) is not None
+    assert mismatch([-1e9], [float("-inf")]) is not None and mismatch([float("inf")], [float("-inf")]) is not None
+
+
+def test_same_is_the_one_equality_test():
+    assert same([1, 2], [1, 2]) and not same([1, 2], [2, 1])
+    assert same([[1, 2], [0.5]], ([1, 2], [0.50001]))             # a tuple is a record, part by part
+    assert not same([[1, 2]], ([1, 2], [0.5])) and not same({"x": 1}, ([1], [2]))
+    assert same(["Ġthe", "x"], ["Ġthe", "x"]) and not same(["the", "x"], ["Ġthe", "x"])
+    assert same(0.10001, 0.1) and not same(0.10001, 0.1, rtol=1e-6, atol=0)
 
 
 # -- problem kinds ------------------------------------------------------------------------------
@@ -107,8 +117,9 @@ class Double(ValueProblem):
     def expected(self):
         return 2 * 21
 
-    def wrong_variants(self):
-        return {"You added instead of multiplying.": 21 + 2}
+    @mistake("You added instead of multiplying.")
+    def added(self):
+        return 21 + 2
 
 
 class Square(FunctionProblem):
@@ -116,14 +127,12 @@ class Square(FunctionProblem):
     public_probes = [2, 3]
     hidden_probes = [11]
 
-    def run_probe(self, function, spec):
-        return call_student(function, spec)
-
     def expected(self, spec):
         return spec * spec
 
-    def wrong_variants(self, spec):
-        return {"You doubled instead of squaring.": 2 * spec}
+    @mistake("You doubled instead of squaring.")
+    def doubled(self, spec):
+        return 2 * spec
 
 
 class Guess(PredictionProblem):
@@ -176,6 +185,95 @@ def test_multipart_and_prediction_problems():
     assert changed.status == INCORRECT and "changed your prediction" in changed.message
     fresh = Guess().verdict({"guess": 42})
     assert fresh.status == CORRECT and "6 * 7" in fresh.message
+
+
+class Ordered(ValueProblem):
+    var = "answer"
+
+    def expected(self):
+        return 10
+
+    @mistake("first")
+    def first(self):
+        return 5
+
+    @mistake("gives the right answer here")
+    def harmless(self):
+        return 10
+
+    @mistake("not on this input")
+    def not_applicable(self):
+        return None
+
+    @mistake("second, same value as first")
+    def second(self):
+        return 5
+
+
+def test_declared_mistakes_in_order_skipping_right_and_inapplicable():
+    assert Ordered().verdict({"answer": 5}).message == "first"
+    assert Ordered().verdict({"answer": 10}).status == CORRECT
+
+    class Derived(Ordered):
+        @mistake("own mistakes come before inherited ones")
+        def own(self):
+            return 5
+
+    assert Derived().verdict({"answer": 5}).message == "own mistakes come before inherited ones"
+    assert "`answer` is 7" in Derived().verdict({"answer": 7}).message   # the fallback
+
+
+def test_bind_exercises_uses_declared_ids():
+    from course_utils.checking import bind_exercises
+
+    class First(Double):
+        id = "toy.first"
+
+    class Second(Double):
+        id = "toy.second"
+
+    namespace = {}
+    assert bind_exercises(namespace, [Second, First]) == ["second", "first"]
+    assert namespace["first"].id == "toy.first"
+    with pytest.raises(ValueError, match="id"):
+        bind_exercises({}, [Double])
+    with pytest.raises(ValueError, match="two exercises"):
+        bind_exercises({}, [First, First])
+    with pytest.raises(ValueError, match="declared in"):
+        bind_exercises({"__name__": "course_utils.lessons.lesson9"}, [First])
+
+
+def test_reference_values_are_computed_once_per_model():
+    from course_utils.checking.reference_cache import once_per_model
+
+    calls = []
+
+    @once_per_model
+    def passes(model, ids):
+        calls.append(ids)
+        return np.arange(3) + len(ids)
+
+    model, other = object(), object()
+    first = passes(model, (1, 2))
+    assert passes(model, (1, 2)) is first and calls == [(1, 2)]
+    passes(other, (1, 2))
+    assert len(calls) == 2
+    with pytest.raises(ValueError):
+        first[0] = 7                                  # shared, so read-only
+
+
+def test_solutions_come_from_the_source_notebook():
+    from course_utils.checking import solutions
+
+    cell = "x = ____\n### BEGIN SOLUTION\nx = 1 + 1\n### END SOLUTION\n"
+    assert solutions.with_solution(cell) == "x = 1 + 1"
+    function = "def f(a):\n    ### BEGIN SOLUTION\n    return a\n    ### END SOLUTION\n"
+    assert solutions.with_solution(function) == "def f(a):\n    return a"
+    assert solutions.solution_code("lesson1.q1") == "vocab_size = len(tokenizer)"
+    assert solutions.solution_code("lesson9.q1") is None
+    q = Double()
+    q.id = "toy.q1"
+    assert q.solution_code == ""
 
 
 def test_grade_records_payload_and_raises_only_under_the_grader(capsys, monkeypatch):

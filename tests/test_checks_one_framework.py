@@ -1,6 +1,7 @@
 """A student with only one framework: each framework's exercises are checked without the other
 framework ever being imported (transformers is told the other is absent, as on a machine without
-it), and each exercise's own published solution is judged Correct there, hidden probes included."""
+it), and each exercise's own published solution (its source notebook's solution region) is judged
+Correct there, hidden probes included."""
 from __future__ import annotations
 
 import json
@@ -17,8 +18,10 @@ import importlib, json, sys
 import numpy as np
 framework = sys.argv[1]
 from course_utils import load_model, load_tokenizer
-from course_utils.checking.problem import FunctionProblem
-namespace = {"np": np, "tokenizer": load_tokenizer()}
+from course_utils.checking import FunctionProblem
+tokenizer = load_tokenizer()
+# What the notebooks define before their exercises and the solutions use.
+namespace = {"np": np, "tokenizer": tokenizer, "period_id": tokenizer.encode(".")[0]}
 if framework == "pt":
     import torch
     namespace["torch"] = torch
@@ -34,6 +37,7 @@ for lesson in ["lesson2", "lesson3", "lesson4", "lesson5"]:
         problem = getattr(checks, name)
         if getattr(problem, "framework", None) != framework or not isinstance(problem, FunctionProblem):
             continue
+        assert problem.solution_code, problem.id
         exec(problem.solution_code, ns)
         results[problem.id] = str(problem.verdict(ns, grading=True))
 other = "tensorflow" if framework == "pt" else "torch"

@@ -1,8 +1,10 @@
 """Compare plain answers (from ``convert.to_plain``) with expected values, dtype-aware.
 
 Our own comparisons on trusted data: never the answer's ``__eq__``. Integers (token ids) must
-match exactly; floats within ``rtol``/``atol``; shapes must agree. ``mismatch`` returns a phrase
-that completes "`x` …" for the student, or ``None`` when the answer matches.
+match exactly; floats within ``rtol``/``atol`` (an infinity only equals itself, so a filter's
+-inf must sit at the same places); shapes must agree. ``same`` is the checker's one equality
+test; ``mismatch`` returns a phrase that completes "`x` …" for the student, or ``None`` when the
+answer matches.
 """
 from __future__ import annotations
 
@@ -12,6 +14,21 @@ import numpy as np
 def _describe_value(value) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def same(answer, expected, rtol: float = 1e-4, atol: float = 1e-6) -> bool:
+    """Whether ``answer`` equals ``expected`` for the checker.
+
+    A tuple ``expected`` is a record (``(beams, scores)``, ``(ids, text)``): the answer must be a
+    list of as many parts, each the same as its part. A list of strings (token pieces) must be
+    equal exactly. Anything else: numbers and arrays of numbers, as ``mismatch`` compares them.
+    """
+    if isinstance(expected, tuple):
+        return (isinstance(answer, (list, tuple)) and len(answer) == len(expected)
+                and all(same(a, e, rtol, atol) for a, e in zip(answer, expected)))
+    if isinstance(expected, list) and any(isinstance(e, str) for e in expected):
+        return answer == expected  # both plain data here: list.__eq__ of str, int, float
+    return mismatch(answer, expected, rtol, atol) is None
 
 
 def mismatch(answer, expected, rtol: float = 1e-4, atol: float = 1e-6) -> str | None:
@@ -45,7 +62,9 @@ def mismatch(answer, expected, rtol: float = 1e-4, atol: float = 1e-6) -> str | 
     expected_f = expected_array.astype(np.float64)
     same_inf = np.isinf(expected_f) & (answer_f == expected_f)
     with np.errstate(invalid="ignore"):  # inf - inf is nan: same_inf already covers it
-        close = same_inf | (np.abs(answer_f - expected_f) <= atol + rtol * np.abs(expected_f))
+        # An infinity equals only itself (rtol * inf would let any number be "close" to it).
+        close = same_inf | (np.isfinite(expected_f)
+                            & (np.abs(answer_f - expected_f) <= atol + rtol * np.abs(expected_f)))
     if np.all(close):
         return None
     if expected_f.ndim == 0:

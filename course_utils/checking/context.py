@@ -37,6 +37,7 @@ class Context:
 
     def __init__(self, model_name: str | None = None):
         self.model_name = model_name
+        self.models: dict = {}  # framework -> model: resolved once (the resolver may ask the hub)
 
     @functools.cached_property
     def tokenizer(self):
@@ -45,18 +46,16 @@ class Context:
         return load_tokenizer()
 
     def model(self, framework: str | None = None):
-        from course_utils.loading import load_model
+        framework = framework or default_framework()
+        if framework not in self.models:
+            from course_utils.loading import load_model
 
-        return load_model(framework or default_framework(), self.model_name)
+            self.models[framework] = load_model(framework, self.model_name)
+        return self.models[framework]
 
     def ref(self, framework: str | None = None):
         """The reference module ``course_utils.reference.pt`` or ``.tf``."""
         return importlib.import_module(f"course_utils.reference.{framework or default_framework()}")
-
-    def resolved_model_name(self, framework: str | None = None) -> str:
-        from course_utils.loading import resolve_model_name
-
-        return resolve_model_name(self.model_name, framework or default_framework())[0]
 
 
 @functools.lru_cache(maxsize=None)

@@ -8,8 +8,6 @@ result is made of ``int``, ``float``, ``bool``, ``str``, ``list`` and ``dict`` o
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 MAX_ELEMENTS = 1_000_000  # an answer bigger than this is not a reasonable answer: refuse it
@@ -53,15 +51,6 @@ def to_plain(answer, *, _budget: list | None = None):
         f"expected a number, a list, a numpy array or a tensor, but got a {_type_name(answer)}")
 
 
-def to_array(answer, dtype=None) -> np.ndarray:
-    """``to_plain`` then a numpy array; ``dtype`` e.g. ``np.int64`` or ``np.float64``."""
-    plain = to_plain(answer)
-    try:
-        return np.asarray(plain, dtype=dtype)
-    except (ValueError, TypeError) as error:  # ragged lists, strings where numbers belong
-        raise AnswerTypeError(f"could not read it as an array of numbers ({error})") from None
-
-
 def _spend(budget: list, n: int):
     budget[0] -= n
     if budget[0] < 0:
@@ -102,6 +91,3 @@ def _type_name(answer) -> str:
     module = kind.__module__
     return kind.__name__ if module in ("builtins", "__main__") else f"{module}.{kind.__name__}"
 
-
-def is_finite_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

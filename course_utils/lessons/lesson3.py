@@ -5,18 +5,16 @@ the notebook uses; the known mistakes are the same search with one step done wro
 """
 import numpy as np
 
-from course_utils.checking import (FunctionProblem, PredictionProblem, ValueProblem, Verdict,
-                                   bind_exercises, call_student, compare, ____)  # noqa: F401
-from course_utils.checking.verdict import NOT_ATTEMPTED, incorrect
+from course_utils.checking import (FunctionProblem, PredictionProblem, bind_exercises, call_student,
+                                   mistake, ____)  # noqa: F401
+from course_utils.checking.context import default_framework
+from course_utils.checking.reference_cache import (next_token_logits, once_per_model, reference_module,
+                                                   reference_result)
 
-LESSON = "lesson3"
 PROBES = [{"prompt": "The function returns", "max_new_tokens": 12},
           {"prompt": "My lord, the king", "max_new_tokens": 6}]
 HIDDEN_PROBES = [{"prompt": "In the future", "max_new_tokens": 15},
                  {"prompt": "A list is", "max_new_tokens": 1}]
-
-
-_CONTINUATIONS: dict = {}  # (framework, id(model), prompt ids, n) -> (model, greedy new ids)
 
 
 class GreedyProblem(FunctionProblem):
@@ -28,6 +26,9 @@ class GreedyProblem(FunctionProblem):
     def period_id(self) -> int:
         return self.ctx.tokenizer.encode(".")[0]
 
+    def prompt(self, spec) -> list[int]:
+        return self.ctx.tokenizer.encode(spec["prompt"])
+
     def reference(self, spec, max_new_tokens=None, stop=True) -> list[int]:
         """Prompt + the reference's greedy ids, for a budget up to ``max_new_tokens + 1``.
 
@@ -35,58 +36,51 @@ class GreedyProblem(FunctionProblem):
         budget, gives the right answer and the off-by-one and no-stop variants alike: stopping at
         '.' only cuts a greedy continuation short, it never changes it.
         """
-        ids = self.ctx.tokenizer.encode(spec["prompt"])
+        ids = self.prompt(spec)
         budget = spec["max_new_tokens"] if max_new_tokens is None else max_new_tokens
-        new = self._continuation(ids, spec["max_new_tokens"] + 1)[:budget]
+        model = self.ctx.model(self.framework)
+        new = list(reference_result(model, self.framework, "greedy_search", tuple(ids),
+                                    spec["max_new_tokens"] + 1)[len(ids):budget + len(ids)])
         if stop and self.period_id() in new:
             new = new[:new.index(self.period_id()) + 1]
         return ids + new
 
-    def _continuation(self, ids, max_new_tokens) -> list[int]:
-        model = self.ctx.model(self.framework)
-        key = (self.framework, id(model), tuple(ids), max_new_tokens)
-        if key not in _CONTINUATIONS:  # the model is kept in the value, so its id stays its own
-            if len(_CONTINUATIONS) > 256:
-                _CONTINUATIONS.clear()
-            result = self.ctx.ref(self.framework).greedy_search(model, ids, max_new_tokens)
-            _CONTINUATIONS[key] = (model, result[len(ids):])
-        return list(_CONTINUATIONS[key][1])
-
     def expected(self, spec):
         return self.reference(spec)
 
-    def wrong_variants(self, spec):
-        prompt = self.ctx.tokenizer.encode(spec["prompt"])
+    @mistake("The same token repeats: the loop never appends the new token to the input it feeds "
+             "the model.")
+    def never_appends(self, spec):
+        prompt = self.prompt(spec)
+        return prompt + [self.reference(spec)[len(prompt)]] * spec["max_new_tokens"]
+
+    @mistake("The loop runs past '.': stop once the new token is the period.")
+    def runs_past_period(self, spec):
+        return self.reference(spec, stop=False)
+
+    @mistake("One token too many: the budget counts new tokens, `max_new_tokens` of them.")
+    def one_too_many(self, spec):
+        return self.reference(spec, spec["max_new_tokens"] + 1)
+
+    @mistake("One token short: the budget counts new tokens, `max_new_tokens` of them.")
+    def one_short(self, spec):
+        return self.reference(spec, spec["max_new_tokens"] - 1)
+
+    @mistake("The '.' itself is missing: append it, then stop.")
+    def period_missing(self, spec):
         right = self.reference(spec)
-        first = right[len(prompt)]
-        variants = {
-            "The same token repeats: the loop never appends the new token to the input it feeds "
-            "the model.": prompt + [first] * spec["max_new_tokens"],
-            "The loop runs past '.': stop once the new token is the period.": self.reference(spec, stop=False),
-            "One token too many: the budget counts new tokens, `max_new_tokens` of them.":
-                self.reference(spec, spec["max_new_tokens"] + 1),
-            "One token short: the budget counts new tokens, `max_new_tokens` of them.":
-                self.reference(spec, spec["max_new_tokens"] - 1),
-        }
-        if right[-1] == self.period_id():
-            variants["The '.' itself is missing: append it, then stop."] = right[:-1]
+        return right[:-1] if right[-1] == self.period_id() else None
+
+    @mistake("Every step reads the logits of the first position; the next token is predicted by the "
+             "last one, `logits[0, -1]`.")
+    def first_position(self, spec):
         # logits[0, 0] instead of logits[0, -1]: the first position only ever sees the first token.
-        stuck = self.first_position_argmax(prompt)
-        variants["Every step reads the logits of the first position; the next token is predicted "
-                 "by the last one, `logits[0, -1]`."] = (
-            prompt + [stuck] if stuck == self.period_id() else prompt + [stuck] * spec["max_new_tokens"])
-        # A variant equal to the right answer would name a mistake the student did not make.
-        return {message: ids for message, ids in variants.items() if ids != right}
+        prompt = self.prompt(spec)
+        stuck = int(np.argmax(next_token_logits(self.ctx.model(self.framework), self.framework, tuple(prompt[:1]))))
+        return prompt + [stuck] if stuck == self.period_id() else prompt + [stuck] * spec["max_new_tokens"]
 
-    def first_position_argmax(self, prompt) -> int:
-        logits = self.ctx.ref(self.framework).next_token_logits(self.ctx.model(self.framework), prompt[:1])
-        return int(np.argmax(np.asarray(logits)))
-
-    def judge_probe(self, spec, answer):
-        message = super().judge_probe(spec, answer)
-        if message is None or not message.startswith("your result"):
-            return message  # right, or a mistake we could name
-        prompt = self.ctx.tokenizer.encode(spec["prompt"])
+    def diagnose(self, answer, expected, spec):
+        prompt = self.prompt(spec)
         if isinstance(answer, list) and answer[:len(prompt)] != prompt:
             return "the list should start with the prompt's ids, then the new ones"
         new = answer[len(prompt):] if isinstance(answer, list) else []
@@ -94,7 +88,7 @@ class GreedyProblem(FunctionProblem):
             # Tiny ids that fit the positions: an argmax over the sequence axis, not the vocabulary.
             return ("those new 'ids' look like positions: take the argmax over the vocabulary "
                     "(the last axis) of the last position's logits")
-        return message
+        return None
 
     def describe_probe(self, spec):
         return f"prompt {spec['prompt']!r} with max_new_tokens={spec['max_new_tokens']}"
@@ -103,101 +97,61 @@ class GreedyProblem(FunctionProblem):
 class GreedyTensorFlow(GreedyProblem):
     """``greedy_tf(model, input_ids, max_new_tokens)`` with ``tf.argmax``: returns prompt + new ids."""
 
+    id = "lesson3.q1"
     var = "greedy_tf"
     framework = "tf"
     hints = ("Loop `max_new_tokens` times: run the model on the ids so far, take `tf.argmax` of the "
              "last position's logits, append it, and stop after appending the id of '.'.",
              "`next_id = int(tf.argmax(model(tf.constant([ids])).logits[0, -1]))`")
-    solution_code = ("def greedy_tf(model, input_ids, max_new_tokens):\n"
-                     "    ids = list(input_ids)\n"
-                     "    period = tokenizer.encode('.')[0]\n"
-                     "    for _ in range(max_new_tokens):\n"
-                     "        logits = model(tf.constant([ids])).logits      # [1, seq, vocab]\n"
-                     "        next_id = int(tf.argmax(logits[0, -1]))\n"
-                     "        ids.append(next_id)\n"
-                     "        if next_id == period:\n"
-                     "            break\n"
-                     "    return ids")
 
     def run_probe(self, function, spec):
-        ids = self.ctx.tokenizer.encode(spec["prompt"])
-        return call_student(function, self.ctx.model("tf"), ids, spec["max_new_tokens"])
+        return call_student(function, self.ctx.model("tf"), self.prompt(spec), spec["max_new_tokens"])
 
 
 class GreedyGeneratorPyTorch(GreedyProblem):
     """``greedy_ids_generator(model, input_ids, max_new_tokens)``: yields each new id (torch.argmax)."""
 
+    id = "lesson3.q2"
     var = "greedy_ids_generator"
     framework = "pt"
     hints = ("Write a generator: inside the loop, `yield next_id` instead of collecting a list.",
              "`next_id = int(torch.argmax(model(torch.tensor([ids])).logits[0, -1]))`, then "
              "`ids.append(next_id)`, `yield next_id`, and `return` after the '.'.")
-    solution_code = ("def greedy_ids_generator(model, input_ids, max_new_tokens):\n"
-                     "    ids = list(input_ids)\n"
-                     "    period = tokenizer.encode('.')[0]\n"
-                     "    for _ in range(max_new_tokens):\n"
-                     "        with torch.no_grad():\n"
-                     "            logits = model(torch.tensor([ids])).logits\n"
-                     "        next_id = int(torch.argmax(logits[0, -1]))\n"
-                     "        ids.append(next_id)\n"
-                     "        yield next_id\n"
-                     "        if next_id == period:\n"
-                     "            return")
 
     def run_probe(self, function, spec):
-        ids = self.ctx.tokenizer.encode(spec["prompt"])
-        generator = call_student(function, self.ctx.model("pt"), ids, spec["max_new_tokens"])
+        generator = call_student(function, self.ctx.model("pt"), self.prompt(spec), spec["max_new_tokens"])
         if generator is None:  # the starter stub
             return None
         # The student's generator runs while we consume it: wrap so its errors are theirs.
-        return self.ctx.tokenizer.encode(spec["prompt"]) + call_student(list, generator)
+        return self.prompt(spec) + call_student(list, generator)
+
+
+@once_per_model
+def greedy_model_calls(model, framework: str, ids: tuple, max_new_tokens: int) -> int:
+    """How many forward passes the reference's cached greedy search makes."""
+    counting = CountingModel(model)
+    reference_module(framework).greedy_search(counting, list(ids), max_new_tokens)
+    return counting.calls
 
 
 class CachedModelCalls(PredictionProblem):
     """Predict: how many forward passes does cached greedy search make for N new tokens?"""
 
+    id = "lesson3.q3"
     var = "predicted_calls"
     new_tokens = 10
     explanation = ("With the key/value cache the prompt is fed once, then one new token per step: "
                    "one model call per generated token.")
     hints = ("Each step produces one token, and each step needs the model once.",)
-    solution_code = "predicted_calls = 10"
-
-    def __init__(self):
-        super().__init__()
-        self._first_collected = None  # kernel side: the first prediction this kernel checked
-
-    def collect(self, namespace, grading=False):
-        payload = ValueProblem.collect(self, namespace, grading)
-        if "value" in payload:
-            if self._first_collected is None:
-                self._first_collected = payload["value"]
-            payload["first"] = self._first_collected
-        return payload
-
-    def judge(self, payload):
-        """Pure: the first prediction travels in the payload, so a grader process that judges many
-        students' answers remembers nothing from one to the next."""
-        verdict = ValueProblem.judge(self, payload)
-        if verdict.status == NOT_ATTEMPTED:
-            return verdict
-        answer, expected = payload["value"], self.expected()
-        first = payload.get("first", answer)
-        if (compare.mismatch(answer, first, self.rtol, self.atol) is not None
-                and compare.mismatch(first, expected, self.rtol, self.atol) is not None):
-            return incorrect(f"you changed your prediction after seeing the answer; your first "
-                             f"prediction was {first!r}. {self.explanation}")
-        return Verdict(verdict.status, (verdict.message + " " + self.explanation).strip(),
-                       verdict.score, verdict.max_score)
 
     def expected(self):
         # Count the calls the reference really makes, rather than trusting the explanation.
-        model = _CountingModel(self.ctx.model())
-        self.ctx.ref().greedy_search(model, self.ctx.tokenizer.encode("Hello"), self.new_tokens)
-        return model.calls
+        framework = default_framework()
+        return greedy_model_calls(self.ctx.model(framework), framework,
+                                  tuple(self.ctx.tokenizer.encode("Hello")), self.new_tokens)
 
 
-class _CountingModel:
+class CountingModel:
     """Stands in for a model and counts its forward passes."""
 
     def __init__(self, model):
@@ -211,5 +165,5 @@ class _CountingModel:
         return getattr(self.model, name)
 
 
-qvars = bind_exercises(globals(), LESSON, [GreedyTensorFlow, GreedyGeneratorPyTorch, CachedModelCalls])
+qvars = bind_exercises(globals(), [GreedyTensorFlow, GreedyGeneratorPyTorch, CachedModelCalls])
 __all__ = qvars + ["____"]

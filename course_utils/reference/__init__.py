@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import importlib
 
+from course_utils.reference._common import banned_ngram_tokens  # framework-free: shared by both
+
 FRAMEWORKS = ("pt", "tf")
 
-__all__ = ["FRAMEWORKS", "for_framework"]
+__all__ = ["FRAMEWORKS", "banned_ngram_tokens", "for_framework"]
 
 
 def for_framework(name: str):

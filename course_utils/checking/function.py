@@ -1,0 +1,131 @@
+"""Function exercises: the student writes a function, called on probe inputs and judged per probe.
+
+A declaration (see ``mistakes`` for the hooks)::
+
+    class Square(FunctionProblem):
+        id = "lesson0.q2"
+        var = "square"
+        public_probes = [2, 3]          # run by check(), shown in messages
+        hidden_probes = [11]            # run only under the grader, never shown
+
+        def expected(self, spec):
+            return spec * spec
+
+        @mistake("You doubled instead of squaring.")
+        def doubled(self, spec):
+            return 2 * spec
+
+The payload is ``{"probes": [{"spec", "hidden", "answer" | "error"}, ...]}``; the score is the
+fraction of probes answered right.
+"""
+from __future__ import annotations
+
+import json
+
+from course_utils.checking import compare
+from course_utils.checking.convert import AnswerTypeError, to_plain
+from course_utils.checking.mistakes import DeclaredAnswer
+from course_utils.checking.problem import Problem
+from course_utils.checking.records import Blank, verdict_without_answer
+from course_utils.checking.student_code import StudentCodeError, call_student, describe_exception
+from course_utils.checking.verdict import correct, incorrect, not_attempted
+
+
+class FunctionProblem(DeclaredAnswer, Problem):
+    """The student writes a function ``var``; it runs on ``public_probes`` (and ``hidden_probes``
+    in grading mode), lists of JSON-able specs.
+
+    Declares ``expected(self, spec)`` and may declare ``@mistake`` methods ``(self, spec)``,
+    ``run_probe(function, spec)`` (how to call the student's function: default ``function(spec)``;
+    it runs in the student's kernel), ``normalise(answer)``, ``wrong_form(answer, spec)``,
+    ``diagnose(answer, expected, spec)``, ``describe_probe(spec)``, ``rtol``/``atol``. A kind
+    that is not judged against one expected answer (a sampler) overrides ``judge_probe``.
+    """
+
+    var: str = ""
+    public_probes: list = []
+    hidden_probes: list = []
+
+    # -- in the student's kernel ----------------------------------------------------------------
+    def collect(self, namespace, grading=False):
+        function = namespace.get(self.var)
+        if function is None:
+            return {"missing": self.var}
+        if isinstance(function, Blank) or getattr(function, "__course_stub__", False):
+            return {"blank": self.var}
+        if not callable(function):
+            return {"unreadable": f"`{self.var}`: it should be a function, not a {type(function).__name__}"}
+        probes = [dict(spec=s, hidden=False) for s in self.public_probes]
+        if grading:
+            probes += [dict(spec=s, hidden=True) for s in self.hidden_probes]
+        for probe in probes:
+            try:
+                answer = self.run_probe(function, probe["spec"])
+                probe["answer"] = None if answer is None else to_plain(answer)
+            except StudentCodeError as error:
+                probe["error"] = error.describe()
+            except AnswerTypeError as error:
+                probe["error"] = f"an answer the checker cannot read ({error})"
+            except Exception as error:  # noqa: BLE001 - raised inside the student's function
+                probe["error"] = describe_exception(error)
+        return {"probes": probes}
+
+    def run_probe(self, function, spec):
+        return call_student(function, spec)
+
+    # -- judging: a function of the payload -----------------------------------------------------
+    def recorded_gap(self, payload):
+        if not isinstance(payload, dict):
+            return "is not a record"
+        if "probes" not in payload:
+            return None  # no answer at all (missing, blank, error): judged as such
+        recorded = [(p.get("spec"), bool(p.get("hidden"))) for p in payload["probes"] if isinstance(p, dict)]
+        wanted = ([(s, False) for s in self.public_probes] + [(s, True) for s in self.hidden_probes])
+        if json.dumps(recorded, sort_keys=True) != json.dumps(wanted, sort_keys=True):
+            return "does not hold the results of this exercise's tests, hidden ones included"
+        return None
+
+    def judge(self, payload):
+        early = verdict_without_answer(payload)
+        if early is not None:
+            return early
+        probes = payload.get("probes") or []
+        if not probes:
+            return incorrect("No probe was run.")
+        if all(p.get("answer", 0) is None for p in probes):
+            # The starter stub (a body of `pass`) returns None: nothing written yet.
+            return not_attempted(f"`{self.var}` returns None so far: write its body.")
+        problems = []
+        for i, probe in enumerate(probes):
+            label = f"hidden test {i + 1}" if probe.get("hidden") else f"for {self.describe_probe(probe['spec'])}"
+            if "error" in probe:
+                problems.append(f"{label}, your function raised {probe['error']}")
+                continue
+            if probe.get("answer") is None:
+                problems.append(f"{label}, your function returned None")
+                continue
+            what = self.judge_probe(probe["spec"], probe["answer"])
+            if what is not None:
+                # Hidden probes are described by number only: their inputs stay secret.
+                problems.append(f"{label}: {what if not probe.get('hidden') else first_sentence(what)}")
+        if not problems:
+            return correct(f"all {len(probes)} test cases pass.")
+        score = (len(probes) - len(problems)) / len(probes)
+        more = f" ({len(problems) - 1} more test cases fail too.)" if len(problems) > 1 else ""
+        return incorrect(problems[0].rstrip(".") + "." + more + self.hint_pointer(), score)
+
+    def judge_probe(self, spec, answer) -> str | None:
+        """None if ``answer`` is right for ``spec``, else what is wrong (the declaration decides)."""
+        judged = self.judged(answer, spec)
+        if judged.outcome == "right":
+            return None
+        if judged.message is not None:
+            return judged.message
+        return f"your result {compare.mismatch(judged.answer, judged.expected, self.rtol, self.atol)}"
+
+    def describe_probe(self, spec) -> str:
+        return json.dumps(spec)
+
+
+def first_sentence(text: str) -> str:
+    return text.split(". ")[0].rstrip(".") + "."

@@ -1,0 +1,68 @@
+"""The grading protocol: what a recorded answer (a *payload*) may say, how it leaves the kernel,
+and how a verdict on it is scaled to the exercise's points.
+
+A payload is plain JSON-able data made by ``collect`` in the student's kernel. Besides an answer
+(``{"value": ...}`` or ``{"probes": [...]}``) it may say that there is none:
+
+* ``{"missing": name}``: the variable or function is not defined;
+* ``{"blank": name}``: it is still the starter's ``____`` (or the stub of a function);
+* ``{"error": text}``: the student's code raised while the answer was collected;
+* ``{"unreadable": text}``: the answer is of a type the checker does not read.
+
+Under the grader, ``grade()`` prints ``{"problem": id, "payload": payload}`` as a display output of
+MIME type ``ANSWER_MIME``; the grader reads it from the locked test cell and judges it itself.
+"""
+from __future__ import annotations
+
+import json
+
+from course_utils.checking.notebook import in_kernel
+from course_utils.checking.verdict import INCORRECT, Verdict, incorrect, not_attempted
+
+ANSWER_MIME = "application/vnd.course.answer+json"
+
+
+class Blank:
+    """The placeholder ``____`` that starter code assigns: its presence means 'not attempted'."""
+
+    def __repr__(self):
+        return "____"
+
+
+____ = Blank()
+
+
+def verdict_without_answer(payload: dict) -> Verdict | None:
+    """The verdict for payloads that carry no answer (missing, blank, error, unreadable), else None."""
+    if "missing" in payload:
+        return not_attempted(f"`{payload['missing']}` is not defined yet: run the cell where you set it.")
+    if "blank" in payload:
+        return not_attempted(f"replace the ____ in `{payload['blank']}` with your answer.")
+    if "error" in payload:
+        return incorrect(f"Your code raised {payload['error']}")
+    if "unreadable" in payload:
+        return incorrect(f"The checker could not read {payload['unreadable']}.")
+    return None
+
+
+def emit_answer_record(problem_id: str, payload: dict):
+    """Send the payload out of the kernel for the grader (printed as JSON outside a kernel)."""
+    data = {"problem": problem_id, "payload": payload}
+    if in_kernel():
+        from IPython.display import display
+
+        display({ANSWER_MIME: data, "text/plain": f"[answer to {problem_id} recorded]"}, raw=True)
+    else:
+        print(json.dumps({ANSWER_MIME: data}))
+
+
+def scaled(verdict: Verdict, points: float) -> Verdict:
+    """The verdict with its score rescaled from ``max_score`` to the exercise's ``points``."""
+    fraction = verdict.score / verdict.max_score if verdict.max_score else 0.0
+    return Verdict(verdict.status, verdict.message, fraction * points, points, verdict.figure_png)
+
+
+def checker_failure(error: BaseException, points: float) -> Verdict:
+    """The verdict when the checker itself failed: one line the student can report, no traceback."""
+    return Verdict(INCORRECT, f"the checker could not judge this answer ({type(error).__name__}: "
+                              f"{error}). If your answer looks right, tell your instructor.", 0.0, points)

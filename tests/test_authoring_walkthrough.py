@@ -1,0 +1,70 @@
+"""docs/AUTHORING.md's "Add an exercise in five minutes", kept honest: the two declarations it
+shows are read from the doc and run as written (each at most 30 lines), then graded on a right
+answer, an answer with each named mistake, and no answer, in the student's kernel and by the
+grader's judge (hidden probe included)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import course_utils.checking as checking
+from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "AUTHORING.md"
+
+
+def declaration(title: str) -> str:
+    """The ```python block after ``<!-- walkthrough: title -->`` in the doc."""
+    text = DOC.read_text(encoding="utf-8")
+    match = re.search(rf"<!-- walkthrough: {title} -->\s*```python\n(.*?)```", text, re.S)
+    assert match, f"docs/AUTHORING.md has no walkthrough block {title!r}"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def exercises(tokenizer):
+    namespace = {name: getattr(checking, name) for name in checking.__all__}
+    for title in ("value exercise", "function exercise"):
+        code = declaration(title)
+        assert len(code.strip().splitlines()) <= 30, f"the {title} takes more than 30 lines"
+        exec(compile(code, f"AUTHORING.md ({title})", "exec"), namespace)
+    bound = {}
+    assert checking.bind_exercises(bound, [namespace["TokenCount"], namespace["FirstPiece"]]) == ["q5", "q6"]
+    return bound
+
+
+def test_value_exercise(exercises, tokenizer):
+    q5 = exercises["q5"]
+    assert q5.verdict({"n_tokens": len(tokenizer.encode("TensorFlow tokenization"))}).status == CORRECT
+    words = q5.verdict({"n_tokens": 2})
+    assert words.status == INCORRECT and "counted words" in words.message
+    characters = q5.verdict({"n_tokens": len("TensorFlow tokenization")})
+    assert characters.status == INCORRECT and "counted characters" in characters.message
+    assert q5.verdict({"n_tokens": ____}).status == NOT_ATTEMPTED
+    assert q5.verdict({}).status == NOT_ATTEMPTED
+    assert q5.judge_recorded({"value": 2}).status == INCORRECT
+
+
+def test_function_exercise(exercises, tokenizer):
+    q6 = exercises["q6"]
+    right = {"first_piece": lambda text: tokenizer.tokenize(text)[0]}
+    assert q6.verdict(right).status == CORRECT
+    assert q6.judge_recorded(q6.collect(right, grading=True)).status == CORRECT
+    word = q6.verdict({"first_piece": lambda text: text.split()[0]})
+    assert word.status == INCORRECT and "first word" in word.message
+    # The decoded piece equals the token on the public probe (no leading space): only the hidden
+    # probe tells the mistake apart, and names it by number only.
+    decoded = {"first_piece": lambda text: tokenizer.decode(tokenizer.encode(text)[:1])}
+    assert q6.verdict(decoded).status == CORRECT
+    graded = q6.judge_recorded(q6.collect(decoded, grading=True))
+    assert graded.status == INCORRECT and "hidden test 2: That is the decoded piece" in graded.message
+    assert "hello" not in graded.message
+
+    def stub(text):
+        pass
+
+    assert q6.verdict({"first_piece": stub}).status == NOT_ATTEMPTED
+    assert q6.verdict({"first_piece": ____}).status == NOT_ATTEMPTED
+    assert q6.solution_code == ""   # no source cell yet: nothing to show
