@@ -6,9 +6,11 @@ litter the repository; what comes out is one student notebook per lesson, writte
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -36,7 +38,7 @@ def generate(lesson_ids: list[str] | None = None, source_dir: Path = SOURCE_DIR)
 
     lesson_ids = lesson_ids or lessons(source_dir)
     released = {}
-    with tempfile.TemporaryDirectory(prefix="course-release-") as root:
+    with tempfile.TemporaryDirectory(prefix="course-release-") as root, interpreter_tools_on_path():
         config = Config()
         config.CourseDirectory.root = root
         config.ClearSolutions.code_stub = {"python": CODE_STUB}
@@ -49,10 +51,28 @@ def generate(lesson_ids: list[str] | None = None, source_dir: Path = SOURCE_DIR)
             shutil.copytree(source.parent, Path(root) / "source" / lesson)
             result = api.generate_assignment(lesson, force=True, create=True)
             if not result["success"]:
-                raise RuntimeError(f"nbgrader generate_assignment failed for {lesson}:\n"
-                                   f"{result.get('error') or result.get('log')}")
+                # nbgrader's own error says "see the above traceback": the cause is in its log.
+                details = "\n".join(part for part in (result.get("log"), result.get("error")) if part)
+                raise RuntimeError(f"nbgrader generate_assignment failed for {lesson}:\n{details}")
             released[lesson] = nbformat.read(Path(root) / "release" / lesson / f"{lesson}.ipynb", as_version=4)
     return released
+
+
+@contextlib.contextmanager
+def interpreter_tools_on_path():
+    """This interpreter's scripts folder first on ``PATH`` while nbgrader runs.
+
+    nbgrader starts the ``alembic`` executable found on ``PATH`` to create its gradebook. Run
+    without an activated environment (``.venv/bin/python -m grader``, a cron job, a cluster
+    worker), ``PATH`` holds no ``alembic`` or another environment's, and the release fails.
+    """
+    scripts = str(Path(sys.executable).parent)
+    saved = os.environ.get("PATH", "")
+    os.environ["PATH"] = scripts + os.pathsep + saved
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = saved
 
 
 def dumps(nb: nbformat.NotebookNode) -> str:

@@ -1,0 +1,21 @@
+"""The grader works from its interpreter's full path, with no activated environment (cron, cluster
+workers, ``.venv/bin/course-grader``): nbgrader's ``alembic`` must still be found."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def test_release_runs_with_a_path_that_lacks_the_environment(tmp_path):
+    pytest.importorskip("nbgrader")
+    bare_path = "/usr/bin:/bin"
+    code = ("from pathlib import Path\nfrom grader import release\n"
+            f"print(release.release(['lesson1'], out_dir=Path({str(tmp_path)!r})))")
+    env = {"HOME": os.environ.get("HOME", "/root"), "PATH": bare_path, "LANG": "C.UTF-8"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "lesson1.ipynb").is_file()
