@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-MAX_NOTEBOOK_BYTES = 50 * 2**20
+MAX_NOTEBOOK_BYTES = 20 * 2**20   # checked before parsing; the outputs it may hold are dropped anyway
+MAX_CELLS = 1000                  # a lesson has well under 100; checked before nbformat reads it
 _GRADE_CALL = re.compile(r"^\s*(q\d+(?:\.[a-z]\w*)?)\.grade\(\)\s*$")
 
 
@@ -50,8 +51,17 @@ def read_submission(data: bytes) -> nbformat.NotebookNode:
         raise InvalidSubmission("the file is not text (UTF-8): is it really a .ipynb notebook?") from None
     except json.JSONDecodeError as error:
         raise InvalidSubmission(f"the file is not valid notebook JSON ({error.msg} at line {error.lineno})") from None
+    except RecursionError:
+        raise InvalidSubmission("the file's JSON is nested too deeply to be a notebook") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         raise InvalidSubmission("the file is JSON but not a notebook (no list of cells)")
+    if len(raw["cells"]) > MAX_CELLS:
+        raise InvalidSubmission(f"the notebook has more than {MAX_CELLS} cells")
+    for cell in raw["cells"]:  # what the grader never uses is not even validated
+        if isinstance(cell, dict):
+            if cell.get("cell_type") == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+            cell.pop("attachments", None)
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
     except Exception as error:  # noqa: BLE001 - nbformat raises many kinds for malformed input

@@ -1,12 +1,17 @@
 """Grade a folder of submissions: find them, grade them in parallel, write grades and feedback.
 
 Layouts accepted: ``SUBMISSIONS/<student>/<lesson>.ipynb`` and nbgrader's
-``SUBMISSIONS/submitted/<student>/<lesson>/<lesson>.ipynb`` (also without the ``submitted`` level).
+``SUBMISSIONS/submitted/<student>/<lesson>/<lesson>.ipynb`` (``grader.submissions``).
 
-Nothing is lost: each result is saved (atomically) as soon as it is known, under ``OUT/results``,
-keyed by the submission's hash and the grader's fingerprint, so a rerun skips what it has already
-graded and an interrupted run resumes. ``grades.csv`` is rebuilt from all results at the end, in a
-temporary file that replaces the old one only when complete.
+The coordinator (this process) decides what counts: it releases the lessons and hands each
+worker the release notebook itself (read once per batch), hashes each submission (the worker
+refuses a file that changed since), and alone writes results and ``grades.csv``. Nothing is lost:
+each result is saved (atomically) as soon as it is known, under ``OUT/results``, keyed by the
+submission's hash and the grader's fingerprint and signed with the coordinator's key
+(``grader.signing``), so a rerun reuses only what it computed itself, skips what it has already
+graded, and resumes an interrupted run. ``grades.csv`` is rebuilt from all results at the end, in
+a temporary file that replaces the old one only when complete, every cell neutralised for
+spreadsheets (``grader.inert``).
 """
 from __future__ import annotations
 
@@ -22,28 +27,25 @@ from pathlib import Path
 
 import nbformat
 
-from grader import grade_one
+from grader import grade_one, inert, sandbox, signing, student_ids, worker
 from grader.release import generate, lessons, write_atomically
+from grader.submissions import NOT_A_LESSON, Submission, find_submissions, with_missing  # noqa: F401
+from grader.submissions import read_bytes, sha256
 
 CSV_FIELDS = ["student_id", "notebook", "score", "max_score", "status", "reason"]
 
 DEFAULT_OPTIONS = {
     "cell_timeout": 180,           # s; a check with sampling may take a while on a busy machine
     "notebook_timeout": 900,       # s for the whole notebook
-    "memory_mb": 4096,             # resident memory of the kernel's process group
+    "memory_mb": 4096,             # resident memory of the kernel's process tree
     "address_space_mb": 64 * 1024, # high on purpose: TensorFlow reserves far more than it uses
     "file_size_mb": 512,
+    "scratch_mb": 512,             # the kernel's private /tmp (its working directory)
     "max_cell_output_bytes": 4 * 2**20,  # printed output per cell; answer records have their own cap
-    "network": "auto",             # "auto": blocked where unshare -rn works; "allow": not blocked
+    "network": "auto",             # "auto": blocked by the sandbox; "allow": not blocked
+    "sandbox": "bwrap",            # "none" only with --unsafe-no-sandbox
     "model": "course",             # COURSE_MODEL for the kernel and for the judge alike
 }
-
-
-@dataclass
-class Submission:
-    student: str
-    notebook: str       # the file's stem: the lesson it should hold
-    path: Path | None   # None: the student submitted nothing for this lesson
 
 
 @dataclass
@@ -53,90 +55,86 @@ class BatchReport:
     reused: int = 0
 
 
-def find_submissions(root: Path) -> list[Submission]:
-    """Every ``<student>/<notebook>.ipynb`` under ``root`` (either layout), sorted."""
-    root = Path(root)
-    if (root / "submitted").is_dir():
-        root = root / "submitted"
-    found = {}
-    for student_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for path in sorted(student_dir.rglob("*.ipynb")):
-            relative = path.relative_to(student_dir)
-            if any(part.startswith(".") for part in relative.parts) or len(relative.parts) > 2:
-                continue  # checkpoints and deeper folders are not submissions
-            found.setdefault((student_dir.name, path.stem), path)
-    return [Submission(student, notebook, path) for (student, notebook), path in sorted(found.items())]
-
-
-def with_missing(submissions: list[Submission], expected: list[str]) -> list[Submission]:
-    """Add a ``path=None`` entry for each expected lesson a student did not submit."""
-    have = {(s.student, s.notebook) for s in submissions}
-    students = sorted({s.student for s in submissions})
-    extra = [Submission(st, nb, None) for st in students for nb in expected if (st, nb) not in have]
-    return sorted(submissions + extra, key=lambda s: (s.student, s.notebook))
-
-
 def fingerprint(lesson: str, release_text: str, options: dict) -> str:
-    """What, besides the file, decides a lesson's grades: its release, the code that judges it
-    (checker, references, loader, the lesson's checks), the bundled model, and the options."""
+    """What, besides the file, decides a lesson's grades: its release, every source file of
+    ``course_utils`` but the other lessons' checks (the judge reads sources only, never bytecode),
+    the grader's assembling and judging code, the bundled model, and the options."""
     package = Path(__file__).resolve().parent.parent / "course_utils"
-    digest = hashlib.sha256(json.dumps([release_text, options], sort_keys=True).encode())
-    paths = [*sorted((package / "checking").glob("*.py")), *sorted((package / "reference").glob("*.py")),
-             package / "loading.py", package / "tokenizer.py", package / "lessons" / f"{lesson}.py",
-             *sorted((package / "models").rglob("*.safetensors"))]
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256(json.dumps([lesson, release_text, options], sort_keys=True).encode())
+    others = {p for p in (package / "lessons").glob("*.py") if p.stem.startswith("lesson") and p.stem != lesson}
+    paths = [*sorted(set(package.rglob("*.py")) - others), here / "assemble.py", here / "grade_one.py",
+             *sorted((package / "models").rglob("*.safetensors")), *sorted((package / "models").rglob("*.json"))]
     for path in paths:
-        if path.is_file():
-            digest.update(path.read_bytes())
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
 def autograde(submissions_dir, out_dir, workers: int | None = None, options: dict | None = None,
-              lesson_ids: list[str] | None = None, progress: bool = True, executor=None) -> BatchReport:
-    """Grade everything under ``submissions_dir`` into ``out_dir``; returns the rows."""
+              lesson_ids: list[str] | None = None, progress: bool = True, executor=None,
+              unsafe_no_sandbox: bool = False) -> BatchReport:
+    """Grade everything under ``submissions_dir`` into ``out_dir``; returns the rows.
+
+    Raises ``sandbox.SandboxUnavailable`` when kernels cannot be sandboxed here, unless
+    ``unsafe_no_sandbox`` (then kernels run with the grader's own rights: trusted work only).
+    """
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
     if not submissions_dir.is_dir():
         raise FileNotFoundError(f"no submissions folder at {submissions_dir}")
     options = {**DEFAULT_OPTIONS, **(options or {})}
+    if unsafe_no_sandbox:
+        options["sandbox"] = "none"
+    sandbox.sandbox_flags(options)  # refuse now, before anything is written, if it cannot run
+    secret = signing.key()
     known = lessons()
     releases = generate(lesson_ids or known)
     release_dir = out_dir / "release"
-    keys = {}
+    texts, keys = {}, {}
     for lesson, nb in releases.items():
-        text = nbformat.writes(nb)
-        write_atomically(release_dir / f"{lesson}.ipynb", text)
-        keys[lesson] = fingerprint(lesson, text, options)
+        texts[lesson] = nbformat.writes(nb)
+        write_atomically(release_dir / f"{lesson}.ipynb", texts[lesson])  # for people; never read back
+        keys[lesson] = fingerprint(lesson, texts[lesson], options)
+    hide = sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)})
 
     found = find_submissions(submissions_dir)
     expected = lesson_ids or sorted({s.notebook for s in found if s.notebook in known})
     todo, report = [], BatchReport()
     results = {}
     for sub in with_missing(found, expected):
+        at = (sub.student, sub.notebook)
+        points = grade_one.max_score(releases[sub.notebook]) if sub.notebook in releases else 0.0
+        if sub.problem is not None:
+            results[at] = _static_row(sub, grade_one.STATUS_INVALID, sub.problem, points)
+            continue
         if sub.path is None:
-            results[(sub.student, sub.notebook)] = _static_row(
-                sub, grade_one.STATUS_MISSING, f"no {sub.notebook}.ipynb was submitted",
-                grade_one.max_score(releases[sub.notebook]) if sub.notebook in releases else 0.0)
+            results[at] = _static_row(sub, grade_one.STATUS_MISSING, f"no {sub.notebook}.ipynb was submitted", points)
             continue
         if sub.notebook not in releases:
-            results[(sub.student, sub.notebook)] = _static_row(
+            results[at] = _static_row(
                 sub, grade_one.STATUS_INVALID,
                 f"{sub.path.name} is not a notebook of this course (expected one of: {', '.join(expected or known)})",
                 0.0)
             continue
-        key = hashlib.sha256(sub.path.read_bytes() + keys[sub.notebook].encode()).hexdigest()
-        cached = _load_result(out_dir, sub, key)
+        try:
+            digest = sha256(read_bytes(sub.path))
+        except grade_one.assemble.InvalidSubmission as error:
+            results[at] = _static_row(sub, grade_one.STATUS_INVALID, str(error), points)
+            continue
+        key = hashlib.sha256((digest + keys[sub.notebook]).encode()).hexdigest()
+        cached = _load_result(out_dir, sub, key, secret)
         if cached is not None:
-            results[(sub.student, sub.notebook)] = cached
+            results[at] = cached
             report.reused += 1
             continue
         todo.append((sub, key, {
-            "student": sub.student, "notebook": sub.notebook, "path": str(sub.path),
-            "release_path": str(release_dir / f"{sub.notebook}.ipynb"), "lesson_ids": known,
-            "options": options,
-            "feedback_path": str(out_dir / "feedback" / _safe(sub.student) / f"{sub.notebook}.html")}))
+            "student": sub.student, "notebook": sub.notebook, "path": str(sub.path), "sha256": digest,
+            "release": texts[sub.notebook], "lesson_ids": known, "options": options, "hide": hide,
+            "feedback_path": str(out_dir / "feedback" / student_ids.path_name(sub.student) / f"{sub.notebook}.html")}))
 
     log_dir = out_dir / "logs"
     for (sub, key, job), result in _run_all(todo, workers, options, progress, executor, log_dir):
-        _save_result(out_dir, sub, key, result)
+        _save_result(out_dir, sub, key, result, secret)
         results[(sub.student, sub.notebook)] = result
         report.graded_now += 1
 
@@ -153,14 +151,16 @@ def _run_all(todo, workers, options, progress, executor, log_dir):
 
     workers = workers or os.cpu_count() or 1
     own = executor is None
-    if own:
-        executor = futures.ProcessPoolExecutor(
-            max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker, initargs=(options["model"], str(log_dir)))
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=not progress, dynamic_ncols=True)
     failed = 0
     try:
-        pending = {executor.submit(grade_one.grade_submission, job): (sub, key, job) for sub, key, job in todo}
+        with worker.worker_environment():  # the pool's processes start (on submit) in it
+            if own:
+                executor = futures.ProcessPoolExecutor(
+                    max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+                    initializer=worker.init_worker,
+                    initargs=(options["model"], str(log_dir), tuple(sorted({job["notebook"] for *_, job in todo}))))
+            pending = {executor.submit(grade_one.grade_submission, job): (sub, key, job) for sub, key, job in todo}
         for future in futures.as_completed(pending):
             item = pending[future]
             try:
@@ -175,71 +175,61 @@ def _run_all(todo, workers, options, progress, executor, log_dir):
             yield item, result
     finally:
         bar.close()
-        if own:
+        if own and executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _init_worker(model: str, log_dir: str):
-    """Each worker judges with the same model the kernels run, offline, on one thread each.
-
-    The frameworks' native logging (TensorFlow ignores TF_CPP_MIN_LOG_LEVEL for some of it) goes
-    to ``OUT/logs/worker-<pid>.log`` rather than over the progress bar.
-    """
-    os.makedirs(log_dir, exist_ok=True)
-    log = os.open(os.path.join(log_dir, f"worker-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.environ.update({"COURSE_MODEL": model, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
-                       "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1",
-                       "TF_NUM_INTEROP_THREADS": "1"})
-    os.environ.pop("COURSE_GRADING", None)
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
-
-
 def _static_row(sub: Submission, status: str, reason: str, max_score: float) -> dict:
-    return {"row": {"student_id": sub.student, "notebook": sub.notebook, "score": 0.0,
+    return {"row": {"student_id": student_ids.display(sub.student), "notebook": sub.notebook, "score": 0.0,
                     "max_score": max_score, "status": status, "reason": reason}, "problems": []}
 
 
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.@" else "_" for c in name) or "_"
-
-
 def _result_path(out_dir: Path, sub: Submission) -> Path:
-    return out_dir / "results" / _safe(sub.student) / f"{_safe(sub.notebook)}.json"
+    return out_dir / "results" / student_ids.path_name(sub.student) / f"{student_ids.path_name(sub.notebook)}.json"
 
 
-def _load_result(out_dir, sub, key):
+def _signed_fields(sub: Submission, key: str, result: dict) -> dict:
+    return {"student": sub.student, "notebook": sub.notebook, "key": key, "result": result}
+
+
+def _load_result(out_dir, sub, key, secret):
+    """The saved result, if this coordinator's key signed it for this very file and fingerprint."""
     path = _result_path(out_dir, sub)
     try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > 64 * 2**20:
+                return None
+            saved = json.loads(f.read().decode("utf-8"))
+        result = saved["result"]
+        fields = _signed_fields(sub, key, result)
+        if saved.get("key") != key or not signing.verify(secret, fields, saved.get("signature")):
+            return None
+        return result if result["row"]["status"] != grade_one.STATUS_ERROR else None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
-    return saved["result"] if saved.get("key") == key and saved["result"]["row"]["status"] != "error" else None
 
 
-def _save_result(out_dir, sub, key, result):
-    write_atomically(_result_path(out_dir, sub), json.dumps({"key": key, "result": result}, indent=1))
+def _save_result(out_dir, sub, key, result, secret):
+    signature = signing.sign(secret, _signed_fields(sub, key, result))
+    write_atomically(_result_path(out_dir, sub),
+                     json.dumps({"key": key, "signature": signature, "result": result}, indent=1))
 
 
 def write_grades_csv(path: Path, rows: list[dict]):
+    """``grades.csv``, every text cell inert in a spreadsheet (``inert.csv_cell``)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: inert.csv_cell(row.get(k)) for k in CSV_FIELDS} for row in rows)
     write_atomically(Path(path), buffer.getvalue())
 
 
 def summary_table(rows: list[dict]) -> str:
-    """A plain-text table of the rows, then the count per status."""
+    """A plain-text table of the rows, then the count per status (control characters escaped)."""
     headers = ["student_id", "notebook", "score", "status", "reason"]
-    lines = [[str(r["student_id"]), r["notebook"], f"{float(r['score']):g} / {float(r['max_score']):g}",
-              r["status"], (r["reason"] or "")[:70]] for r in rows]
+    lines = [[inert.printable(r["student_id"]), inert.printable(r["notebook"]),
+              f"{float(r['score']):g} / {float(r['max_score']):g}", inert.printable(r["status"]),
+              inert.printable(r["reason"] or "")[:70]] for r in rows]
     widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(headers)]
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
@@ -247,5 +237,5 @@ def summary_table(rows: list[dict]) -> str:
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     out.append("")
-    out.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
+    out.append(", ".join(f"{n} {inert.printable(status)}" for status, n in sorted(counts.items())))
     return "\n".join(out)

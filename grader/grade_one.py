@@ -2,69 +2,97 @@
 
 ``grade_submission(job)`` takes and returns plain JSON-able dicts, so any executor can run it: a
 local process pool today, a distributed engine's executor tomorrow (README, "Grading at scale").
-It runs the assembled notebook in a contained kernel (``sandbox``), reads each answer payload from
-the test cell the assembler placed, and judges it here, in the grader's process, with
-``course_utils.checking.judge_answer`` against references on the same model the kernel used.
+The job carries the release notebook itself (read once by the coordinator) and the submission's
+hash (the file is read again here, and must not have changed). The judge is loaded before the
+kernel runs (``worker.prepare_judge``); the assembled notebook runs in a contained kernel
+(``sandbox``); each answer payload is read from the test cell the assembler placed and judged
+here, in the grader's process, with ``course_utils.checking.judge_answer`` against references on
+the same model the kernel used. The whole job, parsing included, is bounded in time.
 """
 from __future__ import annotations
 
-import html
 import json
-import os
+import signal
+import threading
 import time
 import traceback
 from pathlib import Path
 
 import nbformat
 
-from course_utils.checking.problem import ANSWER_MIME
-from grader import assemble, sandbox
+from course_utils.checking import ANSWER_MIME
+from grader import assemble, feedback_html, sandbox, submissions, worker
 
 STATUS_GRADED = "graded"          # ran to the end; the score is what the answers earned
 STATUS_INVALID = "invalid"        # not a gradable notebook
 STATUS_WRONG_LESSON = "wrong_lesson"
 STATUS_MISSING = "missing"
+STATUS_TIMEOUT = "timeout"
 STATUS_ERROR = "error"            # the grader itself failed on this submission
 
 
+class JobTimeout(Exception):
+    """The whole job (parsing, kernel, judging, feedback) outlived its budget."""
+
+
+def job_budget(options: dict) -> float:
+    """Seconds a whole job may take: the notebook's limit, the kernel's start, and a margin."""
+    return options["notebook_timeout"] + options.get("startup_timeout", 120) + 120
+
+
 def grade_submission(job: dict) -> dict:
-    """``job``: student, notebook (lesson id), path, release_path, lesson_ids, options, feedback_path.
+    """``job``: student, notebook (lesson id), path, sha256, release (the release notebook's
+    text), lesson_ids, options, feedback_path, hide (paths no kernel may see).
 
     Returns ``{"row": {...grades.csv row...}, "problems": [...]}``; never raises.
     """
     started = time.monotonic()
-    # The judge must use the model the kernel ran; set here (not only by the local pool's worker
-    # initializer) so that any executor's worker judges with it.
-    os.environ.update({"COURSE_MODEL": job["options"]["model"], "HF_HUB_OFFLINE": "1"})
-    os.environ.pop("COURSE_GRADING", None)
+    timer = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGALRM, _raise_timeout) if timer else None
     try:
+        if timer:  # a backstop: the watchdog bounds the kernel, the caps bound everything else
+            signal.setitimer(signal.ITIMER_REAL, job_budget(job["options"]))
+        worker.prepare_judge(job["options"]["model"], (job["notebook"],))
         result = _grade(job)
+    except JobTimeout:
+        result = _row(job, STATUS_TIMEOUT, 0.0, _max_score(job),
+                      f"grading this submission took longer than {job_budget(job['options']):.0f} s")
     except Exception as error:  # noqa: BLE001 - a grader bug must cost one row, not the batch
         result = _row(job, STATUS_ERROR, 0.0, _max_score(job),
                       f"the grader failed on this submission ({type(error).__name__}: {error})")
         result["traceback"] = traceback.format_exc()
+    finally:
+        if timer:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
     result["row"]["seconds"] = round(time.monotonic() - started, 1)
     return result
 
 
+def _raise_timeout(signum, frame):
+    raise JobTimeout()
+
+
 def _grade(job: dict) -> dict:
-    release = nbformat.read(job["release_path"], as_version=4)
+    release = nbformat.reads(job["release"], as_version=4)
     try:
-        with open(job["path"], "rb") as f:
-            submitted = assemble.read_submission(f.read())
+        data = submissions.read_bytes(job["path"])
+        if submissions.sha256(data) != job["sha256"]:
+            raise assemble.InvalidSubmission("the file changed while the batch was being graded; grade again")
+        submitted = assemble.read_submission(data)
     except assemble.InvalidSubmission as error:
-        result = _row(job, STATUS_INVALID, 0.0, _max_score(job, release), str(error))
+        result = _row(job, STATUS_INVALID, 0.0, max_score(release), str(error))
         _write_feedback(job, result, None)
         return result
     holds = assemble.lesson_of(submitted, job["lesson_ids"])
     if holds is not None and holds != job["notebook"]:
-        result = _row(job, STATUS_WRONG_LESSON, 0.0, _max_score(job, release),
+        result = _row(job, STATUS_WRONG_LESSON, 0.0, max_score(release),
                       f"this file holds the exercises of {holds}, not {job['notebook']}")
         _write_feedback(job, result, None)
         return result
 
     built = assemble.assemble(submitted, release, job["notebook"])
-    status, message, info = sandbox.run_notebook(built.nb, [], job["options"])
+    status, message, info = sandbox.run_notebook(built.nb, job["options"], hidden=job.get("hide", []))
     stopped_at = info.get("stopped_at")
     problems = []
     for test in built.tests:
@@ -131,13 +159,11 @@ def _payload(cell, problem_id: str):
     return None
 
 
-def _max_score(job, release=None) -> float:
-    if release is None:
-        try:
-            release = nbformat.read(job["release_path"], as_version=4)
-        except Exception:  # noqa: BLE001 - only for an error row
-            return 0.0
-    return max_score(release)
+def _max_score(job) -> float:
+    try:
+        return max_score(nbformat.reads(job["release"], as_version=4))
+    except Exception:  # noqa: BLE001 - only for an error row
+        return 0.0
 
 
 def max_score(release) -> float:
@@ -156,48 +182,16 @@ def _row(job, status, score, out_of, reason) -> dict:
             "problems": []}
 
 
-# -- feedback -----------------------------------------------------------------------------------
 def _write_feedback(job, result, built):
-    """``feedback_path``: the executed notebook as HTML, each test cell's outputs replaced by the
-    grader's own verdict (so no payload, hidden test input or kernel-side message shows)."""
+    """``feedback_path``: the executed notebook as inert HTML (``feedback_html``), each test
+    cell's outputs replaced by the grader's own verdict (so no payload, hidden test input or
+    kernel-side message shows)."""
     path = job.get("feedback_path")
     if not path:
         return
-    from nbconvert import HTMLExporter
-
     from grader.release import write_atomically
 
-    row = result["row"]
-    summary = [f"# Feedback: {row['notebook']}, {row['student_id']}",
-               f"**Score: {row['score']:g} / {row['max_score']:g}** — status `{row['status']}`."]
-    if row["reason"]:
-        summary.append(f"Grader's note: {row['reason']}")
-    if built is None:
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_markdown_cell("\n\n".join(summary))]
-    else:
-        nb = built.nb
-        by_index = {t.index: p for t, p in zip(built.tests, result["problems"])}
-        table = ["| test | points | result |", "|---|---|---|"]
-        for p in result["problems"]:
-            table.append(f"| `{p['problem']}` | {p['score']:g} / {p['max_score']:g} | {p['status']} |")
-        summary.append("\n".join(table))
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            if index in by_index:
-                p = by_index[index]
-                cell.outputs = [nbformat.v4.new_output(
-                    "display_data", data={"text/html": _verdict_html(p), "text/plain": f"{p['status']}: {p['message']}"})]
-            else:
-                cell.outputs = [o for o in cell.outputs if ANSWER_MIME not in o.get("data", {})]
-        nb.cells.insert(0, nbformat.v4.new_markdown_cell("\n\n".join(summary)))
-    body, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    verdicts = {t.index: p for t, p in zip(built.tests, result["problems"])} if built is not None else None
+    body = feedback_html.page(result["row"], result["problems"], built.nb.cells if built is not None else None,
+                              verdicts)
     write_atomically(Path(path), body)
-
-
-def _verdict_html(p: dict) -> str:
-    colour = {"Correct": "#e6f4ea", "Incorrect": "#fce8e6"}.get(p["status"], "#f1f3f4")
-    return (f'<div style="background:{colour};padding:6px;border-radius:4px">'
-            f"<b>{html.escape(p['problem'])}: {p['score']:g} / {p['max_score']:g} — "
-            f"{html.escape(p['status'])}</b><br>{html.escape(p['message'])}</div>")

@@ -4,8 +4,10 @@ bombs, crashes, bad files). Everything is graded in one batch, so the kernels st
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import socket
+import tempfile
 
 import pytest
 
@@ -13,6 +15,10 @@ from grader import autograde, release, sandbox
 from grader.samples import SAMPLES_DIR, answered, demo_submissions, insert_after, replace_cell
 
 pytestmark = pytest.mark.slow
+
+# The grader's state (result-signing key, bytecode cache) for tests: kept out of the home folder,
+# shared by the test modules so the workers' bytecode is compiled once.
+os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
 
 OPTIONS = {"cell_timeout": 60, "notebook_timeout": 400, "memory_mb": 3000, "max_cell_output_bytes": 2**20}
 Q1, Q2, Q3 = "lesson1_q1_answer", "lesson1_q2_answer", "lesson1_q3_answer"
@@ -91,7 +97,7 @@ def test_samples_are_in_sync_with_the_sources():
 
 def test_samples_get_the_grades_they_earned(batch):
     rows, *_ = batch
-    assert rows[("ada", "lesson1")]["score"] == rows[("ada", "lesson1")]["max_score"] == 4
+    assert rows[("ada", "lesson1")]["score"] == rows[("ada", "lesson1")]["max_score"] > 0
     assert rows[("ada", "lesson2")]["score"] == rows[("ada", "lesson2")]["max_score"] > 0
     assert rows[("ben", "lesson1")]["score"] == 2                      # the two parts done
     assert rows[("cy", "lesson1")]["score"] == 0                       # blank
@@ -117,7 +123,7 @@ def test_attacks_earn_nothing_they_did_not_do(batch):
         assert row(student)["status"] == "invalid" and row(student)["reason"]
 
 
-@pytest.mark.skipif(not sandbox.network_isolation_available(), reason="unshare -rn is not available here")
+@pytest.mark.skipif(sandbox.bwrap.probe()[0] is None, reason="bubblewrap cannot run here")
 def test_kernels_have_no_network(batch):
     rows, *_ = batch
     assert rows[("network", "lesson1")]["score"] == 1
@@ -152,7 +158,8 @@ def test_feedback_shows_verdicts_not_payloads_or_hidden_inputs(batch):
 
     _, out, *_ = batch
     text = (out / "feedback" / "ben" / "lesson1.html").read_text()
-    assert "Score: 2 / 4" in text and "Not attempted" in text
+    rows, *_ = batch
+    assert f"Score: 2 / {rows[('ben', 'lesson1')]['max_score']:g}" in text and "Not attempted" in text
     assert "vnd.course.answer" not in text
     for spec in checks.q3.hidden_probes:
         assert str(spec) not in text

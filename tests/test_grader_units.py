@@ -48,7 +48,10 @@ def test_edited_locked_cells_are_restored_and_answers_kept(lesson1):
     assert cells["setup"].source == original["setup"].source
     assert "len(tokenizer)" in cells["lesson1_q1_answer"].source
     assert any("lesson1_q1" in note for note in built.notes)
-    assert [t.problem_id for t in built.tests] == ["lesson1.q1", "lesson1.q2", "lesson1.q3", "lesson1.q4"]
+    tests = [c for c in lesson1.cells if c.metadata.get("nbgrader", {}).get("grade")
+             and not c.metadata["nbgrader"].get("solution")]
+    assert [t.problem_id for t in built.tests] == [assemble.problem_id("lesson1", c) for c in tests]
+    assert [t.problem_id for t in built.tests][:4] == ["lesson1.q1", "lesson1.q2", "lesson1.q3", "lesson1.q4"]
 
 
 def test_deleted_test_cells_come_back_after_their_answer(lesson1):
@@ -80,7 +83,9 @@ def test_students_own_cells_are_kept_without_grading_metadata(lesson1):
     built = assemble.assemble(nb, lesson1, "lesson1")
     mine = next(c for c in built.nb.cells if c.source == "helper = 42")
     assert "nbgrader" not in mine.metadata
-    assert sum(t.points for t in built.tests) == 4
+    from grader.grade_one import max_score
+
+    assert sum(t.points for t in built.tests) == max_score(lesson1)
 
 
 def test_outputs_in_the_submission_are_dropped(lesson1):
@@ -137,3 +142,164 @@ def test_forged_payloads_without_hidden_probes_earn_nothing():
     probes = [{"spec": s, "hidden": False, "answer": None} for s in checks.q3.public_probes]
     verdict = judge_answer("lesson1.q3", {"probes": probes})
     assert verdict.status == "Incorrect" and "hidden" in verdict.message
+
+
+# -- what a hostile submission controls: ids, files, outputs, saved results (issue 11) -----------
+def test_student_ids_that_could_attack_the_instructor_are_refused():
+    from grader import student_ids
+
+    names = ["ada", "José", "jo smith", "jo_smith", "\ufb01ona", "fiona", "=HYPERLINK(1)", "+1", "-x", "@x",
+             "a\nb", "\x1b[2Jx", "rtl\u202eevil", " pad", "x" * 200, "O'Brien <b>"]
+    refused = student_ids.check_all(names)
+    assert set(refused) == set(names) - {"ada", "José", "O'Brien <b>"}
+    assert "cannot be told apart" in refused["jo smith"] and "'jo_smith'" in refused["jo smith"]
+    assert "spreadsheets" in refused["=HYPERLINK(1)"] and "control" in refused["a\nb"]
+    assert student_ids.display("a\nb\x1b") == "a\\x0ab\\x1b"
+    assert student_ids.path_name("O'Brien <b>") == "O_Brien__b_" and student_ids.path_name(".x") == "_.x"
+
+
+def test_text_is_made_inert_for_spreadsheets_and_terminals():
+    from grader import inert
+
+    assert inert.csv_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert [inert.csv_cell(v) for v in ["+1", "-1", "@a", "\tx", "ok", 3.5]] == ["'+1", "'-1", "'@a", "\\x09x", "ok", 3.5]
+    assert inert.printable("red \x1b[31mtext\x1b[0m\r\n") == "red text\\x0d\\x0a"
+    assert inert.printable("a\nb", keep="\n") == "a\nb"
+    rows = [{"student_id": "x\x1b[2J", "notebook": "lesson1", "score": 0, "max_score": 4, "status": "invalid",
+             "reason": "bad\x07"}]
+    assert not any(ord(c) < 32 and c != "\n" for c in autograde.summary_table(rows))
+
+
+def test_feedback_pages_show_student_markup_as_text():
+    import base64
+
+    from grader import feedback_html
+
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
+    cells = [nbformat.v4.new_markdown_cell("<script>alert(1)</script><form><input></form>"),
+             nbformat.v4.new_code_cell("x", outputs=[
+                 nbformat.v4.new_output("display_data", data={"text/html": "<img src=x onerror=alert(2)>",
+                                                              "text/plain": "<b>plain</b>"}),
+                 nbformat.v4.new_output("display_data", data={"image/png": png}),
+                 nbformat.v4.new_output("display_data", data={"image/png": base64.b64encode(b"<svg>").decode()}),
+                 nbformat.v4.new_output("stream", name="stdout", text="\x1b[31m<script>\x1b[0m"),
+                 nbformat.v4.new_output("error", ename="E", evalue="v", traceback=["<iframe src=//x>"])])]
+    row = {"student_id": "<b>me</b>", "notebook": "lesson1", "score": 1, "max_score": 4, "status": "graded",
+           "reason": "<a href=x>"}
+    page = feedback_html.page(row, [], cells)
+    assert "default-src 'none'" in page and page.count("<img") == 1 and f"data:image/png;base64,{png}" in page
+    for tag in ["<script", "<form", "<input", "<iframe", "<b>me", "<b>plain", "<a ", "onerror=alert(2)>", "\x1b"]:
+        assert tag not in page
+    assert "&lt;script&gt;" in page and "&lt;b&gt;plain&lt;/b&gt;" in page
+
+
+def test_results_are_signed_and_checked(tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from grader import signing
+
+    monkeypatch.setenv("COURSE_GRADER_STATE", str(tmp_path / "state"))
+    key = signing.key()
+    assert signing.key() == key and len(key) == 32
+    assert stat.S_IMODE(os.stat(tmp_path / "state" / signing.KEY_FILE).st_mode) == 0o600
+    fields = {"student": "ada", "notebook": "lesson1", "key": "k", "result": {"row": {"score": 4.0}}}
+    signature = signing.sign(key, fields)
+    assert signing.verify(key, json.loads(json.dumps(fields)), signature)
+    assert not signing.verify(key, {**fields, "student": "eve"}, signature)
+    assert not signing.verify(os.urandom(32), fields, signature) and not signing.verify(key, fields, None)
+    os.chmod(tmp_path / "state" / signing.KEY_FILE, 0o644)
+    with pytest.raises(RuntimeError, match="mode 600"):
+        signing.key()
+
+
+def test_entries_that_are_not_plain_notebooks_become_rows(tmp_path):
+    import os
+
+    from grader import submissions
+
+    root = tmp_path / "subs"
+    for name in ["ok", "fifo", "dangling", "dir_nb", "linked_file"]:
+        (root / name).mkdir(parents=True)
+    (root / "ok" / "lesson1.ipynb").write_text("{}")
+    os.mkfifo(root / "fifo" / "lesson1.ipynb")
+    os.symlink("/nonexistent", root / "dangling" / "lesson1.ipynb")
+    (root / "dir_nb" / "lesson1.ipynb").mkdir()
+    os.symlink(root / "ok" / "lesson1.ipynb", root / "linked_file" / "lesson1.ipynb")
+    os.symlink(root / "ok", root / "linked_dir")
+    os.mkfifo(root / "pipe")
+    (root / "index.csv").write_text("not a student")
+    found = {(s.student, s.notebook): s for s in submissions.find_submissions(root)}
+    assert found[("ok", "lesson1")].problem is None
+    assert "FIFO" in found[("fifo", "lesson1")].problem and "symbolic link" in found[("dangling", "lesson1")].problem
+    assert "folder" in found[("dir_nb", "lesson1")].problem and "symbolic" in found[("linked_file", "lesson1")].problem
+    assert "symbolic link" in found[("linked_dir", "*")].problem and "FIFO" in found[("pipe", "*")].problem
+    assert not any(s == "index.csv" for s, _ in found)
+    with pytest.raises(InvalidSubmission, match="regular file"):
+        submissions.read_bytes(root / "fifo" / "lesson1.ipynb")   # returns at once: never blocks on a FIFO
+    with pytest.raises(InvalidSubmission):
+        submissions.read_bytes(root / "linked_file" / "lesson1.ipynb")
+
+
+def test_huge_or_deep_notebooks_are_refused_before_parsing():
+    cells = json.dumps({"cells": [{"cell_type": "raw", "source": "", "metadata": {}}] * 5000, "metadata": {},
+                        "nbformat": 4, "nbformat_minor": 5}).encode()
+    with pytest.raises(InvalidSubmission, match="1000 cells"):
+        assemble.read_submission(cells)
+    with pytest.raises(InvalidSubmission, match="nested"):
+        assemble.read_submission(b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_outputs_are_counted_before_they_are_kept():
+    from grader.capped_client import CappedClient
+
+    cell = nbformat.v4.new_code_cell("x")
+    client = CappedClient(nbformat.v4.new_notebook(cells=[cell]))
+    client.max_cell_output_bytes = 10_000
+    client.reset_execution_trackers()
+    client.clear_before_next_output = False
+
+    def msg(kind, content):
+        return {"msg_type": kind, "content": content, "parent_header": {"msg_id": "m"}, "header": {"msg_type": kind}}
+
+    for _ in range(50):
+        client.process_message(msg("stream", {"name": "stdout", "text": "x" * 1000}), cell, 0)
+        client.process_message(msg("update_display_data", {"data": {"text/plain": "y" * 10**6}, "metadata": {},
+                                                            "transient": {"display_id": "d"}}), cell, 0)
+        client.process_message(msg("comm_msg", {"comm_id": "c", "data": {"state": {"v": "z" * 10**6}}}), cell, 0)
+    kept = sum(len(o.get("text", "")) for o in cell.outputs)
+    assert kept < 11_000 and "cut at 10,000 bytes" in cell.outputs[-1]["text"]
+    assert client.widget_state == {} and len(cell.outputs) < 15
+
+
+def test_grading_refuses_to_start_without_a_sandbox(tmp_path, monkeypatch, capsys):
+    from grader import bwrap, cli, sandbox
+
+    monkeypatch.setattr(bwrap, "probe", lambda: (None, "bubblewrap is not installed"))
+    (tmp_path / "subs" / "ada").mkdir(parents=True)
+    with pytest.raises(sandbox.SandboxUnavailable, match="--unsafe-no-sandbox"):
+        autograde.autograde(tmp_path / "subs", tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+    assert cli.main(["autograde", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    printed = capsys.readouterr()
+    assert "UNAVAILABLE" in printed.out and "bubblewrap is not installed" in printed.err
+    lines = sandbox.containment({**autograde.DEFAULT_OPTIONS, "sandbox": "none"})
+    assert lines["sandbox"].startswith("NONE") and lines["network"] == "NOT blocked"
+
+
+def test_a_whole_job_is_bounded_in_time(monkeypatch):
+    import time
+
+    from grader import grade_one, worker
+
+    monkeypatch.setattr(worker, "prepare_judge", lambda *args: None)
+    monkeypatch.setattr(grade_one, "job_budget", lambda options: 0.5)
+    monkeypatch.setattr(grade_one, "_grade", lambda job: time.sleep(30))   # e.g. a parser that never ends
+    lesson1 = nbformat.writes(release.generate(["lesson1"])["lesson1"])
+    job = {"student": "s", "notebook": "lesson1", "release": lesson1, "options": {"model": "course"},
+           "lesson_ids": ["lesson1"]}
+    started = time.monotonic()
+    result = grade_one.grade_submission(job)
+    assert time.monotonic() - started < 5
+    assert result["row"]["status"] == "timeout" and result["row"]["max_score"] == grade_one.max_score(
+        nbformat.reads(lesson1, as_version=4))

@@ -1,0 +1,36 @@
+"""Text a student controls (folder names, outputs, messages), made inert for where it goes:
+a terminal (no escape sequences), a spreadsheet (no formulas), a page (escaped: ``feedback_html``)."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def escape_char(c: str) -> str:
+    code = ord(c)
+    return f"\\x{code:02x}" if code <= 0xFF else (f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+
+
+def is_control(c: str) -> bool:
+    """Control, format (e.g. right-to-left override), surrogate, private-use or unassigned."""
+    return unicodedata.category(c).startswith("C")
+
+
+def printable(text, keep: str = "") -> str:
+    """``text`` with ANSI sequences removed and other control characters shown as ``\\xNN``
+    (except those in ``keep``, e.g. ``"\\n\\t"`` for multi-line text)."""
+    text = ANSI.sub("", str(text))
+    return "".join(c if c in keep or not is_control(c) else escape_char(c) for c in text)
+
+
+def csv_cell(value):
+    """A CSV cell a spreadsheet shows as text: control characters escaped, and a leading
+    ``= + - @`` (or tab/newline) prefixed with ``'`` so it is never evaluated as a formula.
+    Numbers stay numbers."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = printable("" if value is None else value)
+    return "'" + text if text.startswith(FORMULA_START) else text
