@@ -1,4 +1,4 @@
-"""``python -m grader`` (or ``course-grader``): release, autograde, demo."""
+"""``python -m grader`` (or ``course-grader``): release, autograde, export, student-package, demo."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--out", type=Path, required=True, help="folder for grades.csv and feedback/")
     _grading_options(grade)
 
+    export = commands.add_parser("export", help="grades.csv as a Canvas, Moodle or wide gradebook CSV")
+    export.add_argument("out", type=Path, help="the --out folder of an autograde run")
+    export.add_argument("--format", choices=["canvas", "moodle", "wide"], default="canvas")
+    export.add_argument("--missing", choices=["zero", "blank"], default="zero",
+                        help="a lesson not submitted: 0 points or an empty cell (default: zero)")
+    export.add_argument("--invalid", choices=["zero", "blank"], default="zero",
+                        help="a submission that is not a gradable notebook (default: zero)")
+    export.add_argument("--dest", type=Path, default=None, help="file to write (default: OUT/export-FORMAT.csv)")
+
+    wheel = commands.add_parser("student-package",
+                                help="the wheel to hand out for a graded class: no solutions, no hidden tests")
+    wheel.add_argument("--out", type=Path, default=Path("dist"), help="folder for the wheel (default: dist)")
+
     demo = commands.add_parser("demo", help="the whole instructor flow on the sample submissions")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
     _grading_options(demo)
@@ -36,6 +49,21 @@ def main(argv: list[str] | None = None) -> int:
         return _release(args)
     if args.command == "autograde":
         return _autograde(args.submissions, args)
+    if args.command == "export":
+        from grader import export as exporting
+
+        try:
+            path = exporting.export(args.out, args.format, args.missing, args.invalid, args.dest)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"export failed: {error}", file=sys.stderr)
+            return 2
+        print(f"wrote {path}")
+        return 0
+    if args.command == "student-package":
+        from grader import student_package
+
+        print(f"wrote {student_package.build(args.out)}")
+        return 0
     return _demo(args)
 
 
@@ -51,6 +79,11 @@ def _grading_options(parser):
                         help="grade even where bubblewrap cannot run: kernels then run with your own rights "
                              "(read and write your files, see the network); only for submissions you trust")
     parser.add_argument("--model", default=None, help="COURSE_MODEL for kernels and judge (default: course)")
+    engine = parser.add_mutually_exclusive_group()
+    engine.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="grade on a Dask cluster: its scheduler's address, e.g. tcp://HOST:8786")
+    engine.add_argument("--local-cluster", type=int, default=None, metavar="N",
+                        help="grade on a local Dask cluster of N worker processes")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -83,10 +116,11 @@ def _autograde(submissions: Path, args) -> int:
         print(f"  {layer:8} {what}")
     started = time.monotonic()
     try:
-        report = autograde.autograde(submissions, args.out, workers=args.workers, options=options,
-                                     lesson_ids=args.lessons, progress=not args.no_progress,
-                                     unsafe_no_sandbox=args.unsafe_no_sandbox)
-    except (FileNotFoundError, RuntimeError) as error:
+        with _engine(args) as executor:
+            report = autograde.autograde(submissions, args.out, workers=args.workers, options=options,
+                                         lesson_ids=args.lessons, progress=not args.no_progress,
+                                         executor=executor, unsafe_no_sandbox=args.unsafe_no_sandbox)
+    except (FileNotFoundError, RuntimeError, OSError) as error:
         print(f"grading could not run: {error}", file=sys.stderr)
         return 2
     print()
@@ -100,6 +134,19 @@ def _autograde(submissions: Path, args) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def _engine(args):
+    """The executor the batch runs on: None (the local process pool) or a Dask cluster's."""
+    import contextlib
+
+    scheduler, local = getattr(args, "scheduler", None), getattr(args, "local_cluster", None)
+    if not scheduler and not local:
+        return contextlib.nullcontext(None)
+    from grader import cluster
+
+    print(f"engine:   {cluster.describe(scheduler, local)}")
+    return cluster.dask_executor(scheduler, local)
 
 
 def _demo(args) -> int:
