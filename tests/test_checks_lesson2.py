@@ -82,6 +82,25 @@ def test_q2_probability_ratio(pt_model, tokenizer):
     assert check(lesson2.q2, ratio=____).status == NOT_ATTEMPTED
 
 
+# -- q4: the ratio in TensorFlow -------------------------------------------------------------------
+def test_q4_ratio_in_tensorflow(tf_model, tokenizer):
+    import tensorflow as tf
+
+    row = tf_model(**tokenizer(lesson2.TF_RATIO_PREFIX, return_tensors="np")).logits[0, -1]
+    probs = tf.nn.softmax(row)
+    be, do = (tokenizer.encode(t)[0] for t in lesson2.RATIO_TOKENS)
+    assert check(lesson2.q4, ratio_tf=float(probs[be] / probs[do])).status == CORRECT
+    assert check(lesson2.q4, ratio_tf=probs[be] / probs[do]).status == CORRECT     # a tf scalar
+    upside_down = check(lesson2.q4, ratio_tf=float(probs[do] / probs[be]))
+    assert upside_down.status == INCORRECT and "upside down" in upside_down.message
+    logits_ratio = check(lesson2.q4, ratio_tf=float(row[be] / row[do]))
+    assert logits_ratio.status == INCORRECT and "ratio of logits" in logits_ratio.message
+    assert "`q4.hint()`" in logits_ratio.message
+    other_prefix = check(lesson2.q4, ratio_tf=lesson2.q2.expected())              # exercise 2's prefix
+    assert other_prefix.status == INCORRECT
+    assert check(lesson2.q4, ratio_tf=____).status == NOT_ATTEMPTED
+
+
 # -- q3: the student's next_token_distribution -----------------------------------------------------
 def solution(model, input_ids):
     import torch

@@ -179,3 +179,24 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, tf_steps, tok
 
 
 # -- the notebook ----------------------------------------------------------------------------------
+
+
+# -- q4: max_length from max_new_tokens ------------------------------------------------------------
+def test_q4_max_length(tokenizer):
+    def right(prompt, max_new_tokens):
+        return len(tokenizer.encode(prompt)) + max_new_tokens
+
+    assert check(lesson3.q4, max_length_for=right).status == CORRECT
+    assert grade(lesson3.q4, max_length_for=right).status == CORRECT
+    for wrong, phrase in [(lambda prompt, n: n, "counts the prompt"),
+                          (lambda prompt, n: len(prompt.split()) + n, "words"),
+                          (lambda prompt, n: len(prompt) + n, "characters"),
+                          (lambda prompt, n: right(prompt, n) + 1, "One too many")]:
+        verdict = check(lesson3.q4, max_length_for=wrong)
+        assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
+        assert "`q4.hint()`" in verdict.message
+
+    def stub(prompt, max_new_tokens):
+        pass
+
+    assert check(lesson3.q4, max_length_for=stub).status == NOT_ATTEMPTED

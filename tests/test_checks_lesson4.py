@@ -223,3 +223,53 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_
 
 
 # -- the notebook -------------------------------------------------------------------------------------
+
+
+# -- q5: the sampling loop -------------------------------------------------------------------------
+def sampling_loop(tokenizer, draw):
+    import tensorflow as tf
+
+    period_id = tokenizer.encode(".")[0]
+
+    def sample_loop_tf(model, input_ids, max_new_tokens, seed):
+        tf.random.set_seed(seed)
+        ids = list(input_ids)
+        for _ in range(max_new_tokens):
+            logits = model(tf.constant([ids])).logits[:, -1, :]
+            next_id = int(draw(logits)[0, 0])
+            ids.append(next_id)
+            if next_id == period_id:
+                break
+        return ids
+
+    return sample_loop_tf
+
+
+def test_q5_sampling_loop(tokenizer):
+    import tensorflow as tf
+
+    right = sampling_loop(tokenizer, lambda logits: tf.random.categorical(logits, 1))
+    assert check(lesson4.q5, sample_loop_tf=right).status == CORRECT
+    assert grade(lesson4.q5, sample_loop_tf=right).status == CORRECT
+    from_probs = check(lesson4.q5, sample_loop_tf=sampling_loop(
+        tokenizer, lambda logits: tf.random.categorical(tf.nn.softmax(logits), 1)))
+    assert from_probs.status == INCORRECT and "very unlikely" in from_probs.message
+    greedy = check(lesson4.q5, sample_loop_tf=sampling_loop(tokenizer, lambda logits: tf.argmax(logits, -1)[:, None]))
+    assert greedy.status == INCORRECT and "greedy" in greedy.message
+
+    calls = iter(range(100, 10_000))
+
+    def unseeded(model, input_ids, max_new_tokens, seed):   # every call its own seed, whatever `seed` is
+        return right(model, input_ids, max_new_tokens, next(calls))
+
+    assert "same seed" in check(lesson4.q5, sample_loop_tf=unseeded).message
+
+    def too_long(model, input_ids, max_new_tokens, seed):
+        return right(model, input_ids, max_new_tokens + 3, seed)
+
+    assert check(lesson4.q5, sample_loop_tf=too_long).status == INCORRECT
+
+    def stub(model, input_ids, max_new_tokens, seed):
+        pass
+
+    assert check(lesson4.q5, sample_loop_tf=stub).status == NOT_ATTEMPTED

@@ -21,6 +21,7 @@ def show_text(title: str, text: str, code: bool = False):
         from IPython.display import Markdown, display
 
         body = f"```python\n{text}\n```" if code else text
-        display(Markdown(f"**{title}:** {body}" if not code else f"**{title}:**\n\n{body}"))
+        # A body of several lines (a code skeleton) starts on a line of its own.
+        display(Markdown(f"**{title}:**\n\n{body}" if code or "\n" in body else f"**{title}:** {body}"))
     else:
         print(f"{title}: {text}")

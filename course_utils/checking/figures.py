@@ -17,20 +17,55 @@ def with_figure(verdict, make_figure):
     return verdict if figure is None else incorrect(verdict.message, verdict.score, figure=figure)
 
 
+def token_label(tokenizer, token_id) -> str:
+    """A token as a tick label: ``repr`` of its text, escaped where a font may lack the characters
+    (a lone byte of a character decodes to U+FFFD, which many fonts draw as a black box)."""
+    text = tokenizer.decode([int(token_id)])
+    return repr(text) if all(ord(c) < 0x250 for c in text) else ascii(text)
+
+
 def bars_figure(tokenizer, token_ids, expected, yours, title, k=12, ylabel="probability"):
     """Bars of the reference's ``k`` likeliest tokens next to the student's values for them.
 
     ``expected`` and ``yours`` are 1-D and aligned; entry ``i`` is the token ``token_ids[i]``.
+    Where the student's bars would be too small to see next to the reference's (a near-flat
+    distribution) the axis is logarithmic; where the values cannot share an axis (a sign differs,
+    e.g. logits next to probabilities), the two are drawn side by side, each on its own axis.
     """
     from matplotlib.figure import Figure
 
-    top = np.argsort(-np.asarray(expected), kind="stable")[:k]
-    labels = [repr(tokenizer.decode([int(token_ids[i])])) for i in top]
+    expected, yours = np.asarray(expected, np.float64), np.asarray(yours, np.float64)
+    top = np.argsort(-expected, kind="stable")[:k]
+    labels = [token_label(tokenizer, token_ids[i]) for i in top]
+    x = np.arange(len(top))
+    ref_top, your_top = expected[top], np.where(np.isfinite(yours[top]), yours[top], 0.0)
+    positive = np.all(ref_top >= 0) and np.all(your_top >= 0)
+    scale = max(np.abs(ref_top).max(initial=0.0), np.abs(your_top).max(initial=0.0))
+    if not positive:
+        figure = Figure(figsize=(9.6, 3.2))
+        left, right = figure.subplots(1, 2)
+        left.bar(x, ref_top, color="C0")
+        left.set_title("reference", fontsize=10)
+        right.bar(x, your_top, color="C1")
+        right.set_title("yours", fontsize=10)
+        for axes in (left, right):
+            axes.set_xticks(x, labels, rotation=45, ha="right")
+            axes.set_ylabel(ylabel)
+        figure.suptitle(title, fontsize=10)
+        figure.tight_layout()
+        return figure
     figure = Figure(figsize=(6.4, 3.2))
     axes = figure.subplots()
-    x = np.arange(len(top))
-    axes.bar(x - 0.2, np.asarray(expected)[top], width=0.4, label="reference")
-    axes.bar(x + 0.2, np.asarray(yours)[top], width=0.4, label="yours")
+    axes.bar(x - 0.2, ref_top, width=0.4, label="reference")
+    axes.bar(x + 0.2, your_top, width=0.4, label="yours")
+    small = min(ref_top.max(initial=0.0), your_top.max(initial=0.0))
+    if scale > 0 and small < 0.05 * scale:
+        # One side is near-flat or near-zero: on a linear axis its bars would not show.
+        floor = max(min(v for v in np.concatenate([ref_top, your_top]) if v > 0) / 2, 1e-12) \
+            if np.any(np.concatenate([ref_top, your_top]) > 0) else 1e-12
+        axes.set_yscale("log")
+        axes.set_ylim(bottom=floor)
+        title += " (log scale)"
     axes.set_xticks(x, labels, rotation=45, ha="right")
     axes.set_ylabel(ylabel)
     axes.set_title(title, fontsize=10)

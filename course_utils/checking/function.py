@@ -109,9 +109,12 @@ class FunctionProblem(DeclaredAnswer, Problem):
                 # Hidden probes are described by number only: their inputs stay secret.
                 problems.append(f"{label}: {what if not probe.get('hidden') else first_sentence(what)}")
         if not problems:
-            return correct(f"all {len(probes)} test cases pass.")
+            return correct("the one test case passes." if len(probes) == 1
+                           else f"all {len(probes)} test cases pass.")
         score = (len(probes) - len(problems)) / len(probes)
-        more = f" ({len(problems) - 1} more test cases fail too.)" if len(problems) > 1 else ""
+        others = len(problems) - 1
+        more = ("" if not others else " (1 more test case fails too.)" if others == 1
+                else f" ({others} more test cases fail too.)")
         return incorrect(problems[0].rstrip(".") + "." + more + self.hint_pointer(), score)
 
     def judge_probe(self, spec, answer) -> str | None:

@@ -89,9 +89,14 @@ class Problem:
         """What a grading-mode payload lacks, or None. Kinds with probes override this."""
         return None if isinstance(payload, dict) else "is not a record"
 
+    @property
+    def name(self) -> str:
+        """The name the notebook uses: ``q1`` for ``lesson1.q1``, ``q2.a`` for a part."""
+        return self.id.split(".", 1)[1] if "." in self.id else (self.id or "this exercise")
+
     def hint_pointer(self) -> str:
         """Appended to an Incorrect message when there is a hint to read."""
-        return " Try .hint() for a nudge." if self.hints else ""
+        return f" Try `{self.name}.hint()` for a nudge." if self.hints else ""
 
     # -- the student's API ---------------------------------------------------------------------
     def check(self, namespace: dict | None = None):
@@ -104,7 +109,9 @@ class Problem:
             print("There is no hint for this exercise.")
             return
         n = max(1, min(n, len(self.hints)))
-        more = f" (hint {n} of {len(self.hints)}; try .hint({n + 1}) for more)" if n < len(self.hints) else ""
+        more = (f" (hint {n} of {len(self.hints)}; `{self.name}.hint({n + 1})` gives more)"
+                if n < len(self.hints) else f" (hint {n} of {len(self.hints)}; `{self.name}.solution()` "
+                                            f"shows the solution)")
         show_text("Hint" + more, self.hints[n - 1])
 
     @property
@@ -136,4 +143,4 @@ class Problem:
             raise AssertionError(str(verdict))
 
     def __repr__(self):
-        return f"<exercise {self.id}: call .check(), .hint() or .solution()>"
+        return f"<exercise {self.id}: call {self.name}.check(), {self.name}.hint() or {self.name}.solution()>"

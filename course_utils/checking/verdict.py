@@ -4,9 +4,11 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from dataclasses import dataclass, field
 
 CORRECT, INCORRECT, NOT_ATTEMPTED = "Correct", "Incorrect", "Not attempted"
+_CODE = re.compile(r"`([^`\n]+)`")
 _COLOURS = {CORRECT: "#2e7d32", INCORRECT: "#c62828", NOT_ATTEMPTED: "#6d6d6d"}
 
 
@@ -36,7 +38,8 @@ class Verdict:
 
     def _repr_html_(self) -> str:
         colour = _COLOURS[self.status]
-        body = html.escape(self.message).replace("\n", "<br>")
+        # `code` in a message is shown as code, as Markdown would (the text form keeps the backticks).
+        body = _CODE.sub(r"<code>\1</code>", html.escape(self.message)).replace("\n", "<br>")
         figure = ""
         if self.figure_png:
             data = base64.b64encode(self.figure_png).decode()

@@ -3,7 +3,10 @@
 Expected answers come from the course tokenizer at check time, never from constants here.
 """
 from course_utils.checking import FunctionProblem, ValueProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
+import re
+
 from course_utils.checking import compare
+from course_utils.checking.verdict import correct
 
 SUBWORD_TEXT = "TensorFlow tokenization"
 
@@ -11,9 +14,32 @@ SUBWORD_TEXT = "TensorFlow tokenization"
 class VocabularySize(ValueProblem):
     id = "lesson1.q1"
     var = "vocab_size"
-    hints = ("The tokenizer knows how many entries its vocabulary has: try `len(tokenizer)`.",
-             "`len(tokenizer)` counts the base vocabulary plus added special tokens; "
-             "`tokenizer.vocab_size` counts the base vocabulary only. For GPT-2 they agree.")
+    hints = ('The tokenizer is a Python object that knows its whole vocabulary, and many Python '
+             'containers tell you how many entries they hold.',
+             "Python's built-in that counts the entries of a container works on the tokenizer too "
+             '(it counts the base vocabulary plus any added special tokens); '
+             '`tokenizer.vocab_size` counts the base vocabulary only.',
+             "`vocab_size = ...(tokenizer)`: fill in the built-in that counts entries. Don't type "
+             'the number: code that computes it stays right for any tokenizer.')
+
+    def collect(self, namespace, grading=False):
+        payload = super().collect(namespace, grading)
+        # Whether the cell that set `vocab_size` typed the number in (read from the notebook's
+        # input history, where there is one): right, but not what the exercise asks.
+        cells = namespace.get("_ih") or namespace.get("In") or []
+        for cell in reversed(list(cells)[-50:]):
+            if isinstance(cell, str) and re.search(rf"^\s*{self.var}\s*=", cell, re.M):
+                payload["typed"] = bool(re.search(rf"^\s*{self.var}\s*=\s*[\d_]+\s*(#.*)?$", cell, re.M))
+                break
+        return payload
+
+    def judge(self, payload):
+        verdict = super().judge(payload)
+        if verdict.correct and payload.get("typed"):
+            return correct("that is the number, but you typed it in. Compute it from `tokenizer` "
+                           "instead, so that your code stays right for any tokenizer "
+                           f"(`{self.name}.hint()` says how).", verdict.max_score)
+        return verdict
 
     def expected(self):
         return len(self.ctx.tokenizer)
@@ -26,9 +52,12 @@ class VocabularySize(ValueProblem):
 class SubwordTokens(ValueProblem):
     id = "lesson1.q2"
     var = "subword_tokens"
-    hints = (f"`tokenizer.tokenize({SUBWORD_TEXT!r})` returns the pieces as strings.",
-             "Keep the pieces exactly as the tokenizer returns them, `Ġ` (the leading-space marker) "
-             "included.")
+    hints = ("You want the token *strings*, not the ids: one of the tokenizer's three methods in "
+             'section 1 returns them.',
+             'Call that method on the exact text of the exercise and keep its list as it is, `Ġ` '
+             "(the leading-space marker) included: don't decode the pieces or strip anything.",
+             '`subword_tokens = tokenizer.<method>("TensorFlow tokenization")`, where `<method>` '
+             'is the one that returns token strings.')
 
     def expected(self):
         return self.ctx.tokenizer.tokenize(SUBWORD_TEXT)
@@ -61,8 +90,12 @@ class EncodeDecode(FunctionProblem):
     public_probes = ["Hello world", "The quick brown fox jumps over the lazy dog."]
     hidden_probes = ["  two leading spaces", "Ünïcödé and emoji 🙂 survive byte-level BPE",
                      "<|endoftext|> is special"]
-    hints = ("`tokenizer.encode(text)` gives the ids and `tokenizer.decode(ids)` turns them back.",
-             "Return a tuple: `return ids, tokenizer.decode(ids)`.")
+    hints = ('Encoding turns text into ids and decoding turns ids back into text: the function '
+             'does one after the other.',
+             "First compute the list of ids with the tokenizer's encoding method and keep it in a "
+             'variable; then decode *that* list; return both, ids first.',
+             '```\ndef round_trip(text):\n    ids = tokenizer.encode(...)\n    decoded = '
+             'tokenizer.decode(...)\n    return ..., ...\n```')
 
     def run_probe(self, function, spec):
         result = call_student(function, spec)
@@ -99,9 +132,12 @@ class EndOfTextId(ValueProblem):
 
     id = "lesson1.q4"
     var = "eos_id"
-    hints = ("The tokenizer names its special tokens: `tokenizer.eos_token` is the string, and it "
-             "has an id attribute too.",
-             "`tokenizer.eos_token_id`, or `tokenizer.convert_tokens_to_ids('<|endoftext|>')`.")
+    hints = ('The tokenizer knows its special tokens by role: the end-of-text token is its *eos* '
+             'token.',
+             "`tokenizer.eos_token` is the token's string; the tokenizer also has an attribute "
+             'with its id, or you can convert the string to an id with `convert_tokens_to_ids`.',
+             "`eos_id = tokenizer.convert_tokens_to_ids(...)` with the eos token's string (or the "
+             'attribute whose name ends in `_id`). Give one number, not a list.')
 
     def expected(self):
         return self.ctx.tokenizer.convert_tokens_to_ids(self.ctx.tokenizer.eos_token)
@@ -119,5 +155,103 @@ class EndOfTextId(ValueProblem):
         return None
 
 
-qvars = bind_exercises(globals(), [VocabularySize, SubwordTokens, EncodeDecode, EndOfTextId])
-__all__ = qvars + ["____"]
+class TokenCost(FunctionProblem):
+    """``token_cost(word)``: how many tokens ``word`` costs in the middle of a sentence."""
+
+    id = "lesson1.q7"
+    var = "token_cost"
+    public_probes = ["Lisbon", "tokenization"]
+    hidden_probes = ["antidisestablishmentarianism", "Kaggle", "the"]
+    hints = ("In the middle of a sentence a word comes after a space, and the space belongs to the "
+             "word's first token.",
+             "Encode the word *as it appears in a sentence*, its leading space included, and count the ids.",
+             "`return len(tokenizer.encode(<the word with its leading space>))`")
+
+    def expected(self, spec):
+        return len(self.ctx.tokenizer.encode(" " + spec))
+
+    @mistake("You counted the word without the space before it, as at the very start of a text; in a "
+             "sentence the space is part of the word's first token, and that can change the count.")
+    def without_space(self, spec):
+        return len(self.ctx.tokenizer.encode(spec))
+
+    @mistake("You counted characters; a token is usually several characters.")
+    def characters(self, spec):
+        return len(spec)
+
+    def describe_probe(self, spec):
+        return repr(spec)
+
+
+class TokenString(FunctionProblem):
+    """``token_string(piece)``: the vocabulary's string for a piece of text that is one token."""
+
+    id = "lesson1.q8"
+    var = "token_string"
+    public_probes = [" be", "be", " learning"]
+    hidden_probes = [" Be", " the", "the"]
+    hints = ("Look at the tables above: how is the token `' be'` written in the vocabulary, and `'be'`?",
+             "The vocabulary writes every byte as a printable character; only the space byte changes in "
+             "these pieces, and it keeps its place, in front.",
+             "`return piece.<string method>(\" \", <the character the vocabulary shows for a space>)`")
+
+    def expected(self, spec):
+        tokenizer = self.ctx.tokenizer
+        return tokenizer.convert_ids_to_tokens(tokenizer.encode(spec))[0]
+
+    @mistake("That is the piece as it is; the vocabulary does not write a space as a space.")
+    def unchanged(self, spec):
+        return spec
+
+    @mistake("You dropped the space; the vocabulary keeps it, written `Ġ`, so `' be'` and `'be'` are "
+             "two different tokens.")
+    def stripped(self, spec):
+        return spec.strip()
+
+    @mistake("The `Ġ` goes where the space is: in front of the word.")
+    def marker_after(self, spec):
+        return spec.strip() + "\u0120" if spec.startswith(" ") else None
+
+    def describe_probe(self, spec):
+        return repr(spec)
+
+
+EMOJI = "\U0001f642"   # the slightly smiling face, four bytes in UTF-8
+
+
+class LonePieces(ValueProblem):
+    """What each token of an emoji decodes to on its own: a byte-level surprise."""
+
+    id = "lesson1.q9"
+    var = "lone_pieces"
+    hints = ("Decode each id of the emoji *by itself*, not all of them together.",
+             "`tokenizer.encode(EMOJI)` gives the ids; decode a list holding just one of them, for each "
+             "id in turn, and keep the strings in a list, in order.",
+             "`lone_pieces = [tokenizer.decode(...) for ... in tokenizer.encode(EMOJI)]`")
+
+    def expected(self):
+        tokenizer = self.ctx.tokenizer
+        return [tokenizer.decode([i]) for i in tokenizer.encode(EMOJI)]
+
+    def wrong_form(self, answer):
+        if not isinstance(answer, list) or not all(isinstance(t, str) for t in answer):
+            return "`lone_pieces` should be a list of strings, one per token of the emoji."
+        return None
+
+    @mistake("You decoded all the ids together, which gives the emoji back; decode each id on its own.")
+    def together(self):
+        return [EMOJI]
+
+    @mistake("Those are the token strings (`tokenize`); decode each id instead, to see what text a "
+             "single token stands for.")
+    def token_strings(self):
+        return self.ctx.tokenizer.tokenize(EMOJI)
+
+    def diagnose(self, answer, expected):
+        return (f"`lone_pieces` has {len(answer)} strings; the emoji is {len(expected)} tokens, and each "
+                f"should be decoded alone." + self.hint_pointer())
+
+
+qvars = bind_exercises(globals(), [VocabularySize, SubwordTokens, EncodeDecode, EndOfTextId, TokenCost,
+                                   TokenString, LonePieces])
+__all__ = qvars + ["EMOJI", "____"]

@@ -14,12 +14,14 @@ from course_utils.checking.reference_cache import next_token_logits
 PREFIX_PROMPT = "The quick brown fox jumps over the lazy"
 RATIO_PREFIX = "To be, or not to"
 RATIO_TOKENS = (" be", " do")
+TF_RATIO_PREFIX = "Machine learning with TensorFlow can"
 
 
-def logits_rows(ctx, text: str) -> np.ndarray:
+def logits_rows(ctx, text: str, framework: str | None = None) -> np.ndarray:
     """Logits after every prefix of ``text``, shape (seq_len, vocab_size), float64: row t is the
-    reference's ``next_token_logits`` for the first t + 1 tokens, in the framework already loaded."""
-    framework = default_framework()
+    reference's ``next_token_logits`` for the first t + 1 tokens, in ``framework`` (by default the
+    framework already loaded)."""
+    framework = framework or default_framework()
     model, ids = ctx.model(framework), tuple(ctx.tokenizer.encode(text))
     return np.stack([next_token_logits(model, framework, ids[: n + 1]) for n in range(len(ids))]).astype(np.float64)
 
@@ -27,10 +29,12 @@ def logits_rows(ctx, text: str) -> np.ndarray:
 class ArgmaxPerPrefix(ValueProblem):
     id = "lesson2.q1"
     var = "predicted_ids"
-    hints = ("The logits have shape [batch, seq, vocab]: row `t` scores the token that follows the "
-             "first t+1 tokens. Take the argmax over the vocabulary axis.",
-             "`prompt_logits[0].argmax(dim=-1)` in PyTorch (`tf.argmax(logits[0], axis=-1)` if your "
-             "logits come from the TensorFlow model).")
+    hints = ("Each row of the logits is the model's guess for the token after one prefix; the best "
+             "guess is the row's largest score.",
+             'Drop the batch axis (there is one text), then take the argmax over the *last* axis, '
+             'the vocabulary: one id per row, in order.',
+             '`predicted_ids = prompt_logits[...].argmax(dim=...)`: the index of the one text, and '
+             "the vocabulary's axis.")
 
     def expected(self):
         return logits_rows(self.ctx, PREFIX_PROMPT).argmax(-1).tolist()
@@ -71,9 +75,15 @@ class ProbabilityRatio(ValueProblem):
     id = "lesson2.q2"
     var = "ratio"
     rtol = 1e-3
-    hints = (f"Softmax the last row of the logits for {RATIO_PREFIX!r}, then divide the probability of "
-             f"{RATIO_TOKENS[0]!r} by that of {RATIO_TOKENS[1]!r} (ids from `tokenizer.encode`).",
-             "Mind the leading space: ' be' is one token, different from 'be'.")
+    hints = ("Softmax the row of the logits that follows the whole prefix, then divide one token's "
+             "probability by the other's.",
+             "Run the model on the prefix, take the *last* position's logits, softmax over the "
+             'vocabulary; the ids of `" be"` and `" do"` come from `tokenizer.encode`, leading '
+             'space included.',
+             '```\nwith torch.no_grad():\n    logits = model(**tokenizer(ratio_prefix, '
+             'return_tensors="pt")).logits\nprobs = torch.softmax(logits[0, ...], dim=-1)\nbe_id, '
+             'do_id = tokenizer.encode(" be")[0], ...\nratio = (probs[...] / '
+             'probs[...]).item()\n```')
 
     def logits(self) -> np.ndarray:
         return logits_rows(self.ctx, RATIO_PREFIX)[-1]          # (vocab_size,)
@@ -116,9 +126,13 @@ class NextTokenDistribution(FunctionProblem):
     public_probes = ["The quick brown fox", "To be, or not to"]
     hidden_probes = ["Hello", "In the beginning was the"]
     rtol, atol = 1e-3, 1e-6
-    hints = ("Run the model on `input_ids`, take the logits of the last position, apply softmax over "
-             "the vocabulary.",
-             "`torch.softmax(model(input_ids).logits[0, -1], dim=-1)`")
+    hints = ('The distribution of the next token is the softmax of the logits at the *last* '
+             'position.',
+             'Call the model on `input_ids` inside `torch.no_grad()`, read `.logits` (shape [1, '
+             'seq_len, vocab_size]), keep the one text and the last position, then softmax over '
+             'the vocabulary axis.',
+             '```\nwith torch.no_grad():\n    logits = model(input_ids).logits\nreturn '
+             'torch.softmax(logits[..., ...], dim=...)\n```')
 
     def run_probe(self, function, spec):
         import torch
@@ -164,5 +178,23 @@ class NextTokenDistribution(FunctionProblem):
         return None
 
 
-qvars = bind_exercises(globals(), [ArgmaxPerPrefix, ProbabilityRatio, NextTokenDistribution])
-__all__ = qvars + ["____"]
+class RatioTensorFlow(ProbabilityRatio):
+    """The ratio P(' be') / P(' do') again, in TensorFlow, after another prefix (as in the source)."""
+
+    id = "lesson2.q4"
+    var = "ratio_tf"
+    framework = "tf"
+    hints = ("The same three steps as exercise 2, with TensorFlow's model and softmax: logits of the "
+             "last position, softmax, divide.",
+             "`tf_model(**tokenizer(TF_RATIO_PREFIX, return_tensors=\"np\")).logits` has shape "
+             "[1, seq_len, vocab_size]; keep the last position's row, apply `tf.nn.softmax`, and index it "
+             "with the ids of `\" be\"` and `\" do\"`. `float(...)` turns the result into a number.",
+             "```\nrow = tf_model(**tokenizer(TF_RATIO_PREFIX, return_tensors=\"np\")).logits[0, ...]\n"
+             "probs = tf.nn.softmax(row)\nbe_id, do_id = ...\nratio_tf = float(probs[...] / probs[...])\n```")
+
+    def logits(self) -> np.ndarray:
+        return logits_rows(self.ctx, TF_RATIO_PREFIX, "tf")[-1]
+
+
+qvars = bind_exercises(globals(), [ArgmaxPerPrefix, ProbabilityRatio, NextTokenDistribution, RatioTensorFlow])
+__all__ = qvars + ["TF_RATIO_PREFIX", "____"]

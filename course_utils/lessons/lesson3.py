@@ -100,9 +100,14 @@ class GreedyTensorFlow(GreedyProblem):
     id = "lesson3.q1"
     var = "greedy_tf"
     framework = "tf"
-    hints = ("Loop `max_new_tokens` times: run the model on the ids so far, take `tf.argmax` of the "
-             "last position's logits, append it, and stop after appending the id of '.'.",
-             "`next_id = int(tf.argmax(model(tf.constant([ids])).logits[0, -1]))`")
+    hints = ('Predict, append, repeat: each step runs the model on all ids so far and appends the '
+             "single most likely next id; stop after appending '.' or after `max_new_tokens` steps.",
+             'Copy `input_ids` into a new list; in a `for` loop of `max_new_tokens` steps call '
+             "`model(tf.constant([ids])).logits`, take `tf.argmax` of the last position's row, "
+             'convert it with `int`, append it, and `break` if it is `period_id`.',
+             '```\nids = list(input_ids)\nfor _ in range(max_new_tokens):\n    logits = '
+             'model(tf.constant([ids])).logits\n    next_id = int(tf.argmax(...))        # the '
+             "last position's row\n    ids.append(next_id)\n    if ...: break\nreturn ids\n```")
 
     def run_probe(self, function, spec):
         return call_student(function, self.ctx.model("tf"), self.prompt(spec), spec["max_new_tokens"])
@@ -114,9 +119,15 @@ class GreedyGeneratorPyTorch(GreedyProblem):
     id = "lesson3.q2"
     var = "greedy_ids_generator"
     framework = "pt"
-    hints = ("Write a generator: inside the loop, `yield next_id` instead of collecting a list.",
-             "`next_id = int(torch.argmax(model(torch.tensor([ids])).logits[0, -1]))`, then "
-             "`ids.append(next_id)`, `yield next_id`, and `return` after the '.'.")
+    hints = ('Write the same loop as exercise 1, but as a generator: `yield` each new id as soon '
+             'as it is chosen instead of collecting them.',
+             'In each step run the model inside `torch.no_grad()` on `torch.tensor([ids])`, take '
+             "`torch.argmax` of the last position's logits, append it to `ids`, yield it, and "
+             "`return` once it is '.'.",
+             '```\nids = list(input_ids)\nfor _ in range(max_new_tokens):\n    with '
+             'torch.no_grad():\n        logits = model(torch.tensor([ids])).logits\n    next_id = '
+             'int(torch.argmax(...))\n    ids.append(next_id)\n    ...                  # hand the '
+             'id to the caller\n    if next_id == period_id:\n        return\n```')
 
     def run_probe(self, function, spec):
         generator = call_student(function, self.ctx.model("pt"), self.prompt(spec), spec["max_new_tokens"])
@@ -142,7 +153,11 @@ class CachedModelCalls(PredictionProblem):
     new_tokens = 10
     explanation = ("With the key/value cache the prompt is fed once, then one new token per step: "
                    "one model call per generated token.")
-    hints = ("Each step produces one token, and each step needs the model once.",)
+    hints = ('Think about what one call of the model gives you: scores for one next token.',
+             'With the cache, the first call reads the prompt and the following calls read one '
+             'token each. How many tokens are generated in all?',
+             '`predicted_calls = <calls per generated token> * <number of new tokens>`: put in the '
+             'two numbers.')
 
     def expected(self):
         # Count the calls the reference really makes, rather than trusting the explanation.
@@ -165,5 +180,48 @@ class CountingModel:
         return getattr(self.model, name)
 
 
-qvars = bind_exercises(globals(), [GreedyTensorFlow, GreedyGeneratorPyTorch, CachedModelCalls])
+class MaxLength(FunctionProblem):
+    """``max_length_for(prompt, max_new_tokens)``: the ``max_length`` that gives that many new tokens."""
+
+    id = "lesson3.q4"
+    var = "max_length_for"
+    public_probes = [{"prompt": "In the future", "max_new_tokens": 30},
+                     {"prompt": "Machine learning with TensorFlow can", "max_new_tokens": 5}]
+    hidden_probes = [{"prompt": "Hello", "max_new_tokens": 1},
+                     {"prompt": "antidisestablishmentarianism is", "max_new_tokens": 12}]
+    hints = ("`max_length` counts every token of the output, and the output begins with the prompt.",
+             "Count the prompt in *tokens* (encode it), not in words or characters, and add the new tokens "
+             "you want.",
+             "`return len(<the prompt's ids>) + <the new tokens>`")
+
+    def run_probe(self, function, spec):
+        return call_student(function, spec["prompt"], spec["max_new_tokens"])
+
+    def prompt_tokens(self, spec):
+        return len(self.ctx.tokenizer.encode(spec["prompt"]))
+
+    def expected(self, spec):
+        return self.prompt_tokens(spec) + spec["max_new_tokens"]
+
+    @mistake("That is `max_new_tokens` itself; `max_length` counts the prompt's tokens too.")
+    def new_only(self, spec):
+        return spec["max_new_tokens"]
+
+    @mistake("You counted the prompt's words; `max_length` counts tokens, and a word can be several.")
+    def words(self, spec):
+        return len(spec["prompt"].split()) + spec["max_new_tokens"]
+
+    @mistake("You counted the prompt's characters; `max_length` counts tokens.")
+    def characters(self, spec):
+        return len(spec["prompt"]) + spec["max_new_tokens"]
+
+    @mistake("One too many: the prompt's tokens plus the new ones is already the whole length.")
+    def one_more(self, spec):
+        return self.expected(spec) + 1
+
+    def describe_probe(self, spec):
+        return f"prompt {spec['prompt']!r} with max_new_tokens={spec['max_new_tokens']}"
+
+
+qvars = bind_exercises(globals(), [GreedyTensorFlow, GreedyGeneratorPyTorch, CachedModelCalls, MaxLength])
 __all__ = qvars + ["____"]

@@ -69,10 +69,12 @@ class CategoricalTensorFlow(LogitsProblem):
     subset = False
     public_probes = [{"prompt": "The function returns"}]
     hidden_probes = [{"prompt": "My lord, the king"}]
-    hints = ("`tf.random.categorical` takes *logits* of shape [batch, vocab_size] and returns ids of "
-             "shape [batch, num_samples]: add a batch axis with `logits[None, :]`, take row 0 of the result.",
-             "For a draw that the seed decides, call `tf.random.set_seed(seed)` just before "
-             "`tf.random.categorical(logits[None, :], num_samples)[0]`.")
+    hints = ('`tf.random.categorical` takes *logits* (not probabilities) with a batch axis, shape '
+             '[batch, vocab_size], and returns ids of shape [batch, num_samples].',
+             "Seed TensorFlow's random sequence first with `tf.random.set_seed(seed)`; then add a "
+             'batch axis to the 1-D `logits`, draw, and take row 0 of the result.',
+             '```\ntf.random.set_seed(...)\ndraws = tf.random.categorical(<logits with a batch '
+             'axis>, num_samples)\nreturn draws[...]\n```')
 
     def run_probe(self, function, spec):
         first = call_student(function, self.logits(spec), NUM_SAMPLES, SEED)
@@ -120,8 +122,12 @@ class Temperature(LogitsProblem):
                      {"prompt": "In the future", "temperature": 2.0}]
     hidden_probes = [{"prompt": "The function returns", "temperature": 0.7},
                      {"prompt": "My lord, the king", "temperature": 1.5}]
-    hints = ("Temperature acts on the logits, before softmax: small T sharpens, large T flattens.",
-             "`return logits / temperature`")
+    hints = ('Temperature acts on the logits, before softmax: a small T sharpens the distribution, '
+             'a large T flattens it.',
+             'Softmax of (logits / T): dividing by T < 1 spreads the logits apart (sharper), T > 1 '
+             "pulls them together (flatter). Return the new logits; don't apply softmax.",
+             '`return logits <operator> temperature`: which operator makes T = 2 flatter and T = '
+             '0.5 sharper?')
 
     def run_probe(self, function, spec):
         return call_student(function, self.logits(spec), spec["temperature"])
@@ -197,6 +203,28 @@ class FilterProblem(LogitsProblem):
         kept_probs = np.where(self.kept(spec), softmax(self.numpy_logits(spec)), 0.0)
         return (kept_probs / kept_probs.sum()).tolist()
 
+    def judge(self, payload):
+        return with_figure(super().judge(payload), lambda: self.figure(payload))
+
+    def figure(self, payload):
+        """The distribution after the reference's filter next to the one after the student's."""
+        size = self.numpy_logits(self.public_probes[0]).size
+        for probe in payload.get("probes") or []:
+            answer = probe.get("answer")
+            if probe.get("hidden") or not is_float_vector(answer, size):
+                continue
+            yours = np.asarray(answer, np.float64)
+            if np.any(np.isnan(yours)) or not np.any(np.isfinite(yours)):
+                continue
+            expected = softmax(np.asarray(self.expected(probe["spec"])))
+            kept = int(np.isfinite(np.asarray(self.expected(probe["spec"]))).sum())
+            spec = probe["spec"]
+            return bars_figure(self.ctx.tokenizer, self.subset_ids(spec), expected, softmax(yours),
+                               f"After {spec['prompt']!r}, {self.param}={spec[self.param]}: softmax of the "
+                               f"filtered logits", k=min(25, max(12, kept + 4)),
+                               ylabel="probability after the filter")
+        return None
+
     def diagnose(self, answer, expected, spec):
         mismatch = compare.mismatch(answer, expected, self.rtol, self.atol)
         if not mismatch.startswith("differs"):
@@ -221,10 +249,13 @@ class TopKTensorFlow(FilterProblem):
     param = "k"
     public_probes = [{"prompt": "In the future", "k": 5}, {"prompt": "My lord, the king", "k": 50}]
     hidden_probes = [{"prompt": "The function returns", "k": 1}, {"prompt": "A list is", "k": 20}]
-    hints = ("`tf.math.top_k(logits, k)` returns the k largest values (sorted) and their indices; the "
-             "k-th largest value is the threshold.",
-             "`threshold = tf.math.top_k(logits, k).values[-1]`, then "
-             "`tf.where(logits < threshold, float('-inf'), logits)`.")
+    hints = ('Top-k keeps the k largest logits and removes the others by setting them to -inf '
+             '(softmax later gives them probability 0).',
+             '`tf.math.top_k(logits, k)` returns the k largest values, sorted from largest; the '
+             "last of them is the threshold. Every logit below it becomes `float('-inf')`, with "
+             '`tf.where`.',
+             '```\nthreshold = tf.math.top_k(logits, k).values[...]\nreturn tf.where(logits < '
+             'threshold, ..., logits)\n```')
 
     @staticmethod
     def reference(ref):
@@ -262,11 +293,16 @@ class TopP(FilterProblem):
     param = "p"
     public_probes = [{"prompt": "In the future", "p": 0.5}, {"prompt": "My lord, the king", "p": 0.9}]
     hidden_probes = [{"prompt": "The function returns", "p": 0.2}, {"prompt": "A list is", "p": 0.8}]
-    hints = ("Sort the probabilities from most to least likely, add them up as you go, and keep tokens "
-             "until the running total reaches p — the token that crosses p included.",
-             "Keep a token if the total of the tokens *before* it (in sorted order) is still below p: "
-             "`before = torch.cumsum(sorted_probs, -1) - sorted_probs`. Set the others' logits to "
-             "`float('-inf')`.")
+    hints = ('Sort the probabilities from most to least likely, add them up as you go, and keep '
+             'tokens until the running total reaches p — the token that crosses p included.',
+             'A token is kept when the probability of the tokens *before* it (in sorted order) is '
+             "still below p: that is the running total minus the token's own probability. The "
+             "others' logits become `float('-inf')`, at their original positions (`torch.sort` "
+             'also returns the order).',
+             '```\nsorted_probs, order = torch.sort(torch.softmax(logits, dim=-1), '
+             'descending=True)\nbefore = ...                        # running total of the tokens '
+             'before each one\nfiltered = logits.clone()\nfiltered[order[before >= p]] = '
+             '...\nreturn filtered\n```')
 
     @staticmethod
     def reference(ref):
@@ -290,5 +326,90 @@ def is_float_vector(answer, size) -> bool:
     return isinstance(answer, list) and len(answer) == size and all(isinstance(x, (int, float)) for x in answer)
 
 
-qvars = bind_exercises(globals(), [CategoricalTensorFlow, Temperature, TopKTensorFlow, TopP])
+# -- q5: the sampling loop ------------------------------------------------------------------------
+LOOP_SEEDS = (1, 2, 3, 4)
+UNLIKELY = -9.0     # mean log-probability per drawn token below which the draws ignore the model
+
+
+class SampleLoopTensorFlow(FunctionProblem):
+    """``sample_loop_tf(model, input_ids, max_new_tokens, seed)``: lesson 3's loop, with draws.
+
+    Judged by invariants: the form of the ids, the stopping rule, the seed deciding the text, and the
+    drawn tokens being likely under the model (a loop that samples from probabilities, or ignores the
+    model, draws tokens of almost no probability).
+    """
+
+    id = "lesson4.q5"
+    var = "sample_loop_tf"
+    framework = "tf"
+    public_probes = [{"prompt": "In the future", "max_new_tokens": 8}]
+    hidden_probes = [{"prompt": "The function returns", "max_new_tokens": 6}]
+    hints = ("Take lesson 3's greedy loop and change one line: instead of the argmax of the last "
+             "position's logits, *draw* the next token from them.",
+             "Seed once, with `tf.random.set_seed(seed)`, before the loop. In each step run the model on "
+             "`tf.constant([ids])`, keep the last position's logits with their batch axis, shape "
+             "[1, vocab_size], draw one id with `tf.random.categorical` (it wants logits), append it, and "
+             "stop after a '.'.",
+             "```\ntf.random.set_seed(seed)\nids = list(input_ids)\nfor _ in range(max_new_tokens):\n"
+             "    logits = model(tf.constant([ids])).logits[:, -1, :]\n"
+             "    next_id = int(tf.random.categorical(..., num_samples=...)[0, 0])\n"
+             "    ids.append(next_id)\n    if next_id == period_id:\n        break\nreturn ids\n```")
+
+    def prompt(self, spec) -> list[int]:
+        return self.ctx.tokenizer.encode(spec["prompt"])
+
+    def run_probe(self, function, spec):
+        model, n = self.ctx.model("tf"), spec["max_new_tokens"]
+        first = call_student(function, model, self.prompt(spec), n, LOOP_SEEDS[0])
+        if first is None:
+            return None
+        runs = [first] + [call_student(function, model, self.prompt(spec), n, seed) for seed in LOOP_SEEDS[1:]]
+        return {"runs": runs, "again": call_student(function, model, self.prompt(spec), n, LOOP_SEEDS[0])}
+
+    def log_probs(self, ids, prompt_len) -> np.ndarray:
+        """Log-probability of each new token of ``ids`` under the model, given the tokens before it."""
+        from course_utils.checking.reference_cache import forward_logits
+
+        logits = np.asarray(forward_logits(self.ctx.model("tf"), "tf", tuple(ids)), np.float64)[:-1]
+        logits = logits - logits.max(axis=-1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+        return log_probs[np.arange(len(ids) - 1), ids[1:]][prompt_len - 1:]
+
+    def judge_probe(self, spec, answer):
+        prompt, n = self.prompt(spec), spec["max_new_tokens"]
+        period = self.ctx.tokenizer.encode(".")[0]
+        vocab_size = len(self.ctx.tokenizer)
+        if not isinstance(answer, dict) or not all(isinstance(run, list) for run in answer.get("runs", [None])):
+            return "`sample_loop_tf` should return a list of ids: the prompt's, then the new ones"
+        for run in answer["runs"]:
+            if not all(type(i) is int and 0 <= i < vocab_size for i in run):
+                return "`sample_loop_tf` should return a list of token ids (ints in the vocabulary)"
+            if run[:len(prompt)] != prompt:
+                return "the list should start with the prompt's ids, then the new ones"
+            new = run[len(prompt):]
+            if len(new) > n:
+                return f"it wrote {len(new)} new tokens; the budget is `max_new_tokens` = {n}"
+            if period in new[:-1]:
+                return "the loop runs past '.': stop once the new token is the period"
+            if len(new) < n and (not new or new[-1] != period):
+                return "the loop stopped before the budget ran out without a '.' to stop at"
+        if answer.get("again") != answer["runs"][0]:
+            return ("the same seed gave two different texts: call `tf.random.set_seed(seed)` once, "
+                    "before the loop")
+        if all(run == answer["runs"][0] for run in answer["runs"]):
+            return (f"{len(LOOP_SEEDS)} different seeds wrote the same text: that is greedy decoding (or "
+                    "the seed is ignored); draw each token with `tf.random.categorical`")
+        drawn = np.concatenate([self.log_probs(run, len(prompt)) for run in answer["runs"]])
+        if drawn.size and drawn.mean() < UNLIKELY:
+            return (f"the tokens your loop drew are very unlikely under the model (average log-probability "
+                    f"{drawn.mean():.1f}, about 1 chance in {np.exp(-drawn.mean()):,.0f}): draw from the "
+                    "logits of the last position as they are; given probabilities, "
+                    "`tf.random.categorical` draws almost uniformly")
+        return None
+
+    def describe_probe(self, spec):
+        return f"prompt {spec['prompt']!r} with max_new_tokens={spec['max_new_tokens']}"
+
+
+qvars = bind_exercises(globals(), [CategoricalTensorFlow, Temperature, TopKTensorFlow, TopP, SampleLoopTensorFlow])
 __all__ = qvars + ["____", "NUM_SAMPLES", "TINY_WEIGHTS"]

@@ -30,11 +30,17 @@ class BeamStep(FunctionProblem):
     hidden_probes = [{"prompt": "My lord, the king", "width": 2, "num_beams": 4},
                      {"prompt": "A list is", "width": 4, "num_beams": 2}]
     rtol, atol = 1e-4, 1e-3
-    hints = ("For each beam, get the next-token log-probs (log_softmax of the last logits) and add the "
-             "beam's score: that is a [num_beams_in, vocab_size] table of candidate scores. Pick the "
-             "best `num_beams` entries of the *whole table*, not the best of each row.",
-             "`top = torch.topk(table.flatten(), num_beams)`; `divmod(index, vocab_size)` gives the beam "
-             "and the token of each pick.")
+    hints = ("Every (beam, token) pair is a candidate whose score is the beam's score plus the "
+             "token's log-probability; keep the best `num_beams` candidates of *all* of them, not "
+             'the best of each beam.',
+             'Run the model on all beams at once, log_softmax the last position: a [len(beams), '
+             "vocab_size] table; add each beam's score to its row; `torch.topk` on the flattened "
+             'table gives the best candidates, and `divmod(index, vocab_size)` gives the beam and '
+             'the token of each.',
+             '```\nlogits = model(torch.tensor(beams)).logits[:, -1]\ntable = '
+             'torch.tensor(scores)[:, None] + ...\ntop = torch.topk(table.flatten(), ...)\nfor '
+             'score, index in zip(top.values.tolist(), top.indices.tolist()):\n    beam, token = '
+             'divmod(index, ...)\n    ...                  # new beam: beams[beam] + [token]\n```')
 
     def inputs(self, spec):
         """The beams going into the step: the prompt alone, or the prompt + each of its top tokens."""
@@ -113,10 +119,13 @@ class BeamSearch(FunctionProblem):
     public_probes = [{"prompt": "The function returns", "num_beams": 3, "max_new_tokens": 5}]
     hidden_probes = [{"prompt": "My lord, the king", "num_beams": 4, "max_new_tokens": 6},
                      {"prompt": "In the future", "num_beams": 2, "max_new_tokens": 3}]
-    hints = ("Start from one beam, the prompt, with score 0.0; call your `beam_step` `max_new_tokens` "
-             "times; the answer is the best beam at the end.",
-             "`beams, scores = [list(input_ids)], [0.0]`, then `beams, scores = beam_step(model, beams, "
-             "scores, num_beams)` in a loop; return `beams[0]`.")
+    hints = ('Beam search is your `beam_step` applied again and again, starting from a single '
+             'beam: the prompt.',
+             'Start with one beam, `list(input_ids)`, scored 0.0 (log-probability of nothing yet); '
+             'call `beam_step` `max_new_tokens` times, each time on the beams and scores it '
+             'returned; the beams come best first.',
+             '```\nbeams, scores = [list(input_ids)], [0.0]\nfor _ in range(max_new_tokens):\n    '
+             'beams, scores = ...\nreturn beams[...]\n```')
 
     def ids(self, spec):
         return self.ctx.tokenizer.encode(spec["prompt"])
@@ -172,10 +181,13 @@ class BannedTokens(FunctionProblem):
     hidden_probes = [{"ids": [1, 2, 3, 4], "n": 2}, {"ids": [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5], "n": 1},
                      {"ids": [7, 8, 9, 7, 8, 9, 7, 8], "n": 3}, {"ids": [1, 2, 1, 2, 1, 2, 1], "n": 4},
                      {"ids": [4, 4], "n": 3}]
-    hints = ("An n-gram is n tokens in a row. The next token would complete an n-gram whose first "
-             "n - 1 tokens are the last n - 1 tokens of `ids`.",
-             "Let `prefix = ids[len(ids) - (n - 1):]`; for every i where `ids[i:i + n - 1] == prefix` "
-             "(and i + n - 1 < len(ids)), ban `ids[i + n - 1]`.")
+    hints = ('An n-gram is n tokens in a row. The next token would complete an n-gram whose first '
+             'n - 1 tokens are the last n - 1 tokens of `ids`.',
+             'Take the last n - 1 tokens as a prefix; wherever the same n - 1 tokens occur earlier '
+             'in `ids`, the token that followed them there is banned.',
+             '```\nprefix = ids[len(ids) - (n - 1):]\nreturn [ids[i + n - 1] for i in '
+             'range(len(ids) - n + 1)\n        if ...]                  # the n - 1 tokens at i '
+             'equal the prefix\n```')
 
     def run_probe(self, function, spec):
         return call_student(function, list(spec["ids"]), spec["n"])
@@ -218,10 +230,15 @@ class BeamIds(ValueProblem):
     id = "lesson5.q6"
     var = "beam_ids"
     framework = "pt"
-    hints = (f"`model.generate(input_ids, num_beams={BEAM_SETTINGS['num_beams']}, do_sample=False, "
-             f"max_new_tokens={BEAM_SETTINGS['max_new_tokens']}, no_repeat_ngram_size="
-             f"{BEAM_SETTINGS['no_repeat_ngram_size']})` for the prompt {BEAM_PROMPT!r}.",
-             "Keep the whole sequence (prompt included) as a list of ids: `output[0].tolist()`.")
+    hints = ('`model.generate` runs beam search when `num_beams > 1` and `do_sample=False`; the '
+             'settings are printed above (`BEAM_SETTINGS`).',
+             'Tokenize `BEAM_PROMPT` with `return_tensors="pt"` (the attention mask comes with '
+             'it), pass the ids and the settings one by one, and keep the whole first sequence, '
+             'prompt included, as a list of ints.',
+             '```\nbeam_input = tokenizer(BEAM_PROMPT, return_tensors="pt")\noutput = '
+             'model.generate(**beam_input, num_beams=..., do_sample=False, max_new_tokens=...,\n   '
+             '                     no_repeat_ngram_size=..., '
+             'pad_token_id=tokenizer.eos_token_id)\nbeam_ids = output[...].tolist()\n```')
 
     def prompt(self):
         return tuple(self.ctx.tokenizer.encode(BEAM_PROMPT))

@@ -20,9 +20,13 @@ class LogProbsTensorFlow(FunctionProblem):
     public_probes = [{"text": "To be, or not to be"}]
     hidden_probes = [{"text": "The default value is a string."}]
     rtol, atol = 1e-4, 1e-4
-    hints = ("`tf.nn.log_softmax(logits, axis=-1)` normalises every row; then pick each row's label.",
-             "`tf.gather(log_probs, labels, batch_dims=1)` on [seq_len, vocab_size] and [seq_len] picks "
-             "one entry per row.")
+    hints = ('Log-softmax normalises every row of the logits; then each row gives one number, its '
+             "label's entry.",
+             '`tf.nn.log_softmax(logits, axis=-1)` gives the [seq_len, vocab_size] '
+             'log-probabilities; picking entry `labels[t]` of row `t` is a gather with one index '
+             'per row (`batch_dims=1`).',
+             '```\nlog_probs = tf.nn.log_softmax(logits, axis=...)\nreturn tf.gather(log_probs, '
+             '..., batch_dims=...)\n```')
 
     def logits_labels(self, spec):
         """``(logits[:-1], ids[1:])`` as numpy: shapes (seq_len - 1, vocab_size) and (seq_len - 1,)."""
@@ -80,9 +84,16 @@ class SequenceLogprob(FunctionProblem):
     hidden_probes = [{"text": "My lord, the king is dead.", "input_len": 4},
                      {"text": "Hello world, hello again", "input_len": 1}]
     rtol, atol = 1e-4, 1e-3
-    hints = ("Position t of the logits predicts token t + 1: pair `logits[0, :-1]` with `ids[1:]`.",
-             "Entry j of those shifted log-probs scores token j + 1, so the first generated token "
-             "(position `input_len`) is entry `input_len - 1`: sum `token_log_probs[input_len - 1:]`.")
+    hints = ('Position t of the logits predicts token t + 1: pair the logits without their last '
+             'row with the ids without their first.',
+             'Run the model (in `torch.no_grad()`), take `torch.log_softmax` over the vocabulary '
+             "and `.gather` each row's next token; entry j scores token j + 1, so the first token "
+             'after the prompt (position `input_len`) is entry `input_len - 1`. Sum from there and '
+             'return a float.',
+             '```\nwith torch.no_grad():\n    logits = '
+             'model(torch.tensor([ids])).logits[0]\nlabels = '
+             'torch.tensor(ids[1:])\ntoken_log_probs = torch.log_softmax(logits[...], '
+             '-1).gather(-1, ...)[:, 0]\nreturn float(token_log_probs[...].sum())\n```')
 
     def run_probe(self, function, spec):
         ids = self.ctx.tokenizer.encode(spec["text"])

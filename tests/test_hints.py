@@ -1,0 +1,103 @@
+"""Hints come in three steps and never give the solution away; demos never print the next answer.
+
+For every exercise of lessons 1-5: at least three hints (the idea, the approach, a near-complete
+skeleton), none containing the exercise's key expression (below: the part of its solution that *is*
+the answer); the key expression really is in the source notebook's solution cell; and no code cell
+before the exercise (in the source notebook) contains it either.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LESSONS = range(1, 6)
+
+# The expressions that give each exercise's answer away: any one of them in a hint, or in a code
+# cell before the exercise, hands the student the solution.
+KEY_EXPRESSIONS = {
+    "lesson1.q1": ["len(tokenizer)"],
+    "lesson1.q2": ['tokenizer.tokenize("TensorFlow tokenization")'],
+    "lesson1.q3": ["return ids, tokenizer.decode(ids)"],
+    "lesson1.q4": ["tokenizer.eos_token_id"],
+    "lesson1.q7": ['len(tokenizer.encode(" " + word))'],
+    "lesson1.q8": ['piece.replace(" ", "Ġ")'],
+    "lesson1.q9": ["tokenizer.decode([token_id]) for token_id in tokenizer.encode(EMOJI)"],
+    "lesson2.q1": ["prompt_logits[0].argmax(dim=-1)"],
+    "lesson2.q2": ["ratio_probs[be_id] / ratio_probs[do_id]", "torch.exp(row[be] - row[do])"],
+    "lesson2.q3": ["torch.softmax(logits[0, -1], dim=-1)", "torch.softmax(model(input_ids).logits[0, -1]"],
+    "lesson2.q4": ["tf_probs[be_id] / tf_probs[do_id]"],
+    "lesson3.q1": ["if next_id == period_id: break", "tf.argmax(model(tf.constant([ids])).logits[0, -1])"],
+    "lesson3.q2": ["torch.argmax(logits[0, -1])", "yield next_id"],
+    "lesson3.q3": ["predicted_calls = 10"],
+    "lesson3.q4": ["len(tokenizer.encode(prompt)) + max_new_tokens"],
+    "lesson4.q1": ["tf.random.categorical(logits[None, :], num_samples)", "tf.random.categorical(last_logits"],
+    "lesson4.q2": ["logits / temperature"],
+    "lesson4.q3": ["tf.math.top_k(logits, k).values[-1]"],
+    "lesson4.q4": ["torch.cumsum(sorted_probs, dim=-1) - sorted_probs", "cumsum(sorted_probs, -1) - sorted_probs"],
+    "lesson4.q5": ["int(tf.random.categorical(logits, num_samples=1)[0, 0])"],
+    "lesson5.q1": ["tf.gather(log_probs, labels, batch_dims=1)"],
+    "lesson5.q2": ["torch.log_softmax(logits[:-1], -1).gather(-1, labels[:, None])"],
+    "lesson5.q3": ["torch.topk(table.flatten(), num_beams)"],
+    "lesson5.q4": ["beams, scores = beam_step(model, beams, scores, num_beams)"],
+    "lesson5.q5": ["ids[i:i + n - 1] == prefix"],
+    "lesson5.q6": ["num_beams=5, do_sample=False, max_new_tokens=12", "**BEAM_SETTINGS)"],
+}
+
+
+def flat(text: str) -> str:
+    """Compared without whitespace, and with one kind of quote."""
+    return re.sub(r"\s+", "", text).replace("'", '"')
+
+
+def exercises(n):
+    module = importlib.import_module(f"course_utils.lessons.lesson{n}")
+    found = []
+    for name in module.qvars:
+        problem = getattr(module, name)
+        parts = getattr(problem, "parts", None)
+        found.extend(parts.values() if parts else [problem])
+    return found
+
+
+def source_cells(n):
+    notebook = json.loads((ROOT / f"grader/course/source/lesson{n}/lesson{n}.ipynb").read_text())
+    return notebook["cells"]
+
+
+ALL = [problem for n in LESSONS for problem in exercises(n)]
+
+
+def test_every_exercise_has_key_expressions():
+    assert sorted(p.id for p in ALL) == sorted(KEY_EXPRESSIONS)
+
+
+@pytest.mark.parametrize("problem", ALL, ids=lambda p: p.id)
+def test_three_step_hints_without_the_solution(problem):
+    assert len(problem.hints) >= 3, f"{problem.id}: {len(problem.hints)} hints, want idea, approach, skeleton"
+    for number, hint in enumerate(problem.hints, 1):
+        for key in KEY_EXPRESSIONS[problem.id]:
+            assert flat(key) not in flat(hint), f"{problem.id} hint {number} gives away {key!r}"
+
+
+@pytest.mark.parametrize("problem", ALL, ids=lambda p: p.id)
+def test_demos_before_an_exercise_do_not_hold_its_answer(problem):
+    n = int(problem.id.split(".")[0].removeprefix("lesson"))
+    answer_id = problem.id.replace(".", "_") + "_answer"
+    cells = source_cells(n)
+    ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in cells]
+    assert answer_id in ids, f"no solution cell {answer_id}"
+    position = ids.index(answer_id)
+    solution = flat("".join(cells[position]["source"]))
+    keys = KEY_EXPRESSIONS[problem.id]
+    assert any(flat(key) in solution for key in keys), f"{problem.id}: no key expression in its solution"
+    for index, cell in enumerate(cells[:position]):
+        if cell["cell_type"] != "code":
+            continue
+        code = flat("".join(cell["source"]))
+        for key in keys:
+            assert flat(key) not in code, f"{problem.id}: cell {index}, before the exercise, holds {key!r}"
