@@ -166,8 +166,7 @@ def _run_all(todo, workers, options, progress, executor, log_dir):
             try:
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - e.g. a worker process died
-                result = grade_one._row(item[2], grade_one.STATUS_ERROR, 0.0, grade_one._max_score(item[2]),
-                                        f"the grading worker failed ({type(error).__name__}: {error})")
+                result = grade_one.error_row(item[2], f"the grading worker failed ({type(error).__name__}: {error})")
             if result["row"]["status"] != grade_one.STATUS_GRADED:
                 failed += 1
             bar.update(1)

@@ -176,6 +176,12 @@ def max_score(release) -> float:
     return total
 
 
+def error_row(job, reason: str) -> dict:
+    """The result of a submission the grader itself failed on (e.g. its worker died): no points,
+    status ``error``, and the reason; the next run grades it again."""
+    return _row(job, STATUS_ERROR, 0.0, _max_score(job), reason)
+
+
 def _row(job, status, score, out_of, reason) -> dict:
     return {"row": {"student_id": job["student"], "notebook": job["notebook"], "score": round(score, 4),
                     "max_score": out_of, "status": status, "reason": reason},

@@ -216,7 +216,7 @@ def run_notebook(nb, options: dict, hidden: list[str] = ()):
             kill_tree(watchdog.pgid)
             _reap(km)
         try:
-            client._cleanup_kernel() if client.kc is not None else None
+            client.kc.stop_channels() if client.kc is not None else None  # the kernel is dead already
         except Exception:  # noqa: BLE001 - the kernel is already killed; nothing to save
             pass
         try:
