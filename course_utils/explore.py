@@ -77,12 +77,16 @@ def explore_sampling(model, tokenizer, prompt: str, temperature=1.0, top_k=0, to
 
     widgets = _widgets()
     if widgets is None:
-        return draw()
-    return widgets.interact(
+        draw()
+        return
+    wide = {"description_width": "initial"}  # the whole label, not "temperat..."
+    widgets.interact(
         draw,
-        temperature=widgets.FloatSlider(value=temperature, min=0.1, max=3.0, step=0.05, description="temperature"),
-        top_k=widgets.IntSlider(value=top_k, min=0, max=100, step=1, description="top-k (0 = off)"),
-        top_p=widgets.FloatSlider(value=top_p, min=0.05, max=1.0, step=0.01, description="top-p (1 = off)"))
+        temperature=widgets.FloatSlider(value=temperature, min=0.1, max=3.0, step=0.05, description="temperature",
+                                        style=wide),
+        top_k=widgets.IntSlider(value=top_k, min=0, max=100, step=1, description="top-k (0 = off)", style=wide),
+        top_p=widgets.FloatSlider(value=top_p, min=0.05, max=1.0, step=0.01, description="top-p (1 = off)",
+                                  style=wide))
 
 
 def beam_rows(model, tokenizer, input_ids, num_beams: int, max_new_tokens: int) -> list[dict]:
@@ -112,11 +116,13 @@ def explore_beams(model, tokenizer, prompt: str, num_beams=3, max_new_tokens=12)
 
     widgets = _widgets()
     if widgets is None:
-        return show()
-    return widgets.interact(
+        show()
+        return
+    widgets.interact(  # returns nothing: the notebook shows the widgets, not "<function show>"
         show,
         num_beams=widgets.IntSlider(value=num_beams, min=1, max=8, description="beams"),
-        max_new_tokens=widgets.IntSlider(value=max_new_tokens, min=1, max=30, description="new tokens"))
+        max_new_tokens=widgets.IntSlider(value=max_new_tokens, min=1, max=30, description="new tokens",
+                                         style={"description_width": "initial"}))
 
 
 def _widgets():

@@ -37,6 +37,13 @@ def lab(tmp_path_factory):
     pytest.importorskip("jupyterlab", reason="JupyterLab is not installed (pip install '.[grader]')")
     folder = tmp_path_factory.mktemp("lab")
     shutil.copy(os.path.join(ROOT, "notebooks", "lesson1.ipynb"), folder / "lesson1.ipynb")
+    nbformat = pytest.importorskip("nbformat")
+    sliders = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import course_utils\nfrom course_utils import load_model, load_tokenizer\n"
+        "from course_utils.explore import explore_sampling\n"
+        "explore_sampling(load_model('pt'), load_tokenizer(), 'The weather today is')")])
+    sliders.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(sliders, folder / "sliders.ipynb")
     # Draw every cell, not only those on screen (JupyterLab 4's default "windowing"), so that the
     # test can read any cell's output; and no notices popping up over the notebook.
     settings = folder / "settings" / "@jupyterlab" / "notebook-extension"
@@ -73,7 +80,7 @@ def lab(tmp_path_factory):
         server.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page(lab):
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install '.[dev]')")
     if not os.path.exists(CHROMIUM):
@@ -85,11 +92,15 @@ def page(lab):
                   "--disable-component-update", "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(120_000)
-        page.goto(f"{lab}/lab/tree/lesson1.ipynb?token={TOKEN}")
-        page.wait_for_selector(".jp-Notebook .jp-Cell")
-        _wait_idle(page)
         yield page
         browser.close()
+
+
+def _open(page, lab, notebook: str):
+    """Open ``notebook`` alone in a fresh workspace (``reset``: no tab of an earlier test comes back)."""
+    page.goto(f"{lab}/lab/tree/{notebook}?token={TOKEN}&reset")
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+    _wait_idle(page)
 
 
 def _wait_idle(page):
@@ -130,7 +141,8 @@ def _colour(locator) -> tuple[int, int, int]:
     return tuple(int(v) for v in rgb[rgb.index("(") + 1:rgb.index(")")].split(",")[:3])
 
 
-def test_student_runs_lesson1_answers_wrongly_then_rightly(page, tmp_path):
+def test_student_runs_lesson1_answers_wrongly_then_rightly(lab, page, tmp_path):
+    _open(page, lab, "lesson1.ipynb")
     try:
         _student_session(page)
     finally:
@@ -161,3 +173,30 @@ def _student_session(page):
     page.wait_for_function("e => e.textContent.startsWith('Correct')", arg=verdict.element_handle())
     red, green, blue = _colour(verdict)
     assert green > 100 and red < 100, (red, green, blue)
+
+
+def test_moving_the_temperature_slider_redraws_the_distribution(lab, page, tmp_path):
+    """The explorer of lesson 4: real widgets in JupyterLab; a key press on a slider redraws."""
+    try:
+        _move_a_slider(lab, page)
+    finally:
+        page.screenshot(path=str(tmp_path / "sliders.png"))
+        print("screenshot:", tmp_path / "sliders.png")
+
+
+def _move_a_slider(lab, page):
+    _open(page, lab, "sliders.ipynb")
+    _run_all(page)
+    picture = page.locator(".jp-OutputArea-output img").first
+    picture.wait_for(timeout=60_000)
+    before = picture.get_attribute("src")
+    slider = page.locator(".widget-slider", has_text="temperature").first
+    handle = slider.locator(".noUi-handle, [role='slider']").first
+    handle.focus()
+    for _ in range(10):            # temperature 1.0 -> 1.5 in steps of 0.05
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("([img, old]) => img.isConnected ? img.src !== old : true",
+                           arg=[picture.element_handle(), before], timeout=60_000)
+    after = page.locator(".jp-OutputArea-output img").first.get_attribute("src")
+    assert after and after != before
+    assert "1.5" in slider.inner_text()
