@@ -21,8 +21,8 @@ import logging
 
 
 @contextlib.contextmanager
-def dask_executor(scheduler: str | None = None, local_workers: int | None = None, retries: int = 2):
-    """A ``concurrent.futures.Executor`` backed by a Dask cluster, closed on exit.
+def dask_client(scheduler: str | None = None, local_workers: int | None = None):
+    """A ``distributed.Client``, closed on exit (with the local cluster it started, if any).
 
     ``scheduler``: the address of a running scheduler (``dask scheduler``); otherwise a
     ``LocalCluster`` of ``local_workers`` processes with one thread each (a kernel per worker).
@@ -39,12 +39,25 @@ def dask_executor(scheduler: str | None = None, local_workers: int | None = None
                                dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        # pure=False: two identical jobs (a resubmitted notebook) are graded, not deduplicated.
-        yield client.get_executor(retries=retries, pure=False)
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def executor(client, retries: int = 2):
+    """The ``concurrent.futures.Executor`` that ``autograde(executor=...)`` takes, on ``client``.
+
+    pure=False: two identical jobs (a resubmitted notebook) are graded, not deduplicated."""
+    return client.get_executor(retries=retries, pure=False)
+
+
+@contextlib.contextmanager
+def dask_executor(scheduler: str | None = None, local_workers: int | None = None, retries: int = 2):
+    """``executor(client)`` on ``dask_client(scheduler, local_workers)``, closed on exit."""
+    with dask_client(scheduler, local_workers) as client:
+        yield executor(client, retries)
 
 
 def describe(scheduler: str | None, local_workers: int | None) -> str:

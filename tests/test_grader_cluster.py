@@ -60,15 +60,14 @@ def test_dask_cluster_grades_as_the_local_pool_and_survives_a_dead_worker(submis
     assert len(local.rows) == len(STUDENTS)
 
     done, killed = threading.Event(), []
-    with cluster.dask_executor(local_workers=2) as executor:
-        client = executor._client
+    with cluster.dask_client(local_workers=2) as client:
         assert all(address.startswith("tcp://") for address in client.scheduler_info()["workers"])
         assert len(client.scheduler_info()["workers"]) == 2
         killer = threading.Thread(target=lambda: killed.append(_kill_one_worker_when_busy(client, done)))
         killer.start()
         try:
             remote = autograde.autograde(submissions, tmp_path / "dask", options=OPTIONS, progress=False,
-                                         executor=executor)
+                                         executor=cluster.executor(client))
         finally:
             done.set()
             killer.join()
