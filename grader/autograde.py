@@ -22,30 +22,21 @@ import io
 import json
 import multiprocessing
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
 
 from grader import grade_one, inert, sandbox, signing, student_ids, worker
-from grader.release import generate, lessons, write_atomically
-from grader.submissions import NOT_A_LESSON, Submission, find_submissions, with_missing  # noqa: F401
-from grader.submissions import read_bytes, sha256
+from grader.assemble import InvalidSubmission
+from grader.files import UnreadableFile, read_regular_file, write_atomically
+from grader.options import GradingOptions
+from grader.release import generate, lessons
+from grader.results import CSV_FIELDS, GradeRow, Status, max_score
+from grader.submissions import Submission, find_submissions, read_bytes, sha256, with_missing
 
-CSV_FIELDS = ["student_id", "notebook", "score", "max_score", "status", "reason"]
-
-DEFAULT_OPTIONS = {
-    "cell_timeout": 180,           # s; a check with sampling may take a while on a busy machine
-    "notebook_timeout": 900,       # s for the whole notebook
-    "memory_mb": 4096,             # resident memory of the kernel's process tree
-    "address_space_mb": 64 * 1024, # high on purpose: TensorFlow reserves far more than it uses
-    "file_size_mb": 512,
-    "scratch_mb": 512,             # the kernel's private /tmp (its working directory)
-    "max_cell_output_bytes": 4 * 2**20,  # printed output per cell; answer records have their own cap
-    "network": "auto",             # "auto": blocked by the sandbox; "allow": not blocked
-    "sandbox": "bwrap",            # "none" only with --unsafe-no-sandbox
-    "model": "course",             # COURSE_MODEL for the kernel and for the judge alike
-}
+DEFAULT_OPTIONS = GradingOptions().as_dict()   # the defaults as the jobs see them (``GradingOptions``)
+MAX_RESULT_BYTES = 64 * 2**20
 
 
 @dataclass
@@ -64,6 +55,7 @@ def fingerprint(lesson: str, release_text: str, options: dict) -> str:
     digest = hashlib.sha256(json.dumps([lesson, release_text, options], sort_keys=True).encode())
     others = {p for p in (package / "lessons").glob("*.py") if p.stem.startswith("lesson") and p.stem != lesson}
     paths = [*sorted(set(package.rglob("*.py")) - others), here / "assemble.py", here / "grade_one.py",
+             here / "results.py",
              *sorted((package / "models").rglob("*.safetensors")), *sorted((package / "models").rglob("*.json"))]
     for path in paths:
         if path.is_file() and "__pycache__" not in path.parts:
@@ -71,10 +63,12 @@ def fingerprint(lesson: str, release_text: str, options: dict) -> str:
     return digest.hexdigest()[:16]
 
 
-def autograde(submissions_dir, out_dir, workers: int | None = None, options: dict | None = None,
+def autograde(submissions_dir, out_dir, workers: int | None = None, options: GradingOptions | dict | None = None,
               lesson_ids: list[str] | None = None, progress: bool = True, executor=None,
               unsafe_no_sandbox: bool = False) -> BatchReport:
     """Grade everything under ``submissions_dir`` into ``out_dir``; returns the rows.
+
+    ``options``: a ``GradingOptions``, or a dict of the ones that differ from the defaults.
 
     Raises ``sandbox.SandboxUnavailable`` when kernels cannot be sandboxed here, unless
     ``unsafe_no_sandbox`` (then kernels run with the grader's own rights: trusted work only).
@@ -82,9 +76,8 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: dic
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
     if not submissions_dir.is_dir():
         raise FileNotFoundError(f"no submissions folder at {submissions_dir}")
-    options = {**DEFAULT_OPTIONS, **(options or {})}
-    if unsafe_no_sandbox:
-        options["sandbox"] = "none"
+    chosen = GradingOptions.from_dict(options)
+    options = replace(chosen, sandbox="none").as_dict() if unsafe_no_sandbox else chosen.as_dict()
     sandbox.sandbox_flags(options)  # refuse now, before anything is written, if it cannot run
     secret = signing.key()
     known = lessons()
@@ -103,23 +96,23 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: dic
     results = {}
     for sub in with_missing(found, expected):
         at = (sub.student, sub.notebook)
-        points = grade_one.max_score(releases[sub.notebook]) if sub.notebook in releases else 0.0
+        points = max_score(releases[sub.notebook]) if sub.notebook in releases else 0.0
         if sub.problem is not None:
-            results[at] = _static_row(sub, grade_one.STATUS_INVALID, sub.problem, points)
+            results[at] = _static_row(sub, Status.INVALID, sub.problem, points)
             continue
         if sub.path is None:
-            results[at] = _static_row(sub, grade_one.STATUS_MISSING, f"no {sub.notebook}.ipynb was submitted", points)
+            results[at] = _static_row(sub, Status.MISSING, f"no {sub.notebook}.ipynb was submitted", points)
             continue
         if sub.notebook not in releases:
             results[at] = _static_row(
-                sub, grade_one.STATUS_INVALID,
+                sub, Status.INVALID,
                 f"{sub.path.name} is not a notebook of this course (expected one of: {', '.join(expected or known)})",
                 0.0)
             continue
         try:
             digest = sha256(read_bytes(sub.path))
-        except grade_one.assemble.InvalidSubmission as error:
-            results[at] = _static_row(sub, grade_one.STATUS_INVALID, str(error), points)
+        except InvalidSubmission as error:
+            results[at] = _static_row(sub, Status.INVALID, str(error), points)
             continue
         key = hashlib.sha256((digest + keys[sub.notebook]).encode()).hexdigest()
         cached = _load_result(out_dir, sub, key, secret)
@@ -167,7 +160,7 @@ def _run_all(todo, workers, options, progress, executor, log_dir):
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - e.g. a worker process died
                 result = grade_one.error_row(item[2], f"the grading worker failed ({type(error).__name__}: {error})")
-            if result["row"]["status"] != grade_one.STATUS_GRADED:
+            if result["row"]["status"] != Status.GRADED:
                 failed += 1
             bar.update(1)
             bar.set_postfix(graded=bar.n - failed, failed=failed)
@@ -178,9 +171,10 @@ def _run_all(todo, workers, options, progress, executor, log_dir):
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _static_row(sub: Submission, status: str, reason: str, max_score: float) -> dict:
-    return {"row": {"student_id": student_ids.display(sub.student), "notebook": sub.notebook, "score": 0.0,
-                    "max_score": max_score, "status": status, "reason": reason}, "problems": []}
+def _static_row(sub: Submission, status: Status, reason: str, points: float) -> dict:
+    """The result of a submission decided without running it (missing, refused): scored 0."""
+    return GradeRow(student_id=student_ids.display(sub.student), notebook=sub.notebook, status=status,
+                    reason=reason, max_score=points).as_result()
 
 
 def _result_path(out_dir: Path, sub: Submission) -> Path:
@@ -193,18 +187,14 @@ def _signed_fields(sub: Submission, key: str, result: dict) -> dict:
 
 def _load_result(out_dir, sub, key, secret):
     """The saved result, if this coordinator's key signed it for this very file and fingerprint."""
-    path = _result_path(out_dir, sub)
     try:
-        with open(path, "rb") as f:
-            if os.fstat(f.fileno()).st_size > 64 * 2**20:
-                return None
-            saved = json.loads(f.read().decode("utf-8"))
+        saved = json.loads(read_regular_file(_result_path(out_dir, sub), MAX_RESULT_BYTES).decode("utf-8"))
         result = saved["result"]
         fields = _signed_fields(sub, key, result)
         if saved.get("key") != key or not signing.verify(secret, fields, saved.get("signature")):
             return None
-        return result if result["row"]["status"] != grade_one.STATUS_ERROR else None
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return result if GradeRow.from_dict(result["row"]).status != Status.ERROR else None
+    except (UnreadableFile, OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 

@@ -43,6 +43,9 @@ HOST_UID_BASE, HOST_UID_SPAN = 100_000, 50_000
 ALWAYS_HIDDEN = ["/home", "/root", "/run", "/var/tmp", "/mnt", "/media", "/srv", "/var/log", "/var/mail",
                  "/var/spool", "/var/backups", "/etc/ssh", "/etc/sudoers", "/etc/sudoers.d",
                  "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"]
+# What the kernel template keeps inside its own user namespace, for each fork to build that kernel's
+# namespaces (mounts, loopback) before it drops every capability (grader.zygote_server).
+TEMPLATE_CAPABILITIES = ["CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETPCAP"]
 PASSED_THROUGH = ["USE_TORCH", "USE_TF", "LANG"]  # harmless settings the instructor may rely on
 
 
@@ -103,9 +106,14 @@ def needed_paths(model: str = "course") -> list[str]:
     return sorted(p for p in real if not any(_under(p, q) and p != q for q in real))
 
 
-def mounts(run_dir: str, hidden: list[str], needed: list[str], tmp_mb: int, shm_mb: int) -> list[str]:
-    """bwrap's filesystem operations, in order (later ones mount over earlier ones)."""
-    ops = ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+def mounts(run_dir: str, hidden: list[str], needed: list[str], tmp_mb: int, shm_mb: int,
+           own_proc: bool = True) -> list[str]:
+    """bwrap's filesystem operations, in order (later ones mount over earlier ones).
+
+    ``own_proc=False`` (the kernel template) keeps the host's ``/proc``, read-only: bwrap's own
+    ``/proc`` has parts mounted over, and a user namespace may only mount a new ``/proc`` (as each
+    forked kernel does, for its own PID namespace) beside one that is fully visible."""
+    ops = ["--ro-bind", "/", "/", *(["--proc", "/proc"] if own_proc else []), "--dev", "/dev",
            "--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp",
            "--size", str(shm_mb * 2**20), "--tmpfs", "/dev/shm"]
     emptied = []
@@ -138,7 +146,8 @@ def command(run_dir: str, env: dict, hidden: list[str], options: dict, flags: tu
     return launcher + args + ["--"]
 
 
-def launch(run_dir: str, env: dict, hidden: list[str], options: dict, flags: tuple[str, ...]):
+def launch(run_dir: str, env: dict, hidden: list[str], options: dict, flags: tuple[str, ...],
+           template: bool = False):
     """``(launcher, args)``: the programs to start (``setpriv`` and ``bwrap``), and bwrap's options.
 
     The options may be passed on a file descriptor (``--args FD``, see ``args_file``), so the
@@ -149,14 +158,19 @@ def launch(run_dir: str, env: dict, hidden: list[str], options: dict, flags: tup
     if uid is not None:
         launcher = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
     launcher.append(executable() or "bwrap")
-    args = ["--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-            "--hostname", "grader", "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--clearenv"]
+    if template:  # the template's forks make their own PID namespaces, with the capabilities below
+        unshare = ["--unshare-user", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+                   *([] if options.get("network") == "allow" else ["--unshare-net"])]
+        caps = ["--cap-drop", "ALL", *(arg for cap in TEMPLATE_CAPABILITIES for arg in ("--cap-add", cap))]
+    else:
+        unshare = ["--unshare-all", *(["--share-net"] if options.get("network") == "allow" else [])]
+        caps = ["--cap-drop", "ALL"]
+    args = [*unshare, "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            "--hostname", "grader", *caps, "--die-with-parent", "--new-session", "--clearenv"]
     if "disable-userns" in flags:
         args.append("--disable-userns")
-    if options.get("network") == "allow":
-        args.append("--share-net")
     args += mounts(run_dir, hidden, needed_paths(options.get("model", "course")), options.get("scratch_mb", 512),
-                   options.get("shm_mb", 64))
+                   options.get("shm_mb", 64), own_proc=not template)
     for name, value in env.items():
         args += ["--setenv", name, value]
     return launcher, args + ["--chdir", WORKDIR]

@@ -27,14 +27,19 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--out", type=Path, required=True, help="folder for grades.csv and feedback/")
     _grading_options(grade)
 
-    export = commands.add_parser("export", help="grades.csv as a Canvas, Moodle or wide gradebook CSV")
+    export = commands.add_parser("export", help="grades.csv as a Canvas, Moodle or wide gradebook CSV, "
+                                                "or as nbgrader's gradebook.db")
     export.add_argument("out", type=Path, help="the --out folder of an autograde run")
-    export.add_argument("--format", choices=["canvas", "moodle", "wide"], default="canvas")
+    export.add_argument("--format", choices=["canvas", "moodle", "wide", "nbgrader"], default="canvas",
+                        help="canvas, moodle, wide: a CSV; nbgrader: nbgrader's gradebook (SQLite) with a "
+                             "score per test cell, for `nbgrader export` and formgrader (default: canvas)")
     export.add_argument("--missing", choices=["zero", "blank"], default="zero",
                         help="a lesson not submitted: 0 points or an empty cell (default: zero)")
     export.add_argument("--invalid", choices=["zero", "blank"], default="zero",
                         help="a submission that is not a gradable notebook (default: zero)")
-    export.add_argument("--dest", type=Path, default=None, help="file to write (default: OUT/export-FORMAT.csv)")
+    export.add_argument("--dest", type=Path, default=None,
+                        help="file to write (default: OUT/export-FORMAT.csv; for nbgrader OUT/gradebook.db, "
+                             "updated if it exists)")
 
     wheel = commands.add_parser("student-package",
                                 help="the wheel to hand out for a graded class: no solutions, no hidden tests")
@@ -79,6 +84,10 @@ def _grading_options(parser):
                         help="grade even where bubblewrap cannot run: kernels then run with your own rights "
                              "(read and write your files, see the network); only for submissions you trust")
     parser.add_argument("--model", default=None, help="COURSE_MODEL for kernels and judge (default: course)")
+    parser.add_argument("--kernel", choices=["fork", "fresh"], default=None,
+                        help="fork (default): each notebook's kernel is forked, in a sandbox of its own, from a "
+                             "template that has imported the libraries and loaded the model once per worker; "
+                             "fresh: a new interpreter per notebook (slower, nothing shared)")
     engine = parser.add_mutually_exclusive_group()
     engine.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="grade on a Dask cluster: its scheduler's address, e.g. tcp://HOST:8786")
@@ -104,15 +113,16 @@ def _release(args) -> int:
 
 def _autograde(submissions: Path, args) -> int:
     from grader import autograde, sandbox
+    from grader.options import GradingOptions
+    from grader.results import Status
 
-    options = {key: value for key, value in {
+    options = GradingOptions.from_dict({key: value for key, value in {
         "cell_timeout": args.cell_timeout, "notebook_timeout": args.notebook_timeout,
-        "memory_mb": args.memory_mb, "model": args.model,
+        "memory_mb": args.memory_mb, "model": args.model, "kernel": args.kernel,
         "network": "allow" if args.allow_network else None,
-        "sandbox": "none" if args.unsafe_no_sandbox else None}.items() if value is not None}
-    merged = {**autograde.DEFAULT_OPTIONS, **options}
+        "sandbox": "none" if args.unsafe_no_sandbox else None}.items() if value is not None})
     print("containment:")
-    for layer, what in sandbox.containment(merged).items():
+    for layer, what in sandbox.containment(options.as_dict()).items():
         print(f"  {layer:8} {what}")
     started = time.monotonic()
     try:
@@ -128,7 +138,7 @@ def _autograde(submissions: Path, args) -> int:
     print(f"\n{report.graded_now} graded now, {report.reused} unchanged since the last run "
           f"(reused), in {time.monotonic() - started:.0f} s")
     print(f"grades:   {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}/<student>/<lesson>.html")
-    errors = [r for r in report.rows if r["status"] == "error"]
+    errors = [r for r in report.rows if r["status"] == Status.ERROR]
     if errors:
         print(f"{len(errors)} submission(s) could not be graded because of a grader error: see the reason column",
               file=sys.stderr)
@@ -150,7 +160,10 @@ def _engine(args):
 
 
 def _demo(args) -> int:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from grader.environment import OFFLINE
+
+    for name, value in OFFLINE.items():
+        os.environ.setdefault(name, value)
     print("== 1. release: student notebooks from the nbgrader sources ==")
     code = main(["release"])
     if code:

@@ -1,6 +1,6 @@
 """Grades where instructors keep them: ``OUT/grades.csv`` as the files learning platforms import.
 
-    python -m grader export OUT --format canvas|moodle|wide [--missing zero|blank] [--invalid zero|blank]
+    python -m grader export OUT --format canvas|moodle|wide|nbgrader [--missing zero|blank] [--invalid zero|blank]
 
 ``grades.csv`` has one row per (student, lesson) with a status. The exports have one row per student
 and one column per lesson, plus a total:
@@ -11,6 +11,9 @@ and one column per lesson, plus a total:
 * ``moodle``: Moodle's grade import from CSV (Grades > Import > CSV file): ``Username``, one column
   per lesson and one feedback column per lesson; map "Username" to "username" when importing.
 * ``wide``: the same table, plainly, with the status of each cell beside its score.
+* ``nbgrader``: not a CSV but nbgrader's own gradebook, ``OUT/gradebook.db``, with a score per
+  test cell, for ``nbgrader export`` and formgrader (``grader.export_nbgrader`` says how each
+  status is recorded there).
 
 Each cell's status decides its number: ``graded`` and the partial-credit statuses (``timeout``,
 ``crash``, ``oom``: the points of the tests the notebook reached) give their score; ``missing``
@@ -27,7 +30,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-FORMATS = ("canvas", "moodle", "wide")
+FORMATS = ("canvas", "moodle", "wide")   # the CSV formats (``render``)
+ALL_FORMATS = (*FORMATS, "nbgrader")
 PARTIAL = {"graded", "timeout", "crash", "oom"}
 MISSING = {"missing"}
 ERROR = {"error"}
@@ -111,7 +115,12 @@ def render(book: Gradebook, fmt: str) -> str:
 
 
 def export(out_dir, fmt: str, missing: str = "zero", invalid: str = "zero", dest=None) -> Path:
-    """Write ``OUT/export-<fmt>.csv`` (or ``dest``) atomically; returns its path."""
+    """Write ``OUT/export-<fmt>.csv`` (``OUT/gradebook.db`` for ``nbgrader``), or ``dest``,
+    atomically; returns its path."""
+    if fmt == "nbgrader":
+        from grader import export_nbgrader
+
+        return export_nbgrader.write(out_dir, dest, missing, invalid)
     text = render(build(read_grades(out_dir), missing, invalid), fmt)
     dest = Path(dest) if dest else Path(out_dir) / f"export-{fmt}.csv"
     tmp = dest.with_name(dest.name + ".tmp")

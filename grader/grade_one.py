@@ -12,6 +12,7 @@ the same model the kernel used. The whole job, parsing included, is bounded in t
 from __future__ import annotations
 
 import json
+import resource
 import signal
 import threading
 import time
@@ -22,13 +23,8 @@ import nbformat
 
 from course_utils.checking import ANSWER_MIME
 from grader import assemble, feedback_html, sandbox, submissions, worker
-
-STATUS_GRADED = "graded"          # ran to the end; the score is what the answers earned
-STATUS_INVALID = "invalid"        # not a gradable notebook
-STATUS_WRONG_LESSON = "wrong_lesson"
-STATUS_MISSING = "missing"
-STATUS_TIMEOUT = "timeout"
-STATUS_ERROR = "error"            # the grader itself failed on this submission
+from grader.files import write_atomically
+from grader.results import GradeRow, Status, max_score, max_score_of_text
 
 
 class JobTimeout(Exception):
@@ -49,23 +45,30 @@ def grade_submission(job: dict) -> dict:
     started = time.monotonic()
     timer = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGALRM, _raise_timeout) if timer else None
+    failure, timing = None, {}
     try:
         if timer:  # a backstop: the watchdog bounds the kernel, the caps bound everything else
             signal.setitimer(signal.ITIMER_REAL, job_budget(job["options"]))
         worker.prepare_judge(job["options"]["model"], (job["notebook"],))
-        result = _grade(job)
+        row, problems, timing = _grade(job)
     except JobTimeout:
-        result = _row(job, STATUS_TIMEOUT, 0.0, _max_score(job),
-                      f"grading this submission took longer than {job_budget(job['options']):.0f} s")
+        row, problems = _row(job, Status.TIMEOUT, f"grading this submission took longer than "
+                                                  f"{job_budget(job['options']):.0f} s"), []
     except Exception as error:  # noqa: BLE001 - a grader bug must cost one row, not the batch
-        result = _row(job, STATUS_ERROR, 0.0, _max_score(job),
-                      f"the grader failed on this submission ({type(error).__name__}: {error})")
-        result["traceback"] = traceback.format_exc()
+        row, problems = _row(job, Status.ERROR, f"the grader failed on this submission "
+                                                f"({type(error).__name__}: {error})"), []
+        failure = traceback.format_exc()
     finally:
         if timer:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
-    result["row"]["seconds"] = round(time.monotonic() - started, 1)
+    row.seconds = round(time.monotonic() - started, 1)
+    result = row.as_result(problems)
+    if timing:  # for the benchmark's breakdown; not a column of grades.csv
+        result["timing"] = {name: round(value, 3) if isinstance(value, float) else value
+                            for name, value in timing.items()}
+    if failure is not None:
+        result["traceback"] = failure
     return result
 
 
@@ -73,7 +76,8 @@ def _raise_timeout(signum, frame):
     raise JobTimeout()
 
 
-def _grade(job: dict) -> dict:
+def _grade(job: dict) -> tuple[GradeRow, list[dict], dict]:
+    """The row, each test's verdict, and where the time went (template, kernel start, cells, judging)."""
     release = nbformat.reads(job["release"], as_version=4)
     try:
         data = submissions.read_bytes(job["path"])
@@ -81,44 +85,49 @@ def _grade(job: dict) -> dict:
             raise assemble.InvalidSubmission("the file changed while the batch was being graded; grade again")
         submitted = assemble.read_submission(data)
     except assemble.InvalidSubmission as error:
-        result = _row(job, STATUS_INVALID, 0.0, max_score(release), str(error))
-        _write_feedback(job, result, None)
-        return result
+        row = _row(job, Status.INVALID, str(error), out_of=max_score(release))
+        _write_feedback(job, row, [], None)
+        return row, [], {}
     holds = assemble.lesson_of(submitted, job["lesson_ids"])
     if holds is not None and holds != job["notebook"]:
-        result = _row(job, STATUS_WRONG_LESSON, 0.0, max_score(release),
-                      f"this file holds the exercises of {holds}, not {job['notebook']}")
-        _write_feedback(job, result, None)
-        return result
+        row = _row(job, Status.WRONG_LESSON, f"this file holds the exercises of {holds}, not {job['notebook']}",
+                   out_of=max_score(release))
+        _write_feedback(job, row, [], None)
+        return row, [], {}
 
     built = assemble.assemble(submitted, release, job["notebook"])
     status, message, info = sandbox.run_notebook(built.nb, job["options"], hidden=job.get("hide", []))
     stopped_at = info.get("stopped_at")
+    judging = time.monotonic()
     problems = []
     for test in built.tests:
         problems.append(_judge_cell(built.nb.cells[test.index], test, status, stopped_at))
     score = sum(p["score"] for p in problems)
     out_of = sum(p["max_score"] for p in problems)
-    if status == "ok":
+    if status == Status.OK:
         reason = "; ".join(built.notes)
-        status = STATUS_GRADED
+        status = Status.GRADED
     else:
         reached = sum(1 for p in problems if p["reached"])
         reason = f"{message}; graded the {reached} of {len(problems)} tests it reached"
         if built.notes:
             reason += "; " + "; ".join(built.notes)
-    result = _row(job, status, score, out_of, reason)
-    result["problems"] = problems
-    result["row"]["peak_memory_mib"] = info.get("peak_rss_mb")
-    _write_feedback(job, result, built)
-    return result
+    row = _row(job, Status(status), reason, score, out_of)
+    row.peak_memory_mib = info.get("peak_rss_mb")
+    timing = info.get("timing", {})
+    timing["memory_mib"] = {"kernel": info.get("peak_rss_mb"), "template": info.get("template_peak_rss_mb"),
+                            "worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+    timing["judge_s"] = time.monotonic() - judging
+    _write_feedback(job, row, problems, built, stopped_at)
+    timing["feedback_s"] = time.monotonic() - judging - timing["judge_s"]
+    return row, problems, timing
 
 
 def _judge_cell(cell, test: assemble.TestCell, run_status: str, stopped_at) -> dict:
     """Score one test cell from the payload it displayed, judged here (never in the kernel)."""
     from course_utils.checking import judge_answer
 
-    reached = run_status == "ok" or stopped_at is None or test.index < stopped_at
+    reached = run_status == Status.OK or stopped_at is None or test.index < stopped_at
     entry = {"grade_id": test.grade_id, "problem": test.problem_id, "max_score": test.points,
              "score": 0.0, "reached": reached, "status": "Not attempted", "message": ""}
     payload = _payload(cell, test.problem_id)
@@ -159,45 +168,27 @@ def _payload(cell, problem_id: str):
     return None
 
 
-def _max_score(job) -> float:
-    try:
-        return max_score(nbformat.reads(job["release"], as_version=4))
-    except Exception:  # noqa: BLE001 - only for an error row
-        return 0.0
-
-
-def max_score(release) -> float:
-    """The points of a release notebook's test cells."""
-    total = 0.0
-    for cell in release.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
-            total += float(meta.get("points", 0))
-    return total
-
-
 def error_row(job, reason: str) -> dict:
     """The result of a submission the grader itself failed on (e.g. its worker died): no points,
     status ``error``, and the reason; the next run grades it again."""
-    return _row(job, STATUS_ERROR, 0.0, _max_score(job), reason)
+    return _row(job, Status.ERROR, reason).as_result()
 
 
-def _row(job, status, score, out_of, reason) -> dict:
-    return {"row": {"student_id": job["student"], "notebook": job["notebook"], "score": round(score, 4),
-                    "max_score": out_of, "status": status, "reason": reason},
-            "problems": []}
+def _row(job, status: Status, reason: str, score: float = 0.0, out_of: float | None = None) -> GradeRow:
+    """The job's row; ``out_of`` defaults to the release's points (0 if it cannot be read)."""
+    return GradeRow(student_id=job["student"], notebook=job["notebook"], status=status, reason=reason,
+                    score=round(score, 4),
+                    max_score=max_score_of_text(job.get("release")) if out_of is None else out_of)
 
 
-def _write_feedback(job, result, built):
+def _write_feedback(job, row: GradeRow, problems: list[dict], built, stopped_at: int | None = None):
     """``feedback_path``: the executed notebook as inert HTML (``feedback_html``), each test
     cell's outputs replaced by the grader's own verdict (so no payload, hidden test input or
     kernel-side message shows)."""
     path = job.get("feedback_path")
     if not path:
         return
-    from grader.release import write_atomically
-
-    verdicts = {t.index: p for t, p in zip(built.tests, result["problems"])} if built is not None else None
-    body = feedback_html.page(result["row"], result["problems"], built.nb.cells if built is not None else None,
-                              verdicts)
+    verdicts = {t.index: p for t, p in zip(built.tests, problems)} if built is not None else None
+    body = feedback_html.page(row.to_dict(), problems, built.nb.cells if built is not None else None, verdicts,
+                              stopped_at=stopped_at)
     write_atomically(Path(path), body)

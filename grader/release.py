@@ -7,7 +7,6 @@ litter the repository; what comes out is one student notebook per lesson, writte
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -15,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+
+from grader.files import write_atomically
 
 REPO = Path(__file__).resolve().parent.parent
 COURSE_ROOT = Path(__file__).resolve().parent / "course"
@@ -80,22 +81,6 @@ def dumps(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def write_atomically(path: Path, text: str):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; grades and notebooks are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def release(lesson_ids: list[str] | None = None, out_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
     """Write the student notebooks ``out_dir/<lesson>.ipynb``; returns their paths."""
     written = []
@@ -114,13 +99,3 @@ def out_of_sync(out_dir: Path = NOTEBOOKS_DIR) -> list[str]:
         if not path.is_file() or path.read_text(encoding="utf-8") != dumps(nb):
             stale.append(lesson)
     return stale
-
-
-def grade_cells(nb) -> dict[str, dict]:
-    """``{grade_id: nbgrader metadata}`` of a notebook's nbgrader cells."""
-    cells = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
-            cells[meta["grade_id"]] = json.loads(json.dumps(meta))
-    return cells

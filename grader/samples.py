@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 
 from grader.assemble import grade_id_of
-from grader.release import SOURCE_DIR, dumps, generate, write_atomically
+from grader.files import write_atomically
+from grader.release import SOURCE_DIR, dumps, generate
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples" / "submissions"
 
@@ -63,9 +64,14 @@ def insert_after(nb, grade_id: str, source: str):
     return nb
 
 
-# What the demo grades: a small class, one of each kind an instructor meets.
+# What the demo grades: a small class, one of each kind an instructor meets. Ada answers every
+# lesson of the sample class completely; the others show what goes wrong, on lesson 1.
+SAMPLE_LESSONS = ("lesson1", "lesson2", "lesson6")
+
+
 def demo_submissions(releases: dict) -> dict[str, bytes]:
-    """``{"<student>/<file>": bytes}``: complete, partial, blank, broken, cheating, wrong lesson."""
+    """``{"<student>/<file>": bytes}``: complete (every lesson in ``releases``, answered with the
+    sources' solutions), partial, blank, broken, cheating, wrong lesson (lesson 1 and 2 needed)."""
     lesson1, lesson2 = releases["lesson1"], releases["lesson2"]
     complete = answered(lesson1, "lesson1")
     cheat = answered(lesson1, "lesson1", which=(), replace={
@@ -76,20 +82,19 @@ def demo_submissions(releases: dict) -> dict[str, bytes]:
                              "compare.mismatch = lambda *args, **kwargs: None   # 'everything matches'\n"
                              "subword_tokens = ['Tensor', 'Flow']"})
     cheat = replace_cell(cheat, "lesson1_q3", "print('Correct')  # the test cell, edited")
-    text = {
-        "ada/lesson1.ipynb": dumps(complete),
-        "ada/lesson2.ipynb": dumps(answered(lesson2, "lesson2")),
+    text = {f"ada/{lesson}.ipynb": dumps(answered(release, lesson)) for lesson, release in releases.items()}
+    text.update({
         "ben/lesson1.ipynb": dumps(answered(lesson1, "lesson1", which=("lesson1_q1_answer", "lesson1_q2_answer"))),
         "cy/lesson1.ipynb": dumps(lesson1),
         "dee/lesson1.ipynb": dumps(complete)[:5000],              # cut off mid-file: not valid JSON
         "eve/lesson1.ipynb": dumps(cheat),
         "fay/lesson1.ipynb": dumps(answered(lesson2, "lesson2")),  # lesson 2's notebook, saved as lesson 1
-    }
+    })
     return {name: body.encode("utf-8") for name, body in text.items()}
 
 
 def write_samples(out_dir: Path = SAMPLES_DIR) -> list[Path]:
-    releases = generate(["lesson1", "lesson2"])
+    releases = generate(list(SAMPLE_LESSONS))
     if out_dir.exists():
         shutil.rmtree(out_dir)
     written = []

@@ -22,17 +22,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 import zmq
 from jupyter_client import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from grader import bwrap
+from grader import bwrap, forked_kernel
 from grader.capped_client import MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, CappedClient  # noqa: F401 (re-exported)
+from grader.environment import GRADING_ENV
+from grader.results import Status
 from grader.watchdog import MAX_PROCESSES, Watchdog, kill_tree
 
 # Exec wrapper: set limits on itself, then become the kernel (limits survive execve).
@@ -51,10 +55,7 @@ except Exception:
 os.execv(sys.argv[4], sys.argv[4:])
 """
 
-SINGLE_THREAD_ENV = {
-    "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-    "NUMEXPR_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
-}
+TEMPLATE_FAILED: list[str] = []  # why this worker's kernel template could not start, once it failed
 
 
 class SandboxUnavailable(RuntimeError):
@@ -106,6 +107,11 @@ def containment(options: dict) -> dict:
         "output": f"{options.get('max_cell_output_bytes', 0) // 1024} KiB per cell; display updates and "
                   "widgets dropped; answer records capped",
         "threads": "OPENBLAS/OMP/MKL/TF threads = 1",
+        "kernel": ("forked per notebook from a warm template per worker (libraries imported, model loaded "
+                   "once); each fork gets its own mount/PID/network/IPC/UTS namespaces, /tmp and limits, and "
+                   "drops every capability before the notebook runs"
+                   if flags is not None and options.get("kernel", "fork") == "fork"
+                   else "a fresh interpreter per notebook"),
     }
 
 
@@ -113,17 +119,32 @@ def kernel_env(options: dict, home: str) -> dict:
     """The kernel's whole environment: an allow-list, nothing inherited but ``PASSED_THROUGH``."""
     env = {name: os.environ[name] for name in bwrap.PASSED_THROUGH if name in os.environ}
     env.setdefault("LANG", "C.UTF-8")
-    env.update(SINGLE_THREAD_ENV)
+    env.update(GRADING_ENV)  # offline, quiet, one thread: as the judge in the worker (grader.environment)
     env.update({
         "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": home, "TMPDIR": "/tmp" if options.get("sandbox", "bwrap") != "none" else home,
         "COURSE_GRADING": "1", "COURSE_MODEL": options.get("model", "course"),
-        "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
-        "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+        "PYTHONDONTWRITEBYTECODE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
     model = options.get("model", "course")
     if model != "course" and not os.path.isdir(model):  # the Hugging Face cache, read-only in the sandbox
         env["HF_HUB_CACHE"] = bwrap.model_paths(model)[0]
     return env
+
+
+def kernel_template(options: dict, env: dict, hidden: list[str], flags):
+    """This worker's warm kernel template, or ``None`` for a fresh kernel per notebook.
+
+    Templates need the sandbox (their forks build their namespaces inside it); ``kernel="fresh"``
+    asks for a new interpreter per notebook. A template that cannot start here is reported once
+    on stderr, and grading goes on with fresh kernels."""
+    if flags is None or options.get("kernel", "fork") != "fork" or TEMPLATE_FAILED:
+        return None
+    try:
+        return forked_kernel.template_for(options, env, bwrap.hidden_paths(list(hidden)), flags)
+    except forked_kernel.TemplateUnavailable as error:
+        print(f"grader: {error}; starting a fresh kernel for each notebook instead", file=sys.stderr)
+        TEMPLATE_FAILED.append(str(error))
+        return None
 
 
 class ContainedKernelManager(AsyncKernelManager):
@@ -158,18 +179,29 @@ def run_notebook(nb, options: dict, hidden: list[str] = ()):
     when it stopped (``stopped_at``) and the peak memory.
     """
     flags = sandbox_flags(options)
-    run_dir = tempfile.mkdtemp(prefix="grader-run-")
     workdir = bwrap.WORKDIR if flags is not None else tempfile.mkdtemp(prefix="grader-work-")
     env = kernel_env(options, workdir)
+    began = time.monotonic()
+    template = kernel_template(options, env, list(hidden), flags)
+    timing = {"template_s": time.monotonic() - began}  # > 0 only where this notebook started it
+    run_dir = template.new_job_dir() if template else tempfile.mkdtemp(prefix="grader-run-")
     km = ContainedKernelManager(kernel_name="python3", transport="ipc",
                                 connection_file=os.path.join(run_dir, "kernel.json"))
     km.ip = os.path.join(run_dir, "ipc")
     km.sandbox_flags = flags
+    if template is not None:
+        km.kernel_id = str(uuid.uuid4())
+        km.provisioner = forked_kernel.ForkedProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec,
+                                                         parent=km)
+        km.provisioner.template = template
     nproc = options.get("max_processes", MAX_PROCESSES) + 64 if flags and "drop-uid" in flags else 0
     limits = [sys.executable, "-I", "-c", LIMITS_WRAPPER, str(options["address_space_mb"] * 2**20),
               str(options["file_size_mb"] * 2**20), str(nproc)]
-    launch_args, options_file = {}, None
-    if flags is not None:
+    # The kernel's own stdout/stderr carry nothing for the grader ("To connect another client ...").
+    launch_args, options_file = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}, None
+    if template is not None:
+        pass  # the template's fork sets limits, environment and namespaces itself
+    elif flags is not None:
         launcher, args = bwrap.launch(run_dir, env, bwrap.hidden_paths(list(hidden)), options, flags)
         options_file = bwrap.args_file(args)  # not on the command line: the kernel can read that
         launch_args["pass_fds"] = (options_file.fileno(),)
@@ -180,9 +212,10 @@ def run_notebook(nb, options: dict, hidden: list[str] = ()):
                           allow_errors=True, record_timing=False, shutdown_kernel="immediate",
                           startup_timeout=options.get("startup_timeout", 120), iopub_timeout=10)
     client.max_cell_output_bytes = options["max_cell_output_bytes"]
-    status, message, info = "ok", "", {"stopped_at": None}
+    status, message, info = Status.OK, "", {"stopped_at": None, "timing": timing}
     watchdog = None
     try:
+        began = time.monotonic()
         run_sync(km.start_kernel)(cwd="/" if flags is not None else workdir, env=env, **launch_args)
         if options_file is not None:
             options_file.close()
@@ -194,6 +227,7 @@ def run_notebook(nb, options: dict, hidden: list[str] = ()):
 
         def started(cell, cell_index, **_):
             watchdog.cell_started, watchdog.cell_index = time.monotonic(), cell_index
+            timing.setdefault("kernel_start_s", watchdog.cell_started - began)
 
         def finished(cell, cell_index, **_):
             watchdog.cell_started = None
@@ -201,20 +235,23 @@ def run_notebook(nb, options: dict, hidden: list[str] = ()):
         client.on_cell_execute, client.on_cell_executed = started, finished
         client.execute()
     except CellTimeoutError:
-        status, message = "timeout", f"a cell ran past its time limit ({options['cell_timeout']} s)"
+        status, message = Status.TIMEOUT, f"a cell ran past its time limit ({options['cell_timeout']} s)"
     except DeadKernelError:
-        status, message = "crash", "the kernel died (the code crashed or exited the process)"
+        status, message = Status.CRASH, "the kernel died (the code crashed or exited the process)"
     except RuntimeError as error:  # e.g. the kernel never started
-        status, message = "crash", f"the kernel could not run the notebook ({error})"
+        status, message = Status.CRASH, f"the kernel could not run the notebook ({error})"
     finally:
+        timing["cells_s"] = time.monotonic() - began - timing.get("kernel_start_s", 0.0)
         if watchdog is not None:
             watchdog.stop()
-            info["stopped_at"] = watchdog.cell_index if (status != "ok" or watchdog.reason) else None
+            info["stopped_at"] = watchdog.cell_index if (status != Status.OK or watchdog.reason) else None
             info["peak_rss_mb"] = watchdog.peak_rss // 2**20
             if watchdog.reason:  # the watchdog's reason is the real one (it caused the death)
                 status, message = watchdog.reason
             kill_tree(watchdog.pgid)
             _reap(km)
+            if template is not None:
+                info["template_peak_rss_mb"] = template.peak_memory_mib()
         try:
             client.kc.stop_channels() if client.kc is not None else None  # the kernel is dead already
         except Exception:  # noqa: BLE001 - the kernel is already killed; nothing to save

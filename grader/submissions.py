@@ -17,6 +17,7 @@ from pathlib import Path
 
 from grader import student_ids
 from grader.assemble import MAX_NOTEBOOK_BYTES, InvalidSubmission
+from grader.files import UnreadableFile, read_regular_file
 
 NOT_A_LESSON = "*"   # the notebook column of a row about a whole student folder
 
@@ -106,19 +107,9 @@ def with_missing(submissions: list[Submission], expected: list[str]) -> list[Sub
 def read_bytes(path) -> bytes:
     """The file's bytes, refusing what is not a plain file or is too large (never blocks)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        raise InvalidSubmission(f"the file cannot be opened ({error.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise InvalidSubmission("the file is not a regular file")
-        if info.st_size > MAX_NOTEBOOK_BYTES:
-            raise InvalidSubmission(f"the file is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
-        data = f.read(MAX_NOTEBOOK_BYTES + 1)
-    if len(data) > MAX_NOTEBOOK_BYTES:
-        raise InvalidSubmission(f"the file is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
-    return data
+        return read_regular_file(path, MAX_NOTEBOOK_BYTES)
+    except UnreadableFile as error:
+        raise InvalidSubmission(str(error)) from None
 
 
 def sha256(data: bytes) -> str:

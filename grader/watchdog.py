@@ -12,6 +12,8 @@ import signal
 import threading
 import time
 
+from grader.results import Status
+
 MAX_PROCESSES = 256        # tasks: processes + threads + zombies
 MAX_RUN_DIR_ENTRIES = 64   # the IPC folder holds a connection file and five sockets
 MAX_SCRATCH_FILES = 50_000 # files in the sandbox's /tmp and /dev/shm (each one costs kernel memory)
@@ -48,20 +50,20 @@ class Watchdog(threading.Thread):
             rss = sum(rss_bytes(pid) for pid in members) + self.scratch_bytes
             self.peak_rss = max(self.peak_rss, rss)
             if self.scratch_files > MAX_SCRATCH_FILES:
-                self.kill("crash", f"the notebook created more than {MAX_SCRATCH_FILES:,} files")
+                self.kill(Status.CRASH, f"the notebook created more than {MAX_SCRATCH_FILES:,} files")
             elif rss > self.memory_bytes:
-                self.kill("oom", f"the kernel used more than {self.memory_bytes // 2**20} MiB of memory")
+                self.kill(Status.OOM, f"the kernel used more than {self.memory_bytes // 2**20} MiB of memory")
             elif sum(task_count(pid) for pid in members) > self.max_processes:
-                self.kill("crash", f"the notebook started more than {self.max_processes} processes or threads")
+                self.kill(Status.CRASH, f"the notebook started more than {self.max_processes} processes or threads")
             elif now > self.deadline:
-                self.kill("timeout", "the notebook ran past its time limit")
+                self.kill(Status.TIMEOUT, "the notebook ran past its time limit")
             elif self.cell_started is not None and now - self.cell_started > self.cell_limit:
-                self.kill("timeout", f"a cell ran past its time limit ({self.cell_limit:.0f} s) and "
-                                     "did not stop when interrupted")
+                self.kill(Status.TIMEOUT, f"a cell ran past its time limit ({self.cell_limit:.0f} s) and "
+                                                "did not stop when interrupted")
             elif self.run_dir and polls % 5 == 0 and not _small_folder(self.run_dir, self.run_dir_bytes):
-                self.kill("crash", "the notebook wrote files where the grader talks to it")
+                self.kill(Status.CRASH, "the notebook wrote files where the grader talks to it")
 
-    def kill(self, status: str, message: str):
+    def kill(self, status: Status, message: str):
         if self.reason is None:
             self.reason = (status, message)
         kill_tree(self.pgid)

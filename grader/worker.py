@@ -16,9 +16,7 @@ import os
 import sys
 
 from grader import signing
-
-QUIET = {"HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1",
-         "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+from grader.environment import GRADING_ENV
 
 
 def pycache_dir() -> str:
@@ -50,7 +48,7 @@ def prepare_judge(model: str, lessons: tuple[str, ...]) -> None:
     if not sys.pycache_prefix:  # a worker that another executor started: no bytecode beside sources
         sys.dont_write_bytecode = True
         sys.pycache_prefix = pycache_dir()
-    os.environ.update({"COURSE_MODEL": model, **QUIET})
+    os.environ.update({"COURSE_MODEL": model, **GRADING_ENV})
     os.environ.pop("COURSE_GRADING", None)
     import course_utils.checking  # noqa: F401
     from course_utils.checking.context import shared_context
@@ -75,7 +73,7 @@ def init_worker(model: str, log_dir: str, lessons: tuple[str, ...]):
     log = os.open(os.path.join(log_dir, f"worker-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.environ.update({"COURSE_MODEL": model, **QUIET})
+    os.environ.update({"COURSE_MODEL": model, **GRADING_ENV})
     try:
         import torch
 

@@ -31,40 +31,51 @@ def exercises(tokenizer):
         assert len(code.strip().splitlines()) <= 30, f"the {title} takes more than 30 lines"
         exec(compile(code, f"AUTHORING.md ({title})", "exec"), namespace)
     bound = {}
-    assert checking.bind_exercises(bound, [namespace["TokenCount"], namespace["FirstPiece"]]) == ["q5", "q6"]
+    assert checking.bind_exercises(bound, [namespace["TokenCount"], namespace["FirstPiece"]]) == ["q1", "q2"]
     return bound
 
 
 def test_value_exercise(exercises, tokenizer):
-    q5 = exercises["q5"]
-    assert q5.verdict({"n_tokens": len(tokenizer.encode("TensorFlow tokenization"))}).status == CORRECT
-    words = q5.verdict({"n_tokens": 2})
+    q1 = exercises["q1"]
+    assert q1.verdict({"n_tokens": len(tokenizer.encode("TensorFlow tokenization"))}).status == CORRECT
+    words = q1.verdict({"n_tokens": 2})
     assert words.status == INCORRECT and "counted words" in words.message
-    characters = q5.verdict({"n_tokens": len("TensorFlow tokenization")})
+    characters = q1.verdict({"n_tokens": len("TensorFlow tokenization")})
     assert characters.status == INCORRECT and "counted characters" in characters.message
-    assert q5.verdict({"n_tokens": ____}).status == NOT_ATTEMPTED
-    assert q5.verdict({}).status == NOT_ATTEMPTED
-    assert q5.judge_recorded({"value": 2}).status == INCORRECT
+    assert q1.verdict({"n_tokens": ____}).status == NOT_ATTEMPTED
+    assert q1.verdict({}).status == NOT_ATTEMPTED
+    assert q1.judge_recorded({"value": 2}).status == INCORRECT
 
 
 def test_function_exercise(exercises, tokenizer):
-    q6 = exercises["q6"]
+    q2 = exercises["q2"]
     right = {"first_piece": lambda text: tokenizer.tokenize(text)[0]}
-    assert q6.verdict(right).status == CORRECT
-    assert q6.judge_recorded(q6.collect(right, grading=True)).status == CORRECT
-    word = q6.verdict({"first_piece": lambda text: text.split()[0]})
+    assert q2.verdict(right).status == CORRECT
+    assert q2.judge_recorded(q2.collect(right, grading=True)).status == CORRECT
+    word = q2.verdict({"first_piece": lambda text: text.split()[0]})
     assert word.status == INCORRECT and "first word" in word.message
     # The decoded piece equals the token on the public probe (no leading space): only the hidden
     # probe tells the mistake apart, and names it by number only.
     decoded = {"first_piece": lambda text: tokenizer.decode(tokenizer.encode(text)[:1])}
-    assert q6.verdict(decoded).status == CORRECT
-    graded = q6.judge_recorded(q6.collect(decoded, grading=True))
+    assert q2.verdict(decoded).status == CORRECT
+    graded = q2.judge_recorded(q2.collect(decoded, grading=True))
     assert graded.status == INCORRECT and "hidden test 2: That is the decoded piece" in graded.message
     assert "hello" not in graded.message
 
     def stub(text):
         pass
 
-    assert q6.verdict({"first_piece": stub}).status == NOT_ATTEMPTED
-    assert q6.verdict({"first_piece": ____}).status == NOT_ATTEMPTED
-    assert q6.solution_code == ""   # no source cell yet: nothing to show
+    assert q2.verdict({"first_piece": stub}).status == NOT_ATTEMPTED
+    assert q2.verdict({"first_piece": ____}).status == NOT_ATTEMPTED
+    assert q2.solution_code == ""   # no source cell yet: nothing to show
+
+
+def test_the_walkthrough_lesson_is_no_real_lesson(exercises):
+    # The example's ids must never shadow, or be shadowed by, a real exercise.
+    from course_utils.checking import solutions
+
+    lessons = {problem.id.split(".", 1)[0] for problem in exercises.values()}
+    assert len(lessons) == 1
+    lesson = lessons.pop()
+    assert not (Path(checking.__file__).parents[1] / "lessons" / f"{lesson}.py").exists()
+    assert not solutions.source_notebook(lesson).exists()

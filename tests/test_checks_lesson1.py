@@ -108,49 +108,49 @@ def test_messages_name_the_exercise(tokenizer):
     assert "`q1.hint()`" in wrong.message
     assert "<code>q1.hint()</code>" in wrong._repr_html_()       # code rendered as code
     assert "`" not in wrong._repr_html_()
-    one = check(lesson1.q7, token_cost=lambda word: len(tokenizer.encode(" " + word)))
+    one = check(lesson1.q5, token_cost=lambda word: len(tokenizer.encode(" " + word)))
     assert "all 2 test cases pass" in one.message
-    two_wrong = check(lesson1.q8, token_string=lambda piece: "x")
+    two_wrong = check(lesson1.q6, token_string=lambda piece: "x")
     assert "(2 more test cases fail too.)" in two_wrong.message
-    assert "(1 more test case fails too.)" in check(lesson1.q7, token_cost=lambda word: 0).message
+    assert "(1 more test case fails too.)" in check(lesson1.q5, token_cost=lambda word: 0).message
 
 
-# -- q7: what a word costs -------------------------------------------------------------------------
-def test_q7_token_cost(tokenizer):
-    assert check(lesson1.q7, token_cost=lambda word: len(tokenizer.encode(" " + word))).status == CORRECT
-    assert grade(lesson1.q7, token_cost=lambda word: len(tokenizer.encode(" " + word))).status == CORRECT
-    no_space = check(lesson1.q7, token_cost=lambda word: len(tokenizer.encode(word)))
+# -- q5: what a word costs -------------------------------------------------------------------------
+def test_q5_token_cost(tokenizer):
+    assert check(lesson1.q5, token_cost=lambda word: len(tokenizer.encode(" " + word))).status == CORRECT
+    assert grade(lesson1.q5, token_cost=lambda word: len(tokenizer.encode(" " + word))).status == CORRECT
+    no_space = check(lesson1.q5, token_cost=lambda word: len(tokenizer.encode(word)))
     assert no_space.status == INCORRECT and "without the space" in no_space.message
-    characters = check(lesson1.q7, token_cost=len)
+    characters = check(lesson1.q5, token_cost=len)
     assert characters.status == INCORRECT and "characters" in characters.message
 
     def stub(word):
         pass
 
-    assert check(lesson1.q7, token_cost=stub).status == NOT_ATTEMPTED
+    assert check(lesson1.q5, token_cost=stub).status == NOT_ATTEMPTED
 
 
-# -- q8: the Ġ rule --------------------------------------------------------------------------------
-def test_q8_token_string():
-    assert check(lesson1.q8, token_string=lambda piece: piece.replace(" ", "\u0120")).status == CORRECT
-    assert grade(lesson1.q8, token_string=lambda piece: piece.replace(" ", "\u0120")).status == CORRECT
-    stripped = check(lesson1.q8, token_string=str.strip)
+# -- q6: the Ġ rule --------------------------------------------------------------------------------
+def test_q6_token_string():
+    assert check(lesson1.q6, token_string=lambda piece: piece.replace(" ", "\u0120")).status == CORRECT
+    assert grade(lesson1.q6, token_string=lambda piece: piece.replace(" ", "\u0120")).status == CORRECT
+    stripped = check(lesson1.q6, token_string=str.strip)
     assert stripped.status == INCORRECT and "dropped the space" in stripped.message
-    after = check(lesson1.q8, token_string=lambda piece: piece.strip() + ("\u0120" if piece[0] == " " else ""))
+    after = check(lesson1.q6, token_string=lambda piece: piece.strip() + ("\u0120" if piece[0] == " " else ""))
     assert after.status == INCORRECT and "in front" in after.message
-    assert "as it is" in check(lesson1.q8, token_string=lambda piece: piece).message
+    assert "as it is" in check(lesson1.q6, token_string=lambda piece: piece).message
 
 
-# -- q9: a byte-level surprise ---------------------------------------------------------------------
-def test_q9_lone_pieces(tokenizer):
+# -- q7: a byte-level surprise ---------------------------------------------------------------------
+def test_q7_lone_pieces(tokenizer):
     pieces = [tokenizer.decode([i]) for i in tokenizer.encode(lesson1.EMOJI)]
-    assert check(lesson1.q9, lone_pieces=pieces).status == CORRECT
-    together = check(lesson1.q9, lone_pieces=[lesson1.EMOJI])
+    assert check(lesson1.q7, lone_pieces=pieces).status == CORRECT
+    together = check(lesson1.q7, lone_pieces=[lesson1.EMOJI])
     assert together.status == INCORRECT and "together" in together.message
-    strings = check(lesson1.q9, lone_pieces=tokenizer.tokenize(lesson1.EMOJI))
+    strings = check(lesson1.q7, lone_pieces=tokenizer.tokenize(lesson1.EMOJI))
     assert strings.status == INCORRECT and "token strings" in strings.message
-    assert check(lesson1.q9, lone_pieces=____).status == NOT_ATTEMPTED
-    assert "should be a list" in check(lesson1.q9, lone_pieces="\ufffd").message
+    assert check(lesson1.q7, lone_pieces=____).status == NOT_ATTEMPTED
+    assert "should be a list" in check(lesson1.q7, lone_pieces="\ufffd").message
 
 
 # -- grading mode and the trusted judge ------------------------------------------------------------

@@ -249,13 +249,16 @@ def test_q5_sampling_loop(tokenizer):
     import tensorflow as tf
 
     right = sampling_loop(tokenizer, lambda logits: tf.random.categorical(logits, 1))
-    assert check(lesson4.q5, sample_loop_tf=right).status == CORRECT
+    correct = check(lesson4.q5, sample_loop_tf=right)
+    assert correct.status == CORRECT and correct.figure_png is None
     assert grade(lesson4.q5, sample_loop_tf=right).status == CORRECT
     from_probs = check(lesson4.q5, sample_loop_tf=sampling_loop(
         tokenizer, lambda logits: tf.random.categorical(tf.nn.softmax(logits), 1)))
     assert from_probs.status == INCORRECT and "very unlikely" in from_probs.message
+    assert from_probs.figure_png is not None and from_probs.figure_png.startswith(b"\x89PNG")
     greedy = check(lesson4.q5, sample_loop_tf=sampling_loop(tokenizer, lambda logits: tf.argmax(logits, -1)[:, None]))
     assert greedy.status == INCORRECT and "greedy" in greedy.message
+    assert greedy.figure_png is not None and greedy.figure_png.startswith(b"\x89PNG")
 
     calls = iter(range(100, 10_000))
 
@@ -273,3 +276,21 @@ def test_q5_sampling_loop(tokenizer):
         pass
 
     assert check(lesson4.q5, sample_loop_tf=stub).status == NOT_ATTEMPTED
+
+
+def test_q5_figure_shows_the_students_draws_next_to_the_models(tokenizer):
+    # The figure's bars: which rank (under the model, at each step) the drawn tokens had, for the
+    # student's runs and, exactly, for sampling from the model at the same steps.
+    import tensorflow as tf
+
+    def shares(draw):
+        payload = lesson4.q5.collect({"sample_loop_tf": sampling_loop(tokenizer, draw)})
+        probe = payload["probes"][0]
+        return lesson4.q5.rank_shares(probe["answer"]["runs"], tokenizer.encode(probe["spec"]["prompt"]))
+
+    reference, yours = shares(lambda logits: tf.argmax(logits, -1)[:, None])
+    assert np.isclose(reference.sum(), 1.0) and np.isclose(yours.sum(), 1.0)
+    assert yours[0] == 1.0 > reference[0]                # greedy: always the likeliest token
+    reference, yours = shares(lambda logits: tf.random.categorical(tf.nn.softmax(logits), 1))
+    assert yours[-1] > 0.9 and yours[-1] > reference[-1] + 0.3   # near-uniform draws: the long tail
+    assert lesson4.q5.rank_shares([[1, 2]], [5]) is None  # nothing readable: no figure

@@ -173,6 +173,24 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_
         assert_grading_agrees(getattr(lesson6, name), right, wrong)
 
 
+def test_a_filters_record_keeps_its_infinities_on_the_way_to_the_grader(pt_model):
+    # A right min-p answer holds -inf. Out of the kernel, the record goes through Jupyter's message
+    # packer, then the grader's reader (a str record is JSON text); the trusted judge must see -inf.
+    import json
+
+    from jupyter_client.session import json_packer
+
+    from course_utils.checking import judge_answer
+    from course_utils.checking.records import displayable
+
+    record = {"problem": "lesson6.q3", "payload": lesson6.q3.collect({"min_p_filter": min_p_filter}, grading=True)}
+    received = json.loads(json_packer(displayable(record)))
+    read = json.loads(received) if isinstance(received, str) else received
+    assert judge_answer("lesson6.q3", read["payload"]).status == CORRECT
+    assert displayable({"problem": "lesson6.q1", "payload": {"value": 1.5}}) == {"problem": "lesson6.q1",
+                                                                                 "payload": {"value": 1.5}}
+
+
 # -- the lesson's declarations and its notebook ---------------------------------------------------------
 def test_exercises_match_the_source_notebook_and_hold_no_solution():
     """What tests/test_exercises_single_source.py checks for the lessons it lists, for lesson 6."""

@@ -72,3 +72,13 @@ def test_a_release_without_sources_has_no_solutions(monkeypatch, tmp_path, capsy
         assert solutions.NOT_IN_THIS_RELEASE in capsys.readouterr().out
     finally:
         solutions.solution_cells.cache_clear()
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_each_lesson_has_four_exercises_and_both_frameworks(lesson):
+    module = importlib.import_module(f"course_utils.lessons.{lesson}")
+    problems = [getattr(module, name) for name in module.qvars]
+    assert len(problems) >= 4, f"{lesson} has {len(problems)} graded exercises"
+    if lesson != "lesson1":   # lesson 1 is about the tokenizer: no framework yet
+        frameworks = {getattr(problem, "framework", None) for problem in problems}
+        assert {"pt", "tf"} <= frameworks, f"{lesson}: exercises in {frameworks - {None}} only"

@@ -12,7 +12,7 @@ import tempfile
 import pytest
 
 from grader import autograde, release, sandbox
-from grader.samples import SAMPLES_DIR, answered, demo_submissions, insert_after, replace_cell
+from grader.samples import SAMPLE_LESSONS, SAMPLES_DIR, answered, demo_submissions, insert_after, replace_cell
 
 pytestmark = pytest.mark.slow
 
@@ -90,18 +90,19 @@ def batch(tmp_path_factory):
 
 
 def test_samples_are_in_sync_with_the_sources():
-    releases = release.generate(["lesson1", "lesson2"])
+    releases = release.generate(list(SAMPLE_LESSONS))
+    assert "lesson6" in releases
     for name, data in demo_submissions(releases).items():
         assert (SAMPLES_DIR / name).read_bytes() == data, f"{name} is stale: run python -m grader.samples"
 
 
 def test_samples_get_the_grades_they_earned(batch):
     rows, *_ = batch
-    assert rows[("ada", "lesson1")]["score"] == rows[("ada", "lesson1")]["max_score"] > 0
-    assert rows[("ada", "lesson2")]["score"] == rows[("ada", "lesson2")]["max_score"] > 0
+    for lesson in SAMPLE_LESSONS:                                      # lessons 1, 2 and 6, complete
+        assert rows[("ada", lesson)]["score"] == rows[("ada", lesson)]["max_score"] > 0, lesson
     assert rows[("ben", "lesson1")]["score"] == 2                      # the two parts done
     assert rows[("cy", "lesson1")]["score"] == 0                       # blank
-    assert rows[("cy", "lesson2")]["status"] == "missing"
+    assert rows[("cy", "lesson2")]["status"] == rows[("cy", "lesson6")]["status"] == "missing"
     assert rows[("dee", "lesson1")]["status"] == "invalid" and "JSON" in rows[("dee", "lesson1")]["reason"]
     assert rows[("eve", "lesson1")]["score"] == 0                      # lying object, patched checker, edited test
     assert "restored" in rows[("eve", "lesson1")]["reason"]

@@ -1,6 +1,6 @@
 """Hints come in three steps and never give the solution away; demos never print the next answer.
 
-For every exercise of lessons 1-5: at least three hints (the idea, the approach, a near-complete
+For every exercise of lessons 1-6: at least three hints (the idea, the approach, a near-complete
 skeleton), none containing the exercise's key expression (below: the part of its solution that *is*
 the answer); the key expression really is in the source notebook's solution cell; and no code cell
 before the exercise (in the source notebook) contains it either.
@@ -15,7 +15,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LESSONS = range(1, 6)
+LESSONS = range(1, 7)
 
 # The expressions that give each exercise's answer away: any one of them in a hint, or in a code
 # cell before the exercise, hands the student the solution.
@@ -24,9 +24,9 @@ KEY_EXPRESSIONS = {
     "lesson1.q2": ['tokenizer.tokenize("TensorFlow tokenization")'],
     "lesson1.q3": ["return ids, tokenizer.decode(ids)"],
     "lesson1.q4": ["tokenizer.eos_token_id"],
-    "lesson1.q7": ['len(tokenizer.encode(" " + word))'],
-    "lesson1.q8": ['piece.replace(" ", "Ġ")'],
-    "lesson1.q9": ["tokenizer.decode([token_id]) for token_id in tokenizer.encode(EMOJI)"],
+    "lesson1.q5": ['len(tokenizer.encode(" " + word))'],
+    "lesson1.q6": ['piece.replace(" ", "Ġ")'],
+    "lesson1.q7": ["tokenizer.decode([token_id]) for token_id in tokenizer.encode(EMOJI)"],
     "lesson2.q1": ["prompt_logits[0].argmax(dim=-1)"],
     "lesson2.q2": ["ratio_probs[be_id] / ratio_probs[do_id]", "torch.exp(row[be] - row[do])"],
     "lesson2.q3": ["torch.softmax(logits[0, -1], dim=-1)", "torch.softmax(model(input_ids).logits[0, -1]"],
@@ -46,6 +46,10 @@ KEY_EXPRESSIONS = {
     "lesson5.q4": ["beams, scores = beam_step(model, beams, scores, num_beams)"],
     "lesson5.q5": ["ids[i:i + n - 1] == prefix"],
     "lesson5.q6": ["num_beams=5, do_sample=False, max_new_tokens=12", "**BEAM_SETTINGS)"],
+    "lesson6.q1": ["tf.exp(log_probs) * log_probs"],
+    "lesson6.q2": ["token_log_probs[input_len - 1:]", "torch.exp(-scored.mean())"],
+    "lesson6.q3": ["min_p * probs.max()"],
+    "lesson6.q4": ["tf.where(logits > 0, logits / penalty, logits * penalty)"],
 }
 
 

@@ -28,17 +28,27 @@ def bars_figure(tokenizer, token_ids, expected, yours, title, k=12, ylabel="prob
     """Bars of the reference's ``k`` likeliest tokens next to the student's values for them.
 
     ``expected`` and ``yours`` are 1-D and aligned; entry ``i`` is the token ``token_ids[i]``.
+    Drawn by ``paired_bars``.
+    """
+    expected, yours = np.asarray(expected, np.float64), np.asarray(yours, np.float64)
+    top = np.argsort(-expected, kind="stable")[:k]
+    labels = [token_label(tokenizer, token_ids[i]) for i in top]
+    return paired_bars(labels, expected[top], yours[top], title, ylabel)
+
+
+def paired_bars(labels, expected, yours, title, ylabel="probability", xlabel=None):
+    """The reference's bar next to the student's for each label (aligned 1-D values).
+
     Where the student's bars would be too small to see next to the reference's (a near-flat
     distribution) the axis is logarithmic; where the values cannot share an axis (a sign differs,
     e.g. logits next to probabilities), the two are drawn side by side, each on its own axis.
     """
     from matplotlib.figure import Figure
 
-    expected, yours = np.asarray(expected, np.float64), np.asarray(yours, np.float64)
-    top = np.argsort(-expected, kind="stable")[:k]
-    labels = [token_label(tokenizer, token_ids[i]) for i in top]
-    x = np.arange(len(top))
-    ref_top, your_top = expected[top], np.where(np.isfinite(yours[top]), yours[top], 0.0)
+    ref_top = np.asarray(expected, np.float64)
+    your_top = np.asarray(yours, np.float64)
+    your_top = np.where(np.isfinite(your_top), your_top, 0.0)
+    x = np.arange(len(labels))
     positive = np.all(ref_top >= 0) and np.all(your_top >= 0)
     scale = max(np.abs(ref_top).max(initial=0.0), np.abs(your_top).max(initial=0.0))
     if not positive:
@@ -51,6 +61,8 @@ def bars_figure(tokenizer, token_ids, expected, yours, title, k=12, ylabel="prob
         for axes in (left, right):
             axes.set_xticks(x, labels, rotation=45, ha="right")
             axes.set_ylabel(ylabel)
+            if xlabel:
+                axes.set_xlabel(xlabel)
         figure.suptitle(title, fontsize=10)
         figure.tight_layout()
         return figure
@@ -68,6 +80,8 @@ def bars_figure(tokenizer, token_ids, expected, yours, title, k=12, ylabel="prob
         title += " (log scale)"
     axes.set_xticks(x, labels, rotation=45, ha="right")
     axes.set_ylabel(ylabel)
+    if xlabel:
+        axes.set_xlabel(xlabel)
     axes.set_title(title, fontsize=10)
     axes.legend()
     figure.tight_layout()

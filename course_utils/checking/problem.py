@@ -14,6 +14,7 @@ adds what a student calls (``check``, ``hint``, ``solution``, ``grade``) and wha
 from __future__ import annotations
 
 import os
+import textwrap
 
 from course_utils.checking import solutions
 from course_utils.checking.context import Context, shared_context
@@ -25,7 +26,43 @@ from course_utils.checking.records import (ANSWER_MIME, checker_failure, emit_an
 from course_utils.checking.student_code import StudentCodeError, describe_exception
 from course_utils.checking.verdict import INCORRECT, Verdict, incorrect
 
-__all__ = ["ANSWER_MIME", "Problem"]  # ANSWER_MIME: the grader reads it from here
+__all__ = ["ANSWER_MIME", "Problem", "locked_cell_mode"]  # ANSWER_MIME: the grader reads it from here
+
+
+def locked_cell_mode() -> str:
+    """What the locked test cells (``qK.grade()``) do in this process: ``"grade"``, ``"validate"``
+    or ``"practice"``. Read from the environment the kernel inherited:
+
+    * ``COURSE_GRADING=1``: the course's grader (``grader/sandbox.py`` sets it in the kernel's
+      cleared environment) and the tests of the source notebooks: ``"grade"``.
+    * ``NBGRADER_EXECUTION``: nbgrader's documented hook (its FAQ, "Can I modify the notebook
+      behavior during autograding or validation?"). Its ``Validator`` sets
+      ``NBGRADER_EXECUTION=validate`` around the execution of the notebook, and the kernel it
+      starts inherits it: so do ``nbgrader validate``, the Validate button of the Jupyter
+      assignment list and ``ValidateApp``/``Validator`` called from Python. ``validate`` gives
+      ``"validate"``: each test cell fails unless its exercise is Correct, so Validate no longer
+      says "Success!" on an unanswered notebook. ``nbgrader autograde`` sets
+      ``NBGRADER_EXECUTION=autograde``: ``"grade"``, so plain nbgrader grades truthfully too.
+    * neither: ``"practice"``, a student running cells, where a test cell only shows its verdict.
+
+    A variable that nbgrader sets was chosen over a course configuration (``nbgrader_config.py``)
+    because a configuration reaches nbgrader's process, not the kernel where ``grade()`` runs, and
+    students run Validate from their own Jupyter, where the course ships no configuration.
+    """
+    if os.environ.get("COURSE_GRADING") == "1":
+        return "grade"
+    execution = os.environ.get("NBGRADER_EXECUTION")
+    if execution == "validate":
+        return "validate"
+    if execution == "autograde":
+        return "grade"
+    return "practice"
+
+
+def validation_message(name: str, verdict: Verdict) -> str:
+    """``q2: Incorrect: ...`` in lines that nbgrader's Validate report shows whole (it cuts each
+    line at 90 columns, the indent and ``AssertionError: `` included)."""
+    return "\n".join(textwrap.fill(line, 66) for line in f"{name}: {verdict}".splitlines())
 
 
 class Problem:
@@ -124,12 +161,24 @@ class Problem:
         show_text("Solution", self.solution_code or solutions.NOT_IN_THIS_RELEASE, code=bool(self.solution_code))
 
     def grade(self, namespace: dict | None = None):
-        """The locked test cell's call. For a student it is ``check()``; under the grader
-        (``COURSE_GRADING=1``) it records the answer, hidden probes included, and raises
-        ``AssertionError`` unless correct.
+        """The locked test cell's call; what it does depends on ``locked_cell_mode()``:
+
+        * ``"practice"`` (a student running the notebook): ``check()``, never raises, so "Run All"
+          of an unanswered notebook reaches the end;
+        * ``"validate"`` (nbgrader's Validate): ``check()`` (public tests only: hidden inputs stay
+          secret), then ``AssertionError`` unless Correct, so nbgrader counts the cell as failed;
+        * ``"grade"`` (the grader): records the answer, hidden probes included, and raises
+          ``AssertionError`` unless Correct.
         """
-        if os.environ.get("COURSE_GRADING") != "1":
+        mode = locked_cell_mode()
+        if mode == "practice":
             self.check(namespace)
+            return
+        if mode == "validate":
+            verdict = self.verdict(namespace)
+            show_verdict(verdict)
+            if not verdict.correct:
+                raise AssertionError(validation_message(self.name, verdict))
             return
         namespace = user_namespace() if namespace is None else namespace
         try:

@@ -51,9 +51,21 @@ def emit_answer_record(problem_id: str, payload: dict):
     if in_kernel():
         from IPython.display import display
 
-        display({ANSWER_MIME: data, "text/plain": f"[answer to {problem_id} recorded]"}, raw=True)
+        display({ANSWER_MIME: displayable(data), "text/plain": f"[answer to {problem_id} recorded]"}, raw=True)
     else:
         print(json.dumps({ANSWER_MIME: data}))
+
+
+def displayable(record: dict):
+    """The record as a display output carries it: itself, or, when it holds an infinity or a NaN (a
+    filter's -inf), its JSON text. Jupyter's message packer would turn those floats into strings
+    (``'-inf'``, with a warning on stderr); as text (``-Infinity``) the grader's ``json.loads``
+    reads them back as the floats they were."""
+    try:
+        json.dumps(record, allow_nan=False)
+    except ValueError:
+        return json.dumps(record)
+    return record
 
 
 def scaled(verdict: Verdict, points: float) -> Verdict:

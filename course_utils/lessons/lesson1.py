@@ -158,7 +158,7 @@ class EndOfTextId(ValueProblem):
 class TokenCost(FunctionProblem):
     """``token_cost(word)``: how many tokens ``word`` costs in the middle of a sentence."""
 
-    id = "lesson1.q7"
+    id = "lesson1.q5"
     var = "token_cost"
     public_probes = ["Lisbon", "tokenization"]
     hidden_probes = ["antidisestablishmentarianism", "Kaggle", "the"]
@@ -186,7 +186,7 @@ class TokenCost(FunctionProblem):
 class TokenString(FunctionProblem):
     """``token_string(piece)``: the vocabulary's string for a piece of text that is one token."""
 
-    id = "lesson1.q8"
+    id = "lesson1.q6"
     var = "token_string"
     public_probes = [" be", "be", " learning"]
     hidden_probes = [" Be", " the", "the"]
@@ -222,7 +222,7 @@ EMOJI = "\U0001f642"   # the slightly smiling face, four bytes in UTF-8
 class LonePieces(ValueProblem):
     """What each token of an emoji decodes to on its own: a byte-level surprise."""
 
-    id = "lesson1.q9"
+    id = "lesson1.q7"
     var = "lone_pieces"
     hints = ("Decode each id of the emoji *by itself*, not all of them together.",
              "`tokenizer.encode(EMOJI)` gives the ids; decode a list holding just one of them, for each "

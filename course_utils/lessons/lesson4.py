@@ -4,56 +4,24 @@ Random answers are judged by invariants (shape, dtype, support), seeded reproduc
 chi-square goodness-of-fit test (``course_utils.checking.stats``), never by exact ids. Temperature
 and the filters are deterministic: they are compared with the references on the model's real
 logits, restricted to the ``SUBSET`` likeliest tokens so that the recorded answers stay small.
+
+One job per module: the exercise kinds shared with lesson 6 (``LogitsProblem``, ``FilterProblem``)
+are in ``logits_problems``, the sampling loop (q5) in ``lesson4_loop``, the judging of bags of
+samples in ``sampling_checks``; this module declares q1-q4 and binds q1-q5.
 """
 import numpy as np
 
-from course_utils.checking import FunctionProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
-from course_utils.checking import compare, stats
+from course_utils.checking import bind_exercises, call_student, mistake, ____  # noqa: F401
+from course_utils.checking import stats
 from course_utils.checking.figures import bars_figure, with_figure
 from course_utils.checking.numeric import softmax
-from course_utils.checking.reference_cache import next_token_logits
+from course_utils.lessons.lesson4_loop import SampleLoopTensorFlow
+from course_utils.lessons.logits_problems import SUBSET, FilterProblem, LogitsProblem, is_float_vector
 from course_utils.lessons.sampling_checks import counts_figure, is_id_list, judge_samples, judge_seeds
 
 NUM_SAMPLES = 3000          # draws per probe: enough for the chi-square test, quick to record
 SEED, OTHER_SEED = 1234, 4321
-SUBSET = 512                # filter probes see the logits of this many likeliest tokens
 TINY_WEIGHTS = [0.1, 0.2, 0.5, 0.3]   # the notebook's four-token vocabulary (random.choices)
-
-
-class LogitsProblem(FunctionProblem):
-    """Probes are prompts; the student's function receives next-token logits of ``self.framework``."""
-
-    framework = "pt"
-    subset = True   # filters and temperature: the SUBSET likeliest tokens, in id order
-
-    def full_logits(self, spec) -> np.ndarray:
-        """The next-token logits after the prompt, shape (vocab_size,), float32 (read-only: shared)."""
-        ids = tuple(self.ctx.tokenizer.encode(spec["prompt"]))
-        return np.asarray(next_token_logits(self.ctx.model(self.framework), self.framework, ids), np.float32)
-
-    def subset_ids(self, spec) -> np.ndarray:
-        """Ids of the SUBSET likeliest tokens after the prompt, in id order."""
-        return np.sort(np.argsort(-self.full_logits(spec), kind="stable")[:SUBSET])
-
-    def numpy_logits(self, spec) -> np.ndarray:
-        """What the student's function receives, as numpy: shape (SUBSET,) or (vocab_size,)."""
-        return self.full_logits(spec)[self.subset_ids(spec)] if self.subset else self.full_logits(spec)
-
-    def logits(self, spec):
-        """A fresh tensor of the framework (the student's function may modify it in place)."""
-        row = np.array(self.numpy_logits(spec))
-        if self.framework == "tf":
-            import tensorflow as tf
-
-            return tf.constant(row)
-        import torch
-
-        return torch.tensor(row)
-
-    def describe_probe(self, spec):
-        what = f"the logits of the {SUBSET} likeliest tokens after" if self.subset else "the logits after"
-        rest = ", ".join(f"{k}={v!r}" for k, v in spec.items() if k != "prompt")
-        return f"{what} {spec['prompt']!r}" + (f" with {rest}" if rest else "")
 
 
 # -- q1: tf.random.categorical ------------------------------------------------------------------
@@ -164,82 +132,6 @@ class Temperature(LogitsProblem):
 
 
 # -- q3, q4: top-k and top-p --------------------------------------------------------------------
-class FilterProblem(LogitsProblem):
-    """A logits filter: kept entries unchanged, filtered ones -inf. Subclasses set ``param`` and
-    ``reference`` and declare mistakes that keep the wrong tokens (``keeping(spec, positions)``)."""
-
-    param = ""
-    atol = 1e-5  # -inf must sit exactly where the reference has it (``compare.same``)
-
-    def run_probe(self, function, spec):
-        return call_student(function, self.logits(spec), spec[self.param])
-
-    def expected(self, spec):
-        filtered = self.reference(self.ctx.ref(self.framework))(self.logits(spec), spec[self.param])
-        return np.asarray(filtered, np.float64).tolist()
-
-    def keeping(self, spec, positions) -> list:
-        """The logits with only the tokens at ``positions`` kept, the others set to -inf."""
-        logits = self.numpy_logits(spec).astype(np.float64)
-        keep = np.zeros(logits.size, bool)
-        keep[positions] = True
-        return np.where(keep, logits, -np.inf).tolist()
-
-    def kept(self, spec) -> np.ndarray:
-        return np.isfinite(np.asarray(self.expected(spec)))
-
-    # The right set of tokens, marked the wrong way.
-    @mistake("Filtered logits should be -inf, not 0 (a logit of 0 still has probability).")
-    def zeros(self, spec):
-        return np.where(self.kept(spec), self.numpy_logits(spec).astype(np.float64), 0.0).tolist()
-
-    @mistake("Those are probabilities with the filtered tokens set to 0; return *logits*, with the "
-             "filtered ones set to -inf (softmax comes later).")
-    def probabilities(self, spec):
-        return np.where(self.kept(spec), softmax(self.numpy_logits(spec)), 0.0).tolist()
-
-    @mistake("Those are renormalised probabilities; return *logits*, with the filtered ones set to -inf.")
-    def renormalised(self, spec):
-        kept_probs = np.where(self.kept(spec), softmax(self.numpy_logits(spec)), 0.0)
-        return (kept_probs / kept_probs.sum()).tolist()
-
-    def judge(self, payload):
-        return with_figure(super().judge(payload), lambda: self.figure(payload))
-
-    def figure(self, payload):
-        """The distribution after the reference's filter next to the one after the student's."""
-        size = self.numpy_logits(self.public_probes[0]).size
-        for probe in payload.get("probes") or []:
-            answer = probe.get("answer")
-            if probe.get("hidden") or not is_float_vector(answer, size):
-                continue
-            yours = np.asarray(answer, np.float64)
-            if np.any(np.isnan(yours)) or not np.any(np.isfinite(yours)):
-                continue
-            expected = softmax(np.asarray(self.expected(probe["spec"])))
-            kept = int(np.isfinite(np.asarray(self.expected(probe["spec"]))).sum())
-            spec = probe["spec"]
-            return bars_figure(self.ctx.tokenizer, self.subset_ids(spec), expected, softmax(yours),
-                               f"After {spec['prompt']!r}, {self.param}={spec[self.param]}: softmax of the "
-                               f"filtered logits", k=min(25, max(12, kept + 4)),
-                               ylabel="probability after the filter")
-        return None
-
-    def diagnose(self, answer, expected, spec):
-        mismatch = compare.mismatch(answer, expected, self.rtol, self.atol)
-        if not mismatch.startswith("differs"):
-            return f"your result {mismatch}"
-        yours, expected = np.asarray(answer, np.float64), np.asarray(expected)
-        kept = np.isfinite(expected)
-        if (np.all(np.isfinite(yours)) and np.all(yours[~kept] <= -1e4)
-                and np.allclose(yours[kept], expected[kept], rtol=1e-4, atol=1e-5)):
-            return "Filtered tokens should be -inf (float('-inf')), not a large negative number."
-        if np.array_equal(np.isneginf(yours), ~kept):
-            return "the right tokens are kept, but their logits changed: keep the kept logits as they are"
-        return (f"your result keeps {int(np.sum(~np.isneginf(yours)))} tokens (not -inf) where the "
-                f"reference keeps {int(kept.sum())}")
-
-
 class TopKTensorFlow(FilterProblem):
     """``top_k_filter(logits, k)`` in TensorFlow: keep the k highest logits, the rest -inf."""
 
@@ -320,95 +212,6 @@ class TopP(FilterProblem):
         probs = softmax(self.numpy_logits(spec))
         ascending = np.argsort(-probs, kind="stable")[::-1]
         return self.keeping(spec, ascending[np.cumsum(probs[ascending]) <= spec["p"]])
-
-
-def is_float_vector(answer, size) -> bool:
-    return isinstance(answer, list) and len(answer) == size and all(isinstance(x, (int, float)) for x in answer)
-
-
-# -- q5: the sampling loop ------------------------------------------------------------------------
-LOOP_SEEDS = (1, 2, 3, 4)
-UNLIKELY = -9.0     # mean log-probability per drawn token below which the draws ignore the model
-
-
-class SampleLoopTensorFlow(FunctionProblem):
-    """``sample_loop_tf(model, input_ids, max_new_tokens, seed)``: lesson 3's loop, with draws.
-
-    Judged by invariants: the form of the ids, the stopping rule, the seed deciding the text, and the
-    drawn tokens being likely under the model (a loop that samples from probabilities, or ignores the
-    model, draws tokens of almost no probability).
-    """
-
-    id = "lesson4.q5"
-    var = "sample_loop_tf"
-    framework = "tf"
-    public_probes = [{"prompt": "In the future", "max_new_tokens": 8}]
-    hidden_probes = [{"prompt": "The function returns", "max_new_tokens": 6}]
-    hints = ("Take lesson 3's greedy loop and change one line: instead of the argmax of the last "
-             "position's logits, *draw* the next token from them.",
-             "Seed once, with `tf.random.set_seed(seed)`, before the loop. In each step run the model on "
-             "`tf.constant([ids])`, keep the last position's logits with their batch axis, shape "
-             "[1, vocab_size], draw one id with `tf.random.categorical` (it wants logits), append it, and "
-             "stop after a '.'.",
-             "```\ntf.random.set_seed(seed)\nids = list(input_ids)\nfor _ in range(max_new_tokens):\n"
-             "    logits = model(tf.constant([ids])).logits[:, -1, :]\n"
-             "    next_id = int(tf.random.categorical(..., num_samples=...)[0, 0])\n"
-             "    ids.append(next_id)\n    if next_id == period_id:\n        break\nreturn ids\n```")
-
-    def prompt(self, spec) -> list[int]:
-        return self.ctx.tokenizer.encode(spec["prompt"])
-
-    def run_probe(self, function, spec):
-        model, n = self.ctx.model("tf"), spec["max_new_tokens"]
-        first = call_student(function, model, self.prompt(spec), n, LOOP_SEEDS[0])
-        if first is None:
-            return None
-        runs = [first] + [call_student(function, model, self.prompt(spec), n, seed) for seed in LOOP_SEEDS[1:]]
-        return {"runs": runs, "again": call_student(function, model, self.prompt(spec), n, LOOP_SEEDS[0])}
-
-    def log_probs(self, ids, prompt_len) -> np.ndarray:
-        """Log-probability of each new token of ``ids`` under the model, given the tokens before it."""
-        from course_utils.checking.reference_cache import forward_logits
-
-        logits = np.asarray(forward_logits(self.ctx.model("tf"), "tf", tuple(ids)), np.float64)[:-1]
-        logits = logits - logits.max(axis=-1, keepdims=True)
-        log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
-        return log_probs[np.arange(len(ids) - 1), ids[1:]][prompt_len - 1:]
-
-    def judge_probe(self, spec, answer):
-        prompt, n = self.prompt(spec), spec["max_new_tokens"]
-        period = self.ctx.tokenizer.encode(".")[0]
-        vocab_size = len(self.ctx.tokenizer)
-        if not isinstance(answer, dict) or not all(isinstance(run, list) for run in answer.get("runs", [None])):
-            return "`sample_loop_tf` should return a list of ids: the prompt's, then the new ones"
-        for run in answer["runs"]:
-            if not all(type(i) is int and 0 <= i < vocab_size for i in run):
-                return "`sample_loop_tf` should return a list of token ids (ints in the vocabulary)"
-            if run[:len(prompt)] != prompt:
-                return "the list should start with the prompt's ids, then the new ones"
-            new = run[len(prompt):]
-            if len(new) > n:
-                return f"it wrote {len(new)} new tokens; the budget is `max_new_tokens` = {n}"
-            if period in new[:-1]:
-                return "the loop runs past '.': stop once the new token is the period"
-            if len(new) < n and (not new or new[-1] != period):
-                return "the loop stopped before the budget ran out without a '.' to stop at"
-        if answer.get("again") != answer["runs"][0]:
-            return ("the same seed gave two different texts: call `tf.random.set_seed(seed)` once, "
-                    "before the loop")
-        if all(run == answer["runs"][0] for run in answer["runs"]):
-            return (f"{len(LOOP_SEEDS)} different seeds wrote the same text: that is greedy decoding (or "
-                    "the seed is ignored); draw each token with `tf.random.categorical`")
-        drawn = np.concatenate([self.log_probs(run, len(prompt)) for run in answer["runs"]])
-        if drawn.size and drawn.mean() < UNLIKELY:
-            return (f"the tokens your loop drew are very unlikely under the model (average log-probability "
-                    f"{drawn.mean():.1f}, about 1 chance in {np.exp(-drawn.mean()):,.0f}): draw from the "
-                    "logits of the last position as they are; given probabilities, "
-                    "`tf.random.categorical` draws almost uniformly")
-        return None
-
-    def describe_probe(self, spec):
-        return f"prompt {spec['prompt']!r} with max_new_tokens={spec['max_new_tokens']}"
 
 
 qvars = bind_exercises(globals(), [CategoricalTensorFlow, Temperature, TopKTensorFlow, TopP, SampleLoopTensorFlow])

@@ -2,8 +2,9 @@
 
 Expected values are computed at check time on the model the notebook uses, in float64 numpy from
 the model's own logits (``next_token_logits``, ``forward_logits``); the named mistakes are the same
-computations with one classic slip. The filters reuse lesson 4's ``FilterProblem``: the student's
-function sees the logits of the ``SUBSET`` likeliest tokens, so the recorded answers stay small.
+computations with one classic slip. The filters reuse lesson 4's ``FilterProblem``
+(``logits_problems``): the student's function sees the logits of the ``SUBSET`` likeliest tokens,
+so the recorded answers stay small.
 The helpers the notebook draws with live in ``lesson6_tools``.
 """
 import math
@@ -13,7 +14,7 @@ import numpy as np
 from course_utils.checking import FunctionProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
 from course_utils.checking.numeric import log_softmax, softmax
 from course_utils.checking.reference_cache import forward_logits
-from course_utils.lessons.lesson4 import FilterProblem, LogitsProblem
+from course_utils.lessons.logits_problems import FilterProblem, LogitsProblem
 from course_utils.lessons.lesson6_tools import (min_p_keep, per_token_probs, repeated_ngram_share,
                                                  repetition_penalty_numpy)
 

@@ -1,0 +1,106 @@
+"""Kernels forked from the warm template are as contained as fresh ones, and share nothing.
+
+Each test runs real notebooks through ``grader.sandbox.run_notebook`` with ``kernel="fork"``: the
+template (grader/zygote_server.py) starts once in bubblewrap, and every notebook is a fork of it
+with namespaces, a scratch ``/tmp``, limits and a privilege set of its own. The attack suite
+(tests/test_grader_attacks.py) runs its whole batch against both kinds of kernel.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+
+import nbformat
+import pytest
+
+from grader import autograde, bwrap, forked_kernel, sandbox
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bwrap.executable() is None, reason="bubblewrap is not installed")]
+os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
+
+OPTIONS = {**autograde.DEFAULT_OPTIONS, "cell_timeout": 60, "notebook_timeout": 120, "kernel": "fork"}
+
+
+def run(*sources: str, options: dict | None = None, hidden=()) -> tuple[str, list[str]]:
+    """Run code cells in a forked kernel; ``(status, each cell's printed text)``."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    status, message, _ = sandbox.run_notebook(nb, dict(options or OPTIONS), hidden=list(hidden))
+    texts = ["".join(o.get("text", "") or o.get("evalue", "") for o in cell.get("outputs", [])) for cell in nb.cells]
+    return status, texts
+
+
+def test_a_fork_has_no_privilege_and_sees_only_itself():
+    status, (caps, procs, net, tmp) = run(
+        "print({l.split(':')[0]: l.split()[1] for l in open('/proc/self/status') "
+        "if l.startswith(('Cap', 'NoNewPrivs'))})",
+        "import os; print(sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))",
+        "import socket\ns = socket.socket(); s.settimeout(2)\ntry:\n    s.connect(('1.1.1.1', 80)); print('open')\n"
+        "except OSError as e:\n    print('blocked')",
+        "import glob, os; print(([(f, os.listdir(f)) for f in sorted(glob.glob('/tmp/*'))], "
+        "glob.glob('/tmp/grader-template-*/*')))")
+    assert status == "ok"
+    values = eval(caps)  # noqa: S307 - our own cell's printed dict
+    assert all(int(v, 16) == 0 for k, v in values.items() if k.startswith("Cap")), values
+    assert values["NoNewPrivs"] == "1"
+    assert eval(procs) == [1, 2]  # noqa: S307 - its reaper (PID 1) and itself: no template, no neighbour
+    assert net.strip() == "blocked"
+    folders, jobs = eval(tmp)  # noqa: S307
+    others = {f: content for f, content in folders if not f.startswith("/tmp/grader-template-")}
+    assert others.pop("/tmp/work") == [".ipython"]  # its home: IPython's profile, nothing else
+    assert all(c == [] for c in others.values()), others  # the hidden folders, empty
+    assert len(jobs) == 1  # its own IPC folder; the template's socket is not there
+
+
+def test_nothing_written_by_one_fork_reaches_the_next():
+    marker = "written-by-the-first-fork"
+    first, _ = run(f"open('/tmp/work/{marker}', 'w').write('x'); open('/dev/shm/{marker}', 'w').write('x')\n"
+                   "import torch; print(torch.rand(1).item())")
+    assert first == "ok"
+    status, (seen, draws) = run(f"import os; print(os.path.exists('/tmp/work/{marker}'), "
+                                f"os.path.exists('/dev/shm/{marker}'))",
+                                "import torch, numpy; print(torch.rand(1).item(), numpy.random.rand())")
+    assert status == "ok" and seen.strip() == "False False"
+    _, (draws_again,) = run("import torch, numpy; print(torch.rand(1).item(), numpy.random.rand())")
+    assert draws != draws_again  # each fork seeds itself from the OS, as a fresh interpreter does
+
+
+def test_hidden_folders_under_tmp_stay_empty_and_read_only(tmp_path):
+    out = tmp_path / "out"
+    (out / "results").mkdir(parents=True)
+    (out / "grades.csv").write_text("secret")
+    status, (listing, write) = run(
+        f"import os; print(os.listdir({str(out)!r}))",
+        f"try:\n    os.makedirs({str(out / 'results' / 'x')!r}); print('written')\nexcept OSError:\n    print('refused')",
+        hidden=[str(out)])
+    assert status == "ok" and listing.strip() == "[]" and write.strip() == "refused"
+
+
+def test_a_fork_that_exits_or_is_killed_ends_as_a_crash_and_the_next_one_runs():
+    status, _ = run("import os; os._exit(3)")
+    assert status == "crash"
+    status, _ = run("import ctypes; ctypes.string_at(0)")  # a segmentation fault
+    assert status == "crash"
+    assert run("print(1 + 1)") == ("ok", ["2\n"])
+
+
+def test_a_dead_template_is_started_again():
+    assert run("print('warm')")[0] == "ok"
+    (template,) = forked_kernel.running_templates()
+    os.killpg(template.process.pid, signal.SIGKILL)
+    template.process.wait()
+    assert run("print('again')") == ("ok", ["again\n"])
+
+
+def test_a_template_that_cannot_start_falls_back_to_fresh_kernels_and_says_why(tmp_path, monkeypatch, capsys):
+    broken = tmp_path / "server.py"
+    broken.write_text("import sys\nsys.exit('the template cannot start: test')\n")
+    forked_kernel.close_templates()
+    monkeypatch.setattr(forked_kernel, "SERVER_SOURCE", broken)
+    monkeypatch.setattr(sandbox, "TEMPLATE_FAILED", [])
+    options = {**OPTIONS, "notebook_timeout": 119}  # another template than the other tests'
+    assert run("print('fresh')", options=options) == ("ok", ["fresh\n"])
+    assert "cannot start: test" in capsys.readouterr().err
+    assert sandbox.TEMPLATE_FAILED and json.dumps(sandbox.TEMPLATE_FAILED)
