@@ -59,7 +59,7 @@ class Watchdog(threading.Thread):
                 self.kill(Status.TIMEOUT, "the notebook ran past its time limit")
             elif self.cell_started is not None and now - self.cell_started > self.cell_limit:
                 self.kill(Status.TIMEOUT, f"a cell ran past its time limit ({self.cell_limit:.0f} s) and "
-                                                "did not stop when interrupted")
+                                          "did not stop when interrupted")
             elif self.run_dir and polls % 5 == 0 and not _small_folder(self.run_dir, self.run_dir_bytes):
                 self.kill(Status.CRASH, "the notebook wrote files where the grader talks to it")
 

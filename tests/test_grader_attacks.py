@@ -231,17 +231,27 @@ def build(submissions: Path, out: Path):
     os.mkfifo(submissions / "pipe_at_top")
 
 
-@pytest.fixture(scope="module", params=["fork", "fresh"])
+@pytest.fixture(scope="module", params=["fork", "fresh", "dask-fork"])
 def attacked(tmp_path_factory, request):
-    """The whole batch, once with kernels forked from the warm template and once with fresh ones."""
-    options = {**OPTIONS, "kernel": request.param}
+    """The whole batch: on the local pool with kernels forked from the warm template, with fresh
+    kernels, and on a Dask LocalCluster (scheduler and two worker processes over TCP) with forks."""
+    engine, _, kernel = request.param.rpartition("-")
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    options = {**OPTIONS, "kernel": kernel}
     root = tmp_path_factory.mktemp(f"attacks-{request.param}")
     submissions, out = root / "submissions", root / "out"
     build(submissions, out)
     before = {"submissions": digest_tree([submissions]), "package": digest_tree(PACKAGE_FILES)}
     os.environ["AWS_SECRET_ACCESS_KEY"] = SECRET
     try:
-        report = autograde.autograde(submissions, out, workers=2, options=options, progress=False)
+        if engine == "dask":
+            from grader import cluster
+
+            with cluster.dask_executor(local_workers=2) as executor:
+                report = autograde.autograde(submissions, out, options=options, progress=False, executor=executor)
+        else:
+            report = autograde.autograde(submissions, out, workers=2, options=options, progress=False)
     finally:
         del os.environ["AWS_SECRET_ACCESS_KEY"]
     rows = {(r["student_id"], r["notebook"]): r for r in report.rows}

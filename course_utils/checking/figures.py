@@ -59,10 +59,7 @@ def paired_bars(labels, expected, yours, title, ylabel="probability", xlabel=Non
         right.bar(x, your_top, color="C1")
         right.set_title("yours", fontsize=10)
         for axes in (left, right):
-            axes.set_xticks(x, labels, rotation=45, ha="right")
-            axes.set_ylabel(ylabel)
-            if xlabel:
-                axes.set_xlabel(xlabel)
+            label_axes(axes, x, labels, ylabel, xlabel)
         figure.suptitle(title, fontsize=10)
         figure.tight_layout()
         return figure
@@ -78,11 +75,16 @@ def paired_bars(labels, expected, yours, title, ylabel="probability", xlabel=Non
         axes.set_yscale("log")
         axes.set_ylim(bottom=floor)
         title += " (log scale)"
-    axes.set_xticks(x, labels, rotation=45, ha="right")
-    axes.set_ylabel(ylabel)
-    if xlabel:
-        axes.set_xlabel(xlabel)
+    label_axes(axes, x, labels, ylabel, xlabel)
     axes.set_title(title, fontsize=10)
     axes.legend()
     figure.tight_layout()
     return figure
+
+
+def label_axes(axes, x, labels, ylabel: str, xlabel: str | None = None):
+    """Token labels under the bars (slanted, so long ones stay readable) and the axis titles."""
+    axes.set_xticks(x, labels, rotation=45, ha="right")
+    axes.set_ylabel(ylabel)
+    if xlabel:
+        axes.set_xlabel(xlabel)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from course_utils.reference._common import banned_ngram_tokens  # framework-free: shared by both
+from course_utils.reference.framework_free import banned_ngram_tokens  # framework-free: shared by both
 
 FRAMEWORKS = ("pt", "tf")
 

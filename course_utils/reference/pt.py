@@ -12,7 +12,7 @@ import itertools
 
 import torch
 
-from course_utils.reference import _common
+from course_utils.reference import framework_free
 
 __all__ = ["next_token_logits", "next_token_probs", "top_choices",
            "apply_temperature", "top_k_filter", "top_p_filter", "sample_from_logits",
@@ -24,7 +24,7 @@ NEG_INF = float("-inf")
 
 def _as_batch(input_ids) -> torch.Tensor:
     """``input_ids`` as a (1, seq_len) int64 tensor."""
-    return torch.tensor([_common.to_id_list(input_ids)])
+    return torch.tensor([framework_free.to_id_list(input_ids)])
 
 
 # --- One step: what does the model think comes next? ---------------------------------------------
@@ -42,7 +42,7 @@ def next_token_probs(model, input_ids):
 
 def top_choices(model, tokenizer, input_ids, k=5) -> list[tuple[int, str, float]]:
     """The ``k`` most likely next tokens as ``(token_id, token_string, probability)``, best first."""
-    k = _common.check_positive_int("k", k)
+    k = framework_free.check_positive_int("k", k)
     probs, token_ids = torch.topk(next_token_probs(model, input_ids), k)
     return [(int(i), tokenizer.decode([int(i)]), float(p)) for p, i in zip(probs, token_ids)]
 
@@ -51,12 +51,12 @@ def top_choices(model, tokenizer, input_ids, k=5) -> list[tuple[int, str, float]
 
 def apply_temperature(logits, temperature):
     """``logits / temperature``: below 1 sharpens the distribution, above 1 flattens it."""
-    return torch.as_tensor(logits) / _common.check_temperature(temperature)
+    return torch.as_tensor(logits) / framework_free.check_temperature(temperature)
 
 
 def top_k_filter(logits, k):
     """Keep the ``k`` highest logits (and any tied with the k-th), set the rest to -inf."""
-    k = _common.check_positive_int("k", k)
+    k = framework_free.check_positive_int("k", k)
     logits = torch.as_tensor(logits)
     kth_best = torch.topk(logits, min(k, logits.shape[-1]), dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth_best, NEG_INF)
@@ -71,7 +71,7 @@ def top_p_filter(logits, p):
     tokens while their total stays <= 1 - p. (``tf.py`` sorts descending, like TF's warper; the
     two agree except on exact ties at the boundary, where each sort picks a different tied token.)
     """
-    p = _common.check_top_p(p)
+    p = framework_free.check_top_p(p)
     logits = torch.as_tensor(logits)
     if p == 1.0:
         return logits.clone()
@@ -91,7 +91,7 @@ def sample_from_logits(logits, num_samples=1, temperature=1.0, top_k=None, top_p
     logits (vocab_size,) -> (num_samples,); (batch_size, vocab_size) -> (batch_size, num_samples).
     A ``seed`` uses a private ``torch.Generator``; ``None`` uses torch's global RNG.
     """
-    num_samples = _common.check_positive_int("num_samples", num_samples)
+    num_samples = framework_free.check_positive_int("num_samples", num_samples)
     logits = apply_temperature(logits, temperature)
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
@@ -110,9 +110,9 @@ def greedy_search(model, input_ids, max_new_tokens, stop_token_ids=None) -> list
     (it is kept). Returns prompt + generated ids. ``generate()`` stops at
     ``model.generation_config.eos_token_id`` by default; here, only at ``stop_token_ids``.
     """
-    ids = _common.to_id_list(input_ids)
-    max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
-    stop = _common.stop_set(stop_token_ids)
+    ids = framework_free.to_id_list(input_ids)
+    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
+    stop = framework_free.stop_set(stop_token_ids)
     past_key_values, new_input = None, _as_batch(ids)                    # (1, seq_len), then (1, 1)
     for _ in range(max_new_tokens):
         output = model(new_input, past_key_values=past_key_values, use_cache=True)
@@ -128,9 +128,9 @@ def greedy_search(model, input_ids, max_new_tokens, stop_token_ids=None) -> list
 @torch.no_grad()
 def greedy_search_no_cache(model, input_ids, max_new_tokens, stop_token_ids=None) -> list[int]:
     """``greedy_search`` without the cache: every step runs the model on the whole sequence."""
-    ids = _common.to_id_list(input_ids)
-    max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
-    stop = _common.stop_set(stop_token_ids)
+    ids = framework_free.to_id_list(input_ids)
+    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
+    stop = framework_free.stop_set(stop_token_ids)
     for _ in range(max_new_tokens):
         logits = model(_as_batch(ids), use_cache=False).logits          # (1, seq_len, vocab_size)
         next_id = int(torch.argmax(logits[0, -1, :]))
@@ -148,10 +148,10 @@ def sample(model, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=
     With a ``seed`` every step gets its own seed from a private ``random.Random(seed)``, so the same
     seed gives the same ids and no global RNG moves; with ``seed=None`` torch's global RNG is used.
     """
-    ids = _common.to_id_list(input_ids)
-    max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
-    stop = _common.stop_set(stop_token_ids)
-    seeds = itertools.repeat(None) if seed is None else _common.step_seeds(seed)
+    ids = framework_free.to_id_list(input_ids)
+    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
+    stop = framework_free.stop_set(stop_token_ids)
+    seeds = itertools.repeat(None) if seed is None else framework_free.step_seeds(seed)
     past_key_values, new_input = None, _as_batch(ids)
     for _ in range(max_new_tokens):
         output = model(new_input, past_key_values=past_key_values, use_cache=True)
@@ -182,8 +182,8 @@ def sequence_logprob(model, ids, input_len=0) -> float:
     Pass the prompt length as ``input_len`` to score only what was generated. Token 0 has no
     context, so it is never scored (``input_len=0`` sums positions 1 onwards).
     """
-    ids = torch.tensor(_common.to_id_list(ids))
-    input_len = _common.check_positive_int("input_len", input_len, minimum=0)
+    ids = torch.tensor(framework_free.to_id_list(ids))
+    input_len = framework_free.check_positive_int("input_len", input_len, minimum=0)
     if input_len > len(ids):
         raise ValueError(f"input_len must be at most len(ids) = {len(ids)}, not {input_len}")
     logits = model(ids[None]).logits[0]                                   # (seq_len, vocab_size)
@@ -209,12 +209,12 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
     * The search stops early once ``num_beams`` beams have finished and the best live beam, scored
       at its current length, is no better than the worst finished one.
     """
-    prompt = _common.to_id_list(input_ids)
-    num_beams = _common.check_positive_int("num_beams", num_beams)
-    max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens)
-    no_repeat_ngram_size = _common.check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, 0)
+    prompt = framework_free.to_id_list(input_ids)
+    num_beams = framework_free.check_positive_int("num_beams", num_beams)
+    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens)
+    no_repeat_ngram_size = framework_free.check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, 0)
     if eos_token_id is not None:
-        eos_token_id = _common.check_positive_int("eos_token_id", eos_token_id, 0)
+        eos_token_id = framework_free.check_positive_int("eos_token_id", eos_token_id, 0)
 
     beams = [list(prompt) for _ in range(num_beams)]                     # live sequences
     # Only beam 0 is live at first; -1e9 on the copies keeps step 1 from picking one token b times.
@@ -226,7 +226,7 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         past_key_values = output.past_key_values
         log_probs = torch.log_softmax(output.logits[:, -1, :], dim=-1)   # (num_beams, vocab_size)
         for b, beam in enumerate(beams):
-            log_probs[b, _common.banned_ngram_tokens(beam, no_repeat_ngram_size)] = NEG_INF
+            log_probs[b, framework_free.banned_ngram_tokens(beam, no_repeat_ngram_size)] = NEG_INF
         vocab_size = log_probs.shape[-1]
 
         # Score every (beam, token) extension; keep the 2 * num_beams best, so that num_beams can

@@ -13,7 +13,7 @@ import itertools
 
 import tensorflow as tf
 
-from course_utils.reference import _common
+from course_utils.reference import framework_free
 
 __all__ = ["next_token_logits", "next_token_probs", "top_choices",
            "apply_temperature", "top_k_filter", "top_p_filter", "sample_from_logits",
@@ -25,7 +25,7 @@ NEG_INF = float("-inf")
 
 def _as_batch(input_ids) -> tf.Tensor:
     """``input_ids`` as a (1, seq_len) int32 tensor (TF's generate() uses int32 ids)."""
-    return tf.constant([_common.to_id_list(input_ids)], dtype=tf.int32)
+    return tf.constant([framework_free.to_id_list(input_ids)], dtype=tf.int32)
 
 
 # --- One step: what does the model think comes next? ---------------------------------------------
@@ -42,7 +42,7 @@ def next_token_probs(model, input_ids):
 
 def top_choices(model, tokenizer, input_ids, k=5) -> list[tuple[int, str, float]]:
     """The ``k`` most likely next tokens as ``(token_id, token_string, probability)``, best first."""
-    k = _common.check_positive_int("k", k)
+    k = framework_free.check_positive_int("k", k)
     probs, token_ids = tf.math.top_k(next_token_probs(model, input_ids), k)
     return [(int(i), tokenizer.decode([int(i)]), float(p)) for p, i in zip(probs, token_ids)]
 
@@ -51,12 +51,12 @@ def top_choices(model, tokenizer, input_ids, k=5) -> list[tuple[int, str, float]
 
 def apply_temperature(logits, temperature):
     """``logits / temperature``: below 1 sharpens the distribution, above 1 flattens it."""
-    return tf.convert_to_tensor(logits) / _common.check_temperature(temperature)
+    return tf.convert_to_tensor(logits) / framework_free.check_temperature(temperature)
 
 
 def top_k_filter(logits, k):
     """Keep the ``k`` highest logits (and any tied with the k-th), set the rest to -inf."""
-    k = _common.check_positive_int("k", k)
+    k = framework_free.check_positive_int("k", k)
     logits = tf.convert_to_tensor(logits)
     kth_best = tf.math.top_k(logits, min(k, logits.shape[-1])).values[..., -1:]
     return tf.where(logits < kth_best, NEG_INF, logits)
@@ -71,7 +71,7 @@ def top_p_filter(logits, p):
     probability before it is < p. (``pt.py`` sorts ascending, like PyTorch's warper; the two agree
     except on exact ties at the boundary, where each sort picks a different tied token.)
     """
-    p = _common.check_top_p(p)
+    p = framework_free.check_top_p(p)
     logits = tf.convert_to_tensor(logits)
     if p == 1.0:   # TF's warper would drop a few tail tokens here: float cumsums reach 1.0 early
         return tf.identity(logits)
@@ -93,7 +93,7 @@ def sample_from_logits(logits, num_samples=1, temperature=1.0, top_k=None, top_p
     A ``seed`` uses ``tf.random.stateless_categorical`` (the seeded twin of
     ``tf.random.categorical``, which needs no global state); ``None`` uses TF's global RNG.
     """
-    num_samples = _common.check_positive_int("num_samples", num_samples)
+    num_samples = framework_free.check_positive_int("num_samples", num_samples)
     logits = apply_temperature(logits, temperature)
     if top_k is not None:
         logits = top_k_filter(logits, top_k)
@@ -114,9 +114,9 @@ def greedy_search(model, input_ids, max_new_tokens, stop_token_ids=None) -> list
     (it is kept). Returns prompt + generated ids. ``generate()`` stops at
     ``model.generation_config.eos_token_id`` by default; here, only at ``stop_token_ids``.
     """
-    ids = _common.to_id_list(input_ids)
-    max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
-    stop = _common.stop_set(stop_token_ids)
+    ids = framework_free.to_id_list(input_ids)
+    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
+    stop = framework_free.stop_set(stop_token_ids)
     past_key_values, new_input = None, _as_batch(ids)                    # (1, seq_len), then (1, 1)
     for _ in range(max_new_tokens):
         output = model(new_input, past_key_values=past_key_values, use_cache=True)
@@ -131,9 +131,9 @@ def greedy_search(model, input_ids, max_new_tokens, stop_token_ids=None) -> list
 
 def greedy_search_no_cache(model, input_ids, max_new_tokens, stop_token_ids=None) -> list[int]:
     """``greedy_search`` without the cache: every step runs the model on the whole sequence."""
-    ids = _common.to_id_list(input_ids)
-    max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
-    stop = _common.stop_set(stop_token_ids)
+    ids = framework_free.to_id_list(input_ids)
+    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
+    stop = framework_free.stop_set(stop_token_ids)
     for _ in range(max_new_tokens):
         logits = model(_as_batch(ids), use_cache=False).logits          # (1, seq_len, vocab_size)
         next_id = int(tf.argmax(logits[0, -1, :]))
@@ -150,10 +150,10 @@ def sample(model, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=
     With a ``seed`` every step gets its own seed from a private ``random.Random(seed)``, so the same
     seed gives the same ids and no global RNG moves; with ``seed=None`` TF's global RNG is used.
     """
-    ids = _common.to_id_list(input_ids)
-    max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
-    stop = _common.stop_set(stop_token_ids)
-    seeds = itertools.repeat(None) if seed is None else _common.step_seeds(seed)
+    ids = framework_free.to_id_list(input_ids)
+    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens, minimum=0)
+    stop = framework_free.stop_set(stop_token_ids)
+    seeds = itertools.repeat(None) if seed is None else framework_free.step_seeds(seed)
     past_key_values, new_input = None, _as_batch(ids)
     for _ in range(max_new_tokens):
         output = model(new_input, past_key_values=past_key_values, use_cache=True)
@@ -183,8 +183,8 @@ def sequence_logprob(model, ids, input_len=0) -> float:
     Pass the prompt length as ``input_len`` to score only what was generated. Token 0 has no
     context, so it is never scored (``input_len=0`` sums positions 1 onwards).
     """
-    ids = tf.constant(_common.to_id_list(ids), dtype=tf.int32)
-    input_len = _common.check_positive_int("input_len", input_len, minimum=0)
+    ids = tf.constant(framework_free.to_id_list(ids), dtype=tf.int32)
+    input_len = framework_free.check_positive_int("input_len", input_len, minimum=0)
     if input_len > len(ids):
         raise ValueError(f"input_len must be at most len(ids) = {len(ids)}, not {input_len}")
     logits = model(ids[None]).logits[0]                                   # (seq_len, vocab_size)
@@ -212,12 +212,12 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
     * The search stops early once ``num_beams`` beams have finished and the best live beam, scored
       at its current length, is no better than the worst finished one.
     """
-    prompt = _common.to_id_list(input_ids)
-    num_beams = _common.check_positive_int("num_beams", num_beams)
-    max_new_tokens = _common.check_positive_int("max_new_tokens", max_new_tokens)
-    no_repeat_ngram_size = _common.check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, 0)
+    prompt = framework_free.to_id_list(input_ids)
+    num_beams = framework_free.check_positive_int("num_beams", num_beams)
+    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens)
+    no_repeat_ngram_size = framework_free.check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, 0)
     if eos_token_id is not None:
-        eos_token_id = _common.check_positive_int("eos_token_id", eos_token_id, 0)
+        eos_token_id = framework_free.check_positive_int("eos_token_id", eos_token_id, 0)
 
     beams = [list(prompt) for _ in range(num_beams)]                     # live sequences
     # Only beam 0 is live at first; -1e9 on the copies keeps step 1 from picking one token b times.
@@ -229,7 +229,7 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         past_key_values = output.past_key_values
         log_probs = tf.nn.log_softmax(output.logits[:, -1, :], axis=-1)  # (num_beams, vocab_size)
         banned = [[b, token] for b, beam in enumerate(beams)
-                  for token in _common.banned_ngram_tokens(beam, no_repeat_ngram_size)]
+                  for token in framework_free.banned_ngram_tokens(beam, no_repeat_ngram_size)]
         if banned:
             log_probs = tf.tensor_scatter_nd_update(log_probs, banned, [NEG_INF] * len(banned))
         vocab_size = log_probs.shape[-1]
