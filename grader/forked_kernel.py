@@ -101,6 +101,7 @@ class KernelTemplate:
         # empty and read-only, as in a fresh kernel's sandbox.
         in_tmp = [path for path in hidden if path.startswith("/tmp/") and os.path.isdir(path)]
         self.hidden_in_tmp = [p for p in in_tmp if not any(p.startswith(q.rstrip("/") + "/") for q in in_tmp)]
+        self.needed_in_tmp = [p for p in bwrap.needed_paths(options.get("model", "course")) if p.startswith("/tmp/")]
         self.root = tempfile.mkdtemp(prefix="grader-template-")
         self.socket_path = os.path.join(self.root, "template.sock")
         self.log_path = os.path.join(self.root, "template.log")  # the template's stdout and stderr
@@ -162,7 +163,8 @@ class KernelTemplate:
                "limits": [self.options["address_space_mb"] * 2**20, self.options["file_size_mb"] * 2**20, nproc],
                "tmp_bytes": self.options.get("scratch_mb", 512) * 2**20,
                "shm_bytes": self.options.get("shm_mb", 64) * 2**20,
-               "isolate_network": self.options.get("network") != "allow", "hidden_in_tmp": self.hidden_in_tmp}
+               "isolate_network": self.options.get("network") != "allow", "hidden_in_tmp": self.hidden_in_tmp,
+               "needed_in_tmp": self.needed_in_tmp}
         conn = self._connect()
         conn.sendall((json.dumps(job) + "\n").encode())
         conn.settimeout(60)

@@ -35,7 +35,8 @@ import sys
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL, CAP_VERSION_3, CAP_LAST = 4, 0x20080522, 63
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
@@ -99,19 +100,32 @@ def loopback_up():
 
 
 def isolate(job: dict):
-    """In C2 (PID 1 of the new namespaces): the kernel's filesystem view, then no privileges."""
+    """In C2 (PID 1 of the new namespaces): the kernel's filesystem view, then no privileges.
+
+    A new ``/tmp`` covers everything the template's sandbox had under it, so three kinds of
+    folder are put back, as bubblewrap had them: the job's IPC folder (writable), what the kernel
+    must read that lies under ``/tmp`` (a virtual environment, a checkout: read-only, with what is
+    hidden inside them still hidden), and the hidden folders (empty, read-only)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     job_dir = os.open(job["job_dir"], os.O_PATH | os.O_DIRECTORY)
+    needed = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in job.get("needed_in_tmp", [])}
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={job['tmp_bytes']},mode=1777")
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={job['shm_bytes']},mode=1777")
-    os.makedirs(job["job_dir"])
+    hidden = [path for path in job.get("hidden_in_tmp", []) if path not in needed]
+    for path in hidden:
+        os.makedirs(path, exist_ok=True)
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    for path, fd in needed.items():
+        os.makedirs(path, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)  # with what hides parts of it
+        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
+    for path in hidden:
+        mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    os.makedirs(job["job_dir"], exist_ok=True)
     mount(f"/proc/self/fd/{job_dir}", job["job_dir"], None, MS_BIND)
     os.close(job_dir)
     os.makedirs(job["cwd"], exist_ok=True)
-    for path in job.get("hidden_in_tmp", []):  # as in a fresh kernel's sandbox: there, empty, read-only
-        if not os.path.exists(path):
-            os.makedirs(path)
-            mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
     # Read-only, like the only proc mount a user namespace may add beside the host's.
     mount("proc", "/proc", "proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if job.get("isolate_network", True):

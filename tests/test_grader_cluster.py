@@ -53,7 +53,7 @@ def _kill_one_worker_when_busy(client, done: threading.Event):
         time.sleep(0.2)
 
 
-def test_dask_cluster_grades_as_the_local_pool_and_survives_a_dead_worker(submissions, tmp_path):
+def test_dask_cluster_grades_as_the_local_pool_and_survives_a_dead_worker(submissions, tmp_path, capfd):
     from grader import cluster
 
     local = autograde.autograde(submissions, tmp_path / "local", workers=2, options=OPTIONS, progress=False)
@@ -76,3 +76,5 @@ def test_dask_cluster_grades_as_the_local_pool_and_survives_a_dead_worker(submis
     assert remote.graded_now == len(STUDENTS)
     for student in STUDENTS:   # feedback written by the workers, on the shared folder
         assert (tmp_path / "dask" / "feedback" / student / "lesson1.html").is_file()
+    printed = capfd.readouterr()
+    assert "To connect another client" not in printed.out + printed.err  # no kernel banner in the logs
