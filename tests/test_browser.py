@@ -44,6 +44,14 @@ def lab(tmp_path_factory):
         "explore_sampling(load_model('pt'), load_tokenizer(), 'The weather today is')")])
     sliders.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(sliders, folder / "sliders.ipynb")
+    wrong = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in [
+        "import torch\nfrom course_utils import load_model, load_tokenizer\n"
+        "from course_utils.lessons.lesson2 import *\nmodel, tokenizer = load_model('pt'), load_tokenizer()",
+        "def next_token_distribution(model, input_ids):   # the logits, not yet probabilities\n"
+        "    with torch.no_grad():\n        return model(input_ids).logits[0, -1]",
+        "q3.check()"]])
+    wrong.metadata["kernelspec"] = sliders.metadata["kernelspec"]
+    nbformat.write(wrong, folder / "figure.ipynb")
     # Draw every cell, not only those on screen (JupyterLab 4's default "windowing"), so that the
     # test can read any cell's output; and no notices popping up over the notebook.
     settings = folder / "settings" / "@jupyterlab" / "notebook-extension"
@@ -173,6 +181,28 @@ def _student_session(page):
     page.wait_for_function("e => e.textContent.startsWith('Correct')", arg=verdict.element_handle())
     red, green, blue = _colour(verdict)
     assert green > 100 and red < 100, (red, green, blue)
+
+
+def test_an_incorrect_verdict_shows_the_students_answer_as_a_picture(lab, page, tmp_path):
+    """Lesson 2's q3 answered with logits instead of probabilities: a red Incorrect verdict and,
+    under it, a figure (the student's distribution beside the reference) that the browser draws."""
+    _open(page, lab, "figure.ipynb")
+    try:
+        _run_all(page)
+        check = _cell_with(page, "q3.check()")
+        verdict = check.locator(".jp-OutputArea-output span[style*='font-weight']").first
+        verdict.wait_for(timeout=120_000)
+        assert verdict.inner_text().startswith("Incorrect")
+        red, green, blue = _colour(verdict)
+        assert red > 150 and green < 100 and blue < 100, (red, green, blue)
+        picture = check.locator(".jp-OutputArea-output img").first
+        picture.wait_for()
+        picture.scroll_into_view_if_needed()
+        width, height = picture.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().height]")
+        assert width > 300 and height > 100, (width, height)   # decoded and drawn, not a broken icon
+    finally:
+        page.screenshot(path=str(tmp_path / "figure.png"), full_page=True)
+        print("screenshot:", tmp_path / "figure.png")
 
 
 def test_moving_the_temperature_slider_redraws_the_distribution(lab, page, tmp_path):

@@ -77,7 +77,7 @@ def paired_bars(labels, expected, yours, title, ylabel="probability", xlabel=Non
         title += " (log scale)"
     label_axes(axes, x, labels, ylabel, xlabel)
     axes.set_title(title, fontsize=10)
-    axes.legend()
+    axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the bars, never over them
     figure.tight_layout()
     return figure
 
