@@ -183,6 +183,22 @@ def _student_session(page):
     assert green > 100 and red < 100, (red, green, blue)
 
 
+def test_validate_reports_the_unanswered_exercises(lab, page, tmp_path):
+    """nbgrader's Validate button on the untouched lesson 1: not "Success!", but each exercise
+    that is not answered, by name."""
+    _open(page, lab, "lesson1.ipynb")
+    try:
+        page.locator(".validate-button, button:has-text('Validate')").first.click()
+        dialog = page.locator(".jp-Dialog", has_text="Validation Results")
+        dialog.wait_for(timeout=180_000)
+        text = dialog.inner_text()
+        assert "Success" not in text, text
+        assert "Not attempted" in text and "q1" in text, text
+    finally:
+        page.screenshot(path=str(tmp_path / "validate.png"), full_page=True)
+        print("screenshot:", tmp_path / "validate.png")
+
+
 def test_an_incorrect_verdict_shows_the_students_answer_as_a_picture(lab, page, tmp_path):
     """Lesson 2's q3 answered with logits instead of probabilities: a red Incorrect verdict and,
     under it, a figure (the student's distribution beside the reference) that the browser draws."""
