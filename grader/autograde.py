@@ -81,7 +81,9 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     sandbox.sandbox_flags(options)  # refuse now, before anything is written, if it cannot run
     secret = signing.key()
     known = lessons()
-    releases = generate(lesson_ids or known)
+    found = find_submissions(submissions_dir)
+    expected = lesson_ids or sorted({s.notebook for s in found if s.notebook in known})
+    releases = generate(expected) if expected else {}  # only the lessons this batch grades
     release_dir = out_dir / "release"
     texts, keys = {}, {}
     for lesson, nb in releases.items():
@@ -90,8 +92,6 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
         keys[lesson] = fingerprint(lesson, texts[lesson], options)
     hide = sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)})
 
-    found = find_submissions(submissions_dir)
-    expected = lesson_ids or sorted({s.notebook for s in found if s.notebook in known})
     todo, report = [], BatchReport()
     results = {}
     for sub in with_missing(found, expected):
@@ -152,7 +152,8 @@ def _run_all(todo, workers, options, progress, executor, log_dir):
                 executor = futures.ProcessPoolExecutor(
                     max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
                     initializer=worker.init_worker,
-                    initargs=(options["model"], str(log_dir), tuple(sorted({job["notebook"] for *_, job in todo}))))
+                    initargs=(options["model"], str(log_dir), tuple(sorted({job["notebook"] for *_, job in todo})),
+                              options, tuple(todo[0][2]["hide"])))
             pending = {executor.submit(grade_one.grade_submission, job): (sub, key, job) for sub, key, job in todo}
         for future in futures.as_completed(pending):
             item = pending[future]

@@ -117,9 +117,12 @@ class KernelTemplate:
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                             start_new_session=True)
         options_file.close()
-        self._wait_ready()
+        self.ready = False
 
-    def _wait_ready(self):
+    def wait_ready(self):
+        """Block until the template answers (it imports and loads for a few seconds after start)."""
+        if self.ready:
+            return
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -128,6 +131,7 @@ class KernelTemplate:
                 with self._connect() as conn:
                     conn.sendall(b'{"ping": true}\n')
                     if b"ready" in conn.recv(64):
+                        self.ready = True
                         return
             except OSError:
                 time.sleep(0.2)
@@ -214,8 +218,10 @@ class KernelTemplate:
 _templates: dict[str, KernelTemplate] = {}
 
 
-def template_for(options: dict, env: dict, hidden: list[str], flags: tuple[str, ...]) -> KernelTemplate:
-    """This worker's template for these settings, started (or restarted, if it died) on demand."""
+def template_for(options: dict, env: dict, hidden: list[str], flags: tuple[str, ...],
+                 wait: bool = True) -> KernelTemplate:
+    """This worker's template for these settings, started (or restarted, if it died) on demand;
+    ``wait=False`` returns as soon as it is starting (a worker's set-up overlaps with it)."""
     key = json.dumps([sorted(options.items()), sorted(env.items()), sorted(hidden), list(flags)], default=str)
     template = _templates.get(key)
     if template is None or not template.alive():
@@ -223,6 +229,12 @@ def template_for(options: dict, env: dict, hidden: list[str], flags: tuple[str, 
             old.close()
         _templates.clear()
         template = _templates[key] = KernelTemplate(options, env, hidden, flags)
+    if wait:
+        try:
+            template.wait_ready()
+        except TemplateUnavailable:
+            _templates.pop(key, None)
+            raise
     return template
 
 

@@ -131,6 +131,18 @@ def kernel_env(options: dict, home: str) -> dict:
     return env
 
 
+def start_template(options: dict, hidden: list[str] = ()):
+    """Start this worker's kernel template without waiting for it (a worker's initializer calls
+    it, so that the template loads while the worker loads its judge). Never raises."""
+    try:
+        flags = sandbox_flags(options)
+        if flags is not None and options.get("kernel", "fork") == "fork" and not TEMPLATE_FAILED:
+            forked_kernel.template_for(options, kernel_env(options, bwrap.WORKDIR),
+                                       bwrap.hidden_paths(list(hidden)), flags, wait=False)
+    except Exception:  # noqa: BLE001 - the first notebook starts it again and reports why
+        pass
+
+
 def kernel_template(options: dict, env: dict, hidden: list[str], flags):
     """This worker's warm kernel template, or ``None`` for a fresh kernel per notebook.
 

@@ -61,7 +61,8 @@ def prepare_judge(model: str, lessons: tuple[str, ...]) -> None:
     context.model()
 
 
-def init_worker(model: str, log_dir: str, lessons: tuple[str, ...]):
+def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options: dict | None = None,
+                hide: tuple[str, ...] = ()):
     """The local pool's initializer: logs to ``OUT/logs/worker-<pid>.log``, one thread, the judge.
 
     The frameworks' native logging (TensorFlow ignores TF_CPP_MIN_LOG_LEVEL for some of it) goes
@@ -80,6 +81,10 @@ def init_worker(model: str, log_dir: str, lessons: tuple[str, ...]):
         torch.set_num_threads(1)
     except ImportError:
         pass
+    if options is not None:  # the kernel template loads in its own process meanwhile
+        from grader import sandbox
+
+        sandbox.start_template(dict(options), list(hide))
     try:
         prepare_judge(model, tuple(lessons))
     except Exception:  # noqa: BLE001 - each job tries again and reports the error in its row
