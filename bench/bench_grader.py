@@ -1,6 +1,6 @@
 """Throughput of ``grader autograde`` against ``nbgrader autograde`` on the same submissions.
 
-    python bench/bench_grader.py [--count 20] [--lessons lesson1 lesson3 lesson5] [--kernels fork fresh]
+    python bench/bench_grader.py [--count 20] [--lessons lesson1 lesson4 lesson6] [--kernels fork fresh]
 
 For each lesson, builds COUNT submissions (complete, partial and blank, in turn), grades them with
 nbgrader's own autograde (one at a time, as it works) in a throw-away nbgrader course, then with
@@ -106,7 +106,7 @@ def peak_memory(timings: list[dict]) -> int:
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=20)
-    parser.add_argument("--lessons", nargs="+", default=["lesson1", "lesson3", "lesson5"])
+    parser.add_argument("--lessons", nargs="+", default=["lesson1", "lesson4", "lesson6"])
     parser.add_argument("--workers", type=int, default=os.cpu_count())
     parser.add_argument("--kernels", nargs="+", default=["fork"], choices=["fork", "fresh"],
                         help="grader kernels to measure (fresh: a new interpreter per notebook)")

@@ -28,7 +28,7 @@ class InvalidSubmission(Exception):
 class TestCell:
     index: int          # position in the assembled notebook
     grade_id: str
-    problem_id: str     # e.g. "lesson2.q3" (what the payload must name)
+    problem_id: str     # e.g. "lesson3.q3" (what the payload must name)
     points: float
 
 
@@ -149,7 +149,7 @@ def assemble(submitted, release, lesson: str) -> Assembled:
 
 
 def problem_id(lesson: str, test_cell) -> str:
-    """``lesson2.q3`` for a test cell whose code is ``q3.grade()``."""
+    """``lesson3.q3`` for a test cell whose code is ``q3.grade()``."""
     match = _GRADE_CALL.match(test_cell.source)
     if not match:
         raise ValueError(f"test cell {grade_id_of(test_cell)!r} is not a single `qK.grade()` call")

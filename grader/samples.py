@@ -66,13 +66,13 @@ def insert_after(nb, grade_id: str, source: str):
 
 # What the demo grades: a small class, one of each kind an instructor meets. Ada answers every
 # lesson of the sample class completely; the others show what goes wrong, on lesson 1.
-SAMPLE_LESSONS = ("lesson1", "lesson2", "lesson6")
+SAMPLE_LESSONS = ("lesson1", "lesson3", "lesson7")
 
 
 def demo_submissions(releases: dict) -> dict[str, bytes]:
     """``{"<student>/<file>": bytes}``: complete (every lesson in ``releases``, answered with the
-    sources' solutions), partial, blank, broken, cheating, wrong lesson (lesson 1 and 2 needed)."""
-    lesson1, lesson2 = releases["lesson1"], releases["lesson2"]
+    sources' solutions), partial, blank, broken, cheating, wrong lesson (lesson 1 and 3 needed)."""
+    lesson1, lesson3 = releases["lesson1"], releases["lesson3"]
     complete = answered(lesson1, "lesson1")
     cheat = answered(lesson1, "lesson1", which=(), replace={
         # A lying answer object, a patched checker and an edited test cell: none of it earns points.
@@ -88,7 +88,7 @@ def demo_submissions(releases: dict) -> dict[str, bytes]:
         "cy/lesson1.ipynb": dumps(lesson1),
         "dee/lesson1.ipynb": dumps(complete)[:5000],              # cut off mid-file: not valid JSON
         "eve/lesson1.ipynb": dumps(cheat),
-        "fay/lesson1.ipynb": dumps(answered(lesson2, "lesson2")),  # lesson 2's notebook, saved as lesson 1
+        "fay/lesson1.ipynb": dumps(answered(lesson3, "lesson3")),  # lesson 3's notebook, saved as lesson 1
     })
     return {name: body.encode("utf-8") for name, body in text.items()}
 

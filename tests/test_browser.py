@@ -46,7 +46,7 @@ def lab(tmp_path_factory):
     nbformat.write(sliders, folder / "sliders.ipynb")
     wrong = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in [
         "import torch\nfrom course_utils import load_model, load_tokenizer\n"
-        "from course_utils.lessons.lesson2 import *\nmodel, tokenizer = load_model('pt'), load_tokenizer()",
+        "from course_utils.lessons.lesson3 import *\nmodel, tokenizer = load_model('pt'), load_tokenizer()",
         "def next_token_distribution(model, input_ids):   # the logits, not yet probabilities\n"
         "    with torch.no_grad():\n        return model(input_ids).logits[0, -1]",
         "q3.check()"]])
@@ -200,7 +200,7 @@ def test_validate_reports_the_unanswered_exercises(lab, page, tmp_path):
 
 
 def test_an_incorrect_verdict_shows_the_students_answer_as_a_picture(lab, page, tmp_path):
-    """Lesson 2's q3 answered with logits instead of probabilities: a red Incorrect verdict and,
+    """Lesson 3's q3 answered with logits instead of probabilities: a red Incorrect verdict and,
     under it, a figure (the student's distribution beside the reference) that the browser draws."""
     _open(page, lab, "figure.ipynb")
     try:
@@ -222,7 +222,7 @@ def test_an_incorrect_verdict_shows_the_students_answer_as_a_picture(lab, page, 
 
 
 def test_moving_the_temperature_slider_redraws_the_distribution(lab, page, tmp_path):
-    """The explorer of lesson 4: real widgets in JupyterLab; a key press on a slider redraws."""
+    """The explorer of lesson 5: real widgets in JupyterLab; a key press on a slider redraws."""
     try:
         _move_a_slider(lab, page)
     finally:

@@ -1,202 +1,198 @@
-"""Lesson 3 (the greedy loop): the checks and the notebook.
+"""Lesson 3 (next-token probabilities): the checks and the notebook.
 
-The TensorFlow loop and the PyTorch generator: references pass; each known mistake (never
-appending, running past '.', dropping the '.', a budget off by one, the first position's logits,
-argmax over the wrong axis) is named; stubs are Not attempted; hidden probes catch what public ones
-miss; grading mode raises and the trusted ``judge_answer`` agrees. The cached-calls prediction is
-judged from its payload alone. The notebooks run as in the lesson 1 tests.
+References pass in either framework, named mistakes are named (wrong softmax axis, a row off by
+one, logits for probabilities, an inverted ratio), starters are Not attempted, answers that lie
+about themselves fail, a wrong distribution comes with a figure, grading mode raises on wrong
+answers (hidden probes included), and the trusted ``judge_answer`` agrees with the kernel. The
+source notebook runs with every reference answer Correct; its student version runs unanswered.
 """
 from __future__ import annotations
 
 
+import numpy as np
 import pytest
 
 from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, ____
 from course_utils.lessons import lesson3
 
 
-from lesson_check_helpers import assert_grading_agrees, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
+from lesson_check_helpers import EqualsEverythingFloat as EqualsEverything, LyingList, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
-def greedy_loop(step, period, *, append=True, stop=True, stop_first=False, extra=0, only_new=False):
-    """A greedy loop as a student might write it; the keywords plant one mistake each.
+def logits_of(model, tokenizer, text):
+    """[1, seq_len, vocab_size] logits of ``text`` from the PyTorch model."""
+    import torch
 
-    ``step(ids) -> next id`` is one model call. Returns ``f(model, input_ids, max_new_tokens)``.
-    """
-    def greedy(model, input_ids, max_new_tokens):
-        ids, fed = list(input_ids), list(input_ids)
-        for _ in range(max_new_tokens + extra):
-            next_id = step(fed)
-            if stop_first and next_id == period:
-                break                                  # stops before appending the '.'
-            ids.append(next_id)
-            if append:
-                fed.append(next_id)
-            if stop and next_id == period:
-                break
-        return ids[len(input_ids):] if only_new else ids
-
-    return greedy
+    with torch.no_grad():
+        return model(torch.tensor([tokenizer.encode(text)])).logits
 
 
-@pytest.fixture
-def tf_steps(tf_model):
+# -- q1: argmax after every prefix -----------------------------------------------------------------
+def test_q1_argmax_per_prefix(pt_model, tokenizer):
+    logits = logits_of(pt_model, tokenizer, lesson3.PREFIX_PROMPT)
+    right = logits[0].argmax(dim=-1)
+    assert check(lesson3.q1, predicted_ids=right).status == CORRECT
+    assert check(lesson3.q1, predicted_ids=right.numpy()).status == CORRECT
+    assert check(lesson3.q1, predicted_ids=logits.argmax(dim=-1)).status == CORRECT   # [1, seq]
+
+    own = check(lesson3.q1, predicted_ids=tokenizer.encode(lesson3.PREFIX_PROMPT))
+    assert own.status == INCORRECT and "prompt's own token ids" in own.message
+    actual = check(lesson3.q1, predicted_ids=tokenizer.encode(lesson3.PREFIX_PROMPT)[1:])
+    assert actual.status == INCORRECT and "really follow" in actual.message
+    assert "last row" in check(lesson3.q1, predicted_ids=logits[0, :-1].argmax(dim=-1)).message
+    assert "first row" in check(lesson3.q1, predicted_ids=logits[0, 1:].argmax(dim=-1)).message
+    wrong_axis = check(lesson3.q1, predicted_ids=logits[0].argmax(dim=0))
+    assert wrong_axis.status == INCORRECT and "sequence axis" in wrong_axis.message
+    lying = LyingList([0] * len(right), claimed=right.tolist())
+    assert check(lesson3.q1, predicted_ids=lying).status == INCORRECT
+    assert check(lesson3.q1, predicted_ids=____).status == NOT_ATTEMPTED
+
+
+def test_q1_tensorflow_answer(tf_model, tokenizer):
     import tensorflow as tf
 
-    def logits(ids):
-        return tf_model(tf.constant([ids])).logits
-
-    return {"right": lambda ids: int(tf.argmax(logits(ids)[0, -1])),
-            "first position": lambda ids: int(tf.argmax(logits(ids)[0, 0])),
-            "sequence axis": lambda ids: int(tf.argmax(logits(ids)[0], axis=0)[-1])}
+    logits = tf_model(tf.constant([tokenizer.encode(lesson3.PREFIX_PROMPT)])).logits
+    assert check(lesson3.q1, predicted_ids=tf.argmax(logits[0], axis=-1)).status == CORRECT
 
 
-# -- q1: TensorFlow ---------------------------------------------------------------------------------
-def test_q1_tensorflow_reference_and_stub(tf_steps, tokenizer):
-    period = tokenizer.encode(".")[0]
-    assert check(lesson3.q1, greedy_tf=greedy_loop(tf_steps["right"], period)).status == CORRECT
-    assert grade(lesson3.q1, greedy_tf=greedy_loop(tf_steps["right"], period)).status == CORRECT
+# -- q2: the probability ratio ---------------------------------------------------------------------
+def test_q2_probability_ratio(pt_model, tokenizer):
+    import tensorflow as tf
+    import torch
 
-    def stub(model, input_ids, max_new_tokens):
+    row = logits_of(pt_model, tokenizer, lesson3.RATIO_PREFIX)[0, -1]
+    probs = torch.softmax(row, dim=-1)
+    be, do = (tokenizer.encode(t)[0] for t in lesson3.RATIO_TOKENS)
+    ratio = probs[be] / probs[do]
+    assert check(lesson3.q2, ratio=ratio).status == CORRECT                      # a torch scalar
+    assert check(lesson3.q2, ratio=ratio.item()).status == CORRECT
+    assert check(lesson3.q2, ratio=tf.constant(float(ratio))).status == CORRECT  # a tf scalar
+    assert check(lesson3.q2, ratio=float(torch.exp(row[be] - row[do]))).status == CORRECT
+
+    messages = {"upside down": float(probs[do] / probs[be]),
+                "ratio of logits": float(row[be] / row[do]),
+                "difference": float(probs[be] - probs[do])}
+    be_bare, do_bare = (tokenizer.encode(t.strip())[0] for t in lesson3.RATIO_TOKENS)
+    messages["leading space"] = float(probs[be_bare] / probs[do_bare])
+    for phrase, wrong in messages.items():
+        verdict = check(lesson3.q2, ratio=wrong)
+        assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
+    assert check(lesson3.q2, ratio=EqualsEverything(-1.0)).status == INCORRECT
+    assert check(lesson3.q2, ratio=[float(ratio)]).status == INCORRECT
+    assert check(lesson3.q2, ratio=____).status == NOT_ATTEMPTED
+
+
+# -- q4: the ratio in TensorFlow -------------------------------------------------------------------
+def test_q4_ratio_in_tensorflow(tf_model, tokenizer):
+    import tensorflow as tf
+
+    row = tf_model(**tokenizer(lesson3.TF_RATIO_PREFIX, return_tensors="np")).logits[0, -1]
+    probs = tf.nn.softmax(row)
+    be, do = (tokenizer.encode(t)[0] for t in lesson3.RATIO_TOKENS)
+    assert check(lesson3.q4, ratio_tf=float(probs[be] / probs[do])).status == CORRECT
+    assert check(lesson3.q4, ratio_tf=probs[be] / probs[do]).status == CORRECT     # a tf scalar
+    upside_down = check(lesson3.q4, ratio_tf=float(probs[do] / probs[be]))
+    assert upside_down.status == INCORRECT and "upside down" in upside_down.message
+    logits_ratio = check(lesson3.q4, ratio_tf=float(row[be] / row[do]))
+    assert logits_ratio.status == INCORRECT and "ratio of logits" in logits_ratio.message
+    assert "`q4.hint()`" in logits_ratio.message
+    other_prefix = check(lesson3.q4, ratio_tf=lesson3.q2.expected())              # exercise 2's prefix
+    assert other_prefix.status == INCORRECT
+    assert check(lesson3.q4, ratio_tf=____).status == NOT_ATTEMPTED
+
+
+# -- q3: the student's next_token_distribution -----------------------------------------------------
+def solution(model, input_ids):
+    import torch
+
+    with torch.no_grad():
+        return torch.softmax(model(input_ids).logits[0, -1], dim=-1)
+
+
+def test_q3_next_token_distribution(pt_model):
+    import torch
+
+    def logits_only(model, input_ids):
+        with torch.no_grad():
+            return model(input_ids).logits[0, -1]
+
+    def sequence_axis(model, input_ids):
+        with torch.no_grad():
+            return torch.softmax(model(input_ids).logits[0], dim=0)[-1]
+
+    def one_row_early(model, input_ids):
+        with torch.no_grad():
+            return torch.softmax(model(input_ids).logits[0, -2], dim=-1)
+
+    def stub(model, input_ids):
         pass
 
-    assert check(lesson3.q1, greedy_tf=stub).status == NOT_ATTEMPTED
-    assert check(lesson3.q1, greedy_tf=____).status == NOT_ATTEMPTED
-    assert check(lesson3.q1).status == NOT_ATTEMPTED
-    crashed = check(lesson3.q1, greedy_tf=lambda m, i, n: i[n])
-    assert crashed.status == INCORRECT and "IndexError" in crashed.message
+    assert check(lesson3.q3, next_token_distribution=solution).status == CORRECT
+    assert grade(lesson3.q3, next_token_distribution=solution).status == CORRECT
+    for function, phrase in [(logits_only, "not probabilities"), (sequence_axis, "sequence axis"),
+                             (one_row_early, "one position too early")]:
+        verdict = check(lesson3.q3, next_token_distribution=function)
+        assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
+    assert check(lesson3.q3, next_token_distribution=stub).status == NOT_ATTEMPTED
+    assert check(lesson3.q3, next_token_distribution=____).status == NOT_ATTEMPTED
+    not_callable = check(lesson3.q3, next_token_distribution=[0.5, 0.5])
+    assert not_callable.status == INCORRECT and "function" in not_callable.message
 
 
-@pytest.mark.parametrize("mistake, phrase", [
-    (dict(append=False), "never appends"),
-    (dict(stop=False), "runs past '.'"),
-    (dict(stop_first=True), "'.' itself is missing"),
-    (dict(extra=1), "One token too many"),
-    (dict(extra=-1), "One token short"),
-    (dict(only_new=True), "start with the prompt's ids"),
-])
-def test_q1_named_mistakes(tf_steps, tokenizer, mistake, phrase):
-    period = tokenizer.encode(".")[0]
-    verdict = check(lesson3.q1, greedy_tf=greedy_loop(tf_steps["right"], period, **mistake))
-    assert verdict.status == INCORRECT and phrase in verdict.message, verdict
+def test_q3_wrong_distribution_comes_with_a_figure(pt_model):
+    import torch
+
+    def logits_only(model, input_ids):
+        with torch.no_grad():
+            return model(input_ids).logits[0, -1]
+
+    wrong = check(lesson3.q3, next_token_distribution=logits_only)
+    assert wrong.figure_png is not None and wrong.figure_png.startswith(b"\x89PNG")
+    assert "<img" in wrong._repr_html_()
+    assert check(lesson3.q3, next_token_distribution=solution).figure_png is None
 
 
-@pytest.mark.parametrize("step, phrase", [("first position", "first position"),
-                                          ("sequence axis", "look like positions")])
-def test_q1_wrong_logits(tf_steps, tokenizer, step, phrase):
-    period = tokenizer.encode(".")[0]
-    verdict = check(lesson3.q1, greedy_tf=greedy_loop(tf_steps[step], period))
-    assert verdict.status == INCORRECT and phrase in verdict.message, verdict
+def test_q3_hidden_probes(pt_model):
+    import torch
 
+    def uniform_for_one_token(model, input_ids):  # right on the public probes only
+        if input_ids.shape[-1] == 1:
+            return torch.full((model.config.vocab_size,), 1 / model.config.vocab_size)
+        return solution(model, input_ids)
 
-def test_q1_hidden_probes(tf_steps, tokenizer):
-    right = greedy_loop(tf_steps["right"], tokenizer.encode(".")[0])
-
-    def at_least_two(model, input_ids, max_new_tokens):   # wrong only for a budget of 1
-        return right(model, input_ids, max(max_new_tokens, 2))
-
-    assert check(lesson3.q1, greedy_tf=at_least_two).status == CORRECT
-    hidden = grade(lesson3.q1, greedy_tf=at_least_two)
+    assert check(lesson3.q3, next_token_distribution=uniform_for_one_token).status == CORRECT
+    hidden = grade(lesson3.q3, next_token_distribution=uniform_for_one_token)
     assert hidden.status == INCORRECT and "hidden test" in hidden.message
 
 
-# -- q2: PyTorch generator --------------------------------------------------------------------------
-def pt_generator(period, append=True):
+# -- grading mode and the trusted judge ------------------------------------------------------------
+def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tokenizer):
     import torch
 
-    def greedy_ids_generator(model, input_ids, max_new_tokens):
-        fed = list(input_ids)
-        for _ in range(max_new_tokens):
-            with torch.no_grad():
-                next_id = int(torch.argmax(model(torch.tensor([fed])).logits[0, -1]))
-            if append:
-                fed.append(next_id)
-            yield next_id
-            if next_id == period:
-                return
-
-    return greedy_ids_generator
-
-
-def test_q2_pytorch_generator(tokenizer):
-    period = tokenizer.encode(".")[0]
-    assert check(lesson3.q2, greedy_ids_generator=pt_generator(period)).status == CORRECT
-    assert grade(lesson3.q2, greedy_ids_generator=pt_generator(period)).status == CORRECT
-    stuck = check(lesson3.q2, greedy_ids_generator=pt_generator(period, append=False))
-    assert stuck.status == INCORRECT and "never appends" in stuck.message
-
-    def crashes(model, input_ids, max_new_tokens):
-        yield 1 // 0
-
-    crashed = check(lesson3.q2, greedy_ids_generator=crashes)
-    assert crashed.status == INCORRECT and "ZeroDivisionError" in crashed.message
-
-    def stub(model, input_ids, max_new_tokens):
-        pass
-
-    assert check(lesson3.q2, greedy_ids_generator=stub).status == NOT_ATTEMPTED
-
-
-# -- q3: predict the number of cached calls ---------------------------------------------------------
-def fresh_prediction():
-    problem = lesson3.CachedModelCalls()
-    problem.id = "lesson3.q3"
-    return problem
-
-
-def test_q3_prediction():
-    right = lesson3.CachedModelCalls.new_tokens
-    assert fresh_prediction().verdict({"predicted_calls": right}).status == CORRECT
-    assert fresh_prediction().verdict({"predicted_calls": ____}).status == NOT_ATTEMPTED
-    problem = fresh_prediction()
-    assert problem.verdict({"predicted_calls": 1}).status == INCORRECT
-    changed = problem.verdict({"predicted_calls": right})     # changed after seeing the answer
-    assert changed.status == INCORRECT and "changed your prediction" in changed.message
-
-
-def test_q3_judge_keeps_no_memory_between_payloads():
-    right = lesson3.CachedModelCalls.new_tokens
-    assert judge_answer("lesson3.q3", {"value": 1, "first": 1}).status == INCORRECT
-    assert judge_answer("lesson3.q3", {"value": right, "first": right}).status == CORRECT
-    assert judge_answer("lesson3.q3", {"value": right}).status == CORRECT
-    assert judge_answer("lesson3.q3", {"value": right, "first": 1}).status == INCORRECT
-
-
-# -- grading mode and the trusted judge ------------------------------------------------------------
-def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, tf_steps, tokenizer):
     monkeypatch.setenv("COURSE_GRADING", "1")
-    period = tokenizer.encode(".")[0]
-    cases = {"q1": ({"greedy_tf": greedy_loop(tf_steps["right"], period)},
-                    {"greedy_tf": greedy_loop(tf_steps["right"], period, stop=False)}),
-             "q2": ({"greedy_ids_generator": pt_generator(period)},
-                    {"greedy_ids_generator": pt_generator(period, append=False)})}
+    logits = logits_of(pt_model, tokenizer, lesson3.PREFIX_PROMPT)
+    row = logits_of(pt_model, tokenizer, lesson3.RATIO_PREFIX)[0, -1]
+    probs = torch.softmax(row, dim=-1)
+    be, do = (tokenizer.encode(t)[0] for t in lesson3.RATIO_TOKENS)
+
+    def logits_only(model, input_ids):
+        with torch.no_grad():
+            return model(input_ids).logits[0, -1]
+
+    cases = {"q1": ({"predicted_ids": logits[0].argmax(-1)},
+                    {"predicted_ids": tokenizer.encode(lesson3.PREFIX_PROMPT)}),
+             "q2": ({"ratio": probs[be] / probs[do]}, {"ratio": probs[do] / probs[be]}),
+             "q3": ({"next_token_distribution": solution}, {"next_token_distribution": logits_only})}
     for name, (right, wrong) in cases.items():
-        assert_grading_agrees(getattr(lesson3, name), right, wrong)
-    prediction = fresh_prediction()
-    prediction.grade({"predicted_calls": lesson3.CachedModelCalls.new_tokens})
-    with pytest.raises(AssertionError, match="Incorrect"):
-        fresh_prediction().grade({"predicted_calls": 1})
+        problem = getattr(lesson3, name)
+        problem.grade(right)                               # no exception: Correct
+        with pytest.raises(AssertionError, match="Incorrect"):
+            problem.grade(wrong)
+        for namespace, expected in [(right, CORRECT), (wrong, INCORRECT)]:
+            payload = problem.collect(namespace, grading=True)
+            assert judge_answer(problem.id, payload).status == expected
+    forged = {"value": np.zeros(3, dtype=int).tolist()}
+    assert judge_answer("lesson3.q1", forged).status == INCORRECT
 
 
 # -- the notebook ----------------------------------------------------------------------------------
-
-
-# -- q4: max_length from max_new_tokens ------------------------------------------------------------
-def test_q4_max_length(tokenizer):
-    def right(prompt, max_new_tokens):
-        return len(tokenizer.encode(prompt)) + max_new_tokens
-
-    assert check(lesson3.q4, max_length_for=right).status == CORRECT
-    assert grade(lesson3.q4, max_length_for=right).status == CORRECT
-    for wrong, phrase in [(lambda prompt, n: n, "counts the prompt"),
-                          (lambda prompt, n: len(prompt.split()) + n, "words"),
-                          (lambda prompt, n: len(prompt) + n, "characters"),
-                          (lambda prompt, n: right(prompt, n) + 1, "One too many")]:
-        verdict = check(lesson3.q4, max_length_for=wrong)
-        assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
-        assert "`q4.hint()`" in verdict.message
-
-    def stub(prompt, max_new_tokens):
-        pass
-
-    assert check(lesson3.q4, max_length_for=stub).status == NOT_ATTEMPTED

@@ -1,296 +1,202 @@
-"""Lesson 4 (sampling): the goodness-of-fit helpers, the checks, and the notebook.
+"""Lesson 4 (the greedy loop): the checks and the notebook.
 
-References pass; every named mistake is named (probabilities passed as logits, greedy, unseeded,
-seed ignored, temperature multiplied / after softmax, top-k keeping k +- 1, top-p dropping the
-crossing token, probabilities or zeros instead of -inf); stubs are Not attempted; answers that lie
-about themselves fail; grading mode raises on wrong answers (hidden probes included) and the
-trusted ``judge_answer`` agrees. The source notebook runs with every reference answer Correct;
-its student version runs unanswered.
+The TensorFlow loop and the PyTorch generator: references pass; each known mistake (never
+appending, running past '.', dropping the '.', a budget off by one, the first position's logits,
+argmax over the wrong axis) is named; stubs are Not attempted; hidden probes catch what public ones
+miss; grading mode raises and the trusted ``judge_answer`` agrees. The cached-calls prediction is
+judged from its payload alone. The notebooks run as in the lesson 1 tests.
 """
 from __future__ import annotations
 
 
-import numpy as np
+import pytest
 
-from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, stats, ____
+from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, ____
 from course_utils.lessons import lesson4
 
 
-from lesson_check_helpers import assert_grading_agrees, EqualsEverythingFloat as EqualsEverything, LyingList, assert_named, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
+from lesson_check_helpers import assert_grading_agrees, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
-def test_goodness_of_fit():
-    rng = np.random.default_rng(0)
-    probs = np.array([0.1, 0.2, 0.5, 0.2, 0.0])
-    assert stats.fits(rng.choice(5, size=3000, p=probs), probs)
-    assert not stats.fits(rng.choice(5, size=3000, p=[0.25, 0.25, 0.25, 0.25, 0]), probs)
-    assert not stats.fits([4, 1, 2], probs)                        # outside the support
-    assert not stats.fits([7], probs) and not stats.fits([], probs)
-    # A long tail of tiny probabilities is pooled into one bin, and still judged.
-    tail = np.full(5000, 0.5 / 5000)
-    wide = np.concatenate([[0.3, 0.2], tail])
-    assert stats.fits(rng.choice(wide.size, size=3000, p=wide), wide)
-    assert not stats.fits(rng.choice(2, size=3000, p=[0.6, 0.4]), wide)
-    # random.choices normalises its weights: draws with weights that sum to 1.1 fit the normalised ones.
-    import random
+def greedy_loop(step, period, *, append=True, stop=True, stop_first=False, extra=0, only_new=False):
+    """A greedy loop as a student might write it; the keywords plant one mistake each.
 
-    draws = random.Random(0).choices(range(4), weights=lesson4.TINY_WEIGHTS, k=3000)
-    assert stats.fits(draws, lesson4.TINY_WEIGHTS)
-    assert stats.goodness_of_fit(draws, lesson4.TINY_WEIGHTS) > stats.ALPHA
-
-
-def test_false_failure_rate_is_tiny():
-    # 200 honest samplers: at alpha = 1e-6 none should fail (a failure here is a one-in-5000 event).
-    rng = np.random.default_rng(1)
-    probs = rng.dirichlet(np.full(300, 0.3))
-    assert all(stats.fits(rng.choice(300, size=lesson4.NUM_SAMPLES, p=probs), probs) for _ in range(200))
-
-
-# -- q1: tf.random.categorical --------------------------------------------------------------------
-def sample_tf(logits, num_samples, seed):
-    import tensorflow as tf
-
-    tf.random.set_seed(seed)
-    return tf.random.categorical(logits[None, :], num_samples)[0]
-
-
-def test_q1_categorical(tf_model):
-    import tensorflow as tf
-
-    def stateless(logits, num_samples, seed):
-        return tf.random.stateless_categorical(logits[None, :], num_samples, seed=[seed, 7])[0]
-
-    def greedy(logits, num_samples, seed):
-        return tf.fill([num_samples], tf.argmax(logits))
-
-    def from_probs(logits, num_samples, seed):   # probabilities where logits belong
-        return stateless(tf.nn.softmax(logits), num_samples, seed)
-
-    def uniform(logits, num_samples, seed):
-        return stateless(tf.zeros_like(logits), num_samples, seed)
-
-    def unseeded(logits, num_samples, seed):
-        return tf.random.categorical(logits[None, :], num_samples)[0]
-
-    def seed_ignored(logits, num_samples, seed):
-        return stateless(logits, num_samples, 0)
-
-    def batch_kept(logits, num_samples, seed):
-        return stateless(logits, num_samples, seed)[None]
-
-    def floats(logits, num_samples, seed):
-        return tf.cast(stateless(logits, num_samples, seed), tf.float32)
-
-    def sharpened(logits, num_samples, seed):    # sampling at T = 0.5: the wrong distribution
-        return stateless(logits * 2, num_samples, seed)
-
-    assert check(lesson4.q1, sample_tf=sample_tf).status == CORRECT
-    assert grade(lesson4.q1, sample_tf=stateless).status == CORRECT
-    assert check(lesson4.q1, sample_tf=lambda l, n, s: sample_tf(l, n, s).numpy()).status == CORRECT
-    assert_named(check(lesson4.q1, sample_tf=greedy), "greedy")
-    assert_named(check(lesson4.q1, sample_tf=from_probs), "wants logits")
-    assert_named(check(lesson4.q1, sample_tf=uniform), "uniform")
-    assert_named(check(lesson4.q1, sample_tf=sharpened), "chi-square")
-    assert_named(check(lesson4.q1, sample_tf=unseeded), "same seed")
-    assert_named(check(lesson4.q1, sample_tf=seed_ignored), "two different seeds")
-    assert_named(check(lesson4.q1, sample_tf=batch_kept), "take row 0")
-    assert_named(check(lesson4.q1, sample_tf=floats), "integers")
-    lying = check(lesson4.q1, sample_tf=lambda l, n, s: LyingList([0] * n, sample_tf(l, n, s).numpy().tolist()))
-    assert lying.status == INCORRECT
-    assert check(lesson4.q1, sample_tf=lambda l, n, s: None).status == NOT_ATTEMPTED
-    assert check(lesson4.q1, sample_tf=____).status == NOT_ATTEMPTED
-    assert check(lesson4.q1).status == NOT_ATTEMPTED                        # not defined at all
-    wrong = check(lesson4.q1, sample_tf=sharpened)
-    assert wrong.figure_png is not None and wrong.figure_png.startswith(b"\x89PNG")
-
-
-# -- q2: temperature --------------------------------------------------------------------------------
-def test_q2_temperature(pt_model):
-    import torch
-
-    assert check(lesson4.q2, apply_temperature=lambda logits, t: logits / t).status == CORRECT
-    assert grade(lesson4.q2, apply_temperature=lambda logits, t: logits / t).status == CORRECT
-    assert check(lesson4.q2, apply_temperature=lambda logits, t: (logits / t).numpy()).status == CORRECT
-    assert_named(check(lesson4.q2, apply_temperature=lambda logits, t: logits * t), "multiplied")
-    after = check(lesson4.q2, apply_temperature=lambda logits, t: torch.softmax(logits, -1) / t)
-    assert_named(after, "after softmax")
-    assert after.figure_png is not None and after.figure_png.startswith(b"\x89PNG")
-    assert_named(check(lesson4.q2, apply_temperature=lambda logits, t: torch.softmax(logits / t, -1)),
-                 "softmax of the scaled logits")
-    assert check(lesson4.q2, apply_temperature=lambda logits, t: EqualsEverything(0.0)).status == INCORRECT
-    lying = check(lesson4.q2, apply_temperature=lambda logits, t: LyingList([0.0] * len(logits),
-                                                                             (logits / t).tolist()))
-    assert lying.status == INCORRECT
-    assert check(lesson4.q2, apply_temperature=lambda logits, t: None).status == NOT_ATTEMPTED
-    assert check(lesson4.q2, apply_temperature=lambda logits, t: logits / t).figure_png is None
-
-    def only_public(logits, t):    # right for the public temperatures only
-        return logits / t if t in (0.5, 2.0) else logits
-    assert check(lesson4.q2, apply_temperature=only_public).status == CORRECT
-    assert_named(grade(lesson4.q2, apply_temperature=only_public), "hidden test")
-
-
-# -- q3: top-k (TensorFlow) ---------------------------------------------------------------------------
-def top_k_tf(logits, k, keep=None):
-    import tensorflow as tf
-
-    threshold = tf.math.top_k(logits, keep or k).values[-1]
-    return tf.where(logits < threshold, float("-inf"), logits)
-
-
-def test_q3_top_k(tf_model):
-    import tensorflow as tf
-
-    assert check(lesson4.q3, top_k_filter=top_k_tf).status == CORRECT
-    assert grade(lesson4.q3, top_k_filter=top_k_tf).status == CORRECT
-    assert_named(check(lesson4.q3, top_k_filter=lambda l, k: top_k_tf(l, k, k + 1)), f"kept {5 + 1} tokens")
-    assert_named(check(lesson4.q3, top_k_filter=lambda l, k: top_k_tf(l, k, k - 1)), f"kept {5 - 1} tokens")
-
-    def zeros(logits, k):
-        return tf.where(top_k_tf(logits, k) == float("-inf"), 0.0, logits)
-
-    def probabilities(logits, k):
-        return tf.where(top_k_tf(logits, k) == float("-inf"), 0.0, tf.nn.softmax(logits))
-
-    def large_negative(logits, k):
-        return tf.where(top_k_tf(logits, k) == float("-inf"), -1e9, logits)
-
-    assert_named(check(lesson4.q3, top_k_filter=zeros), "not 0")
-    assert_named(check(lesson4.q3, top_k_filter=probabilities), "probabilities with the filtered tokens")
-    assert_named(check(lesson4.q3, top_k_filter=large_negative), "large negative")
-    lowest = lambda l, k: tf.where(tf.math.is_inf(top_k_tf(-l, k)), float("-inf"), l)  # noqa: E731
-    assert_named(check(lesson4.q3, top_k_filter=lowest), "lowest")
-    assert check(lesson4.q3, top_k_filter=lambda l, k: None).status == NOT_ATTEMPTED
-    assert check(lesson4.q3, top_k_filter=____).status == NOT_ATTEMPTED
-
-
-# -- q4: top-p (PyTorch) ------------------------------------------------------------------------------
-def top_p_pt(logits, p, keep_crosser=True):
-    import torch
-
-    probs, order = torch.sort(torch.softmax(logits, -1), descending=True)
-    cumulative = torch.cumsum(probs, -1)
-    drop = order[(cumulative - probs >= p) if keep_crosser else (cumulative > p)]
-    filtered = logits.clone()
-    filtered[drop] = float("-inf")
-    return filtered
-
-
-def test_q4_top_p(pt_model):
-    import torch
-
-    assert check(lesson4.q4, top_p_filter=top_p_pt).status == CORRECT
-    assert grade(lesson4.q4, top_p_filter=top_p_pt).status == CORRECT
-    assert_named(check(lesson4.q4, top_p_filter=lambda l, p: top_p_pt(l, p, keep_crosser=False)), "crosses p")
-
-    def zeros(logits, p):
-        return torch.where(torch.isinf(top_p_pt(logits, p)), 0.0, logits)
-
-    def probabilities(logits, p):
-        kept = torch.where(torch.isinf(top_p_pt(logits, p)), 0.0, torch.softmax(logits, -1))
-        return kept / kept.sum()
-
-    assert_named(check(lesson4.q4, top_p_filter=zeros), "not 0")
-    assert_named(check(lesson4.q4, top_p_filter=probabilities), "renormalised probabilities")
-    lying = check(lesson4.q4, top_p_filter=lambda l, p: LyingList([0.0] * len(l), top_p_pt(l, p).tolist()))
-    assert lying.status == INCORRECT
-    assert check(lesson4.q4, top_p_filter=lambda l, p: None).status == NOT_ATTEMPTED
-
-    def only_public(logits, p):
-        return top_p_pt(logits, p) if p in (0.5, 0.9) else logits
-    assert check(lesson4.q4, top_p_filter=only_public).status == CORRECT
-    assert_named(grade(lesson4.q4, top_p_filter=only_public), "hidden test")
-
-
-# -- grading mode and the trusted judge ---------------------------------------------------------------
-def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_model):
-    import torch
-
-    monkeypatch.setenv("COURSE_GRADING", "1")
-    cases = {"q1": ({"sample_tf": sample_tf},
-                    {"sample_tf": lambda l, n, s: sample_tf(l * 2, n, s)}),
-             "q2": ({"apply_temperature": lambda l, t: l / t}, {"apply_temperature": lambda l, t: l * t}),
-             "q3": ({"top_k_filter": top_k_tf}, {"top_k_filter": lambda l, k: top_k_tf(l, k, k + 1)}),
-             "q4": ({"top_p_filter": top_p_pt},
-                    {"top_p_filter": lambda l, p: top_p_pt(l, p, keep_crosser=False)})}
-    for name, (right, wrong) in cases.items():
-        assert_grading_agrees(getattr(lesson4, name), right, wrong)
-    del torch
-    forged = {"probes": [{"spec": lesson4.q1.public_probes[0], "hidden": False,
-                          "answer": {"samples": [0] * lesson4.NUM_SAMPLES, "again": [0] * lesson4.NUM_SAMPLES,
-                                     "other": [1] * lesson4.NUM_SAMPLES}}]}
-    assert judge_answer("lesson4.q1", forged).status == INCORRECT
-
-
-# -- the notebook -------------------------------------------------------------------------------------
-
-
-# -- q5: the sampling loop -------------------------------------------------------------------------
-def sampling_loop(tokenizer, draw):
-    import tensorflow as tf
-
-    period_id = tokenizer.encode(".")[0]
-
-    def sample_loop_tf(model, input_ids, max_new_tokens, seed):
-        tf.random.set_seed(seed)
-        ids = list(input_ids)
-        for _ in range(max_new_tokens):
-            logits = model(tf.constant([ids])).logits[:, -1, :]
-            next_id = int(draw(logits)[0, 0])
+    ``step(ids) -> next id`` is one model call. Returns ``f(model, input_ids, max_new_tokens)``.
+    """
+    def greedy(model, input_ids, max_new_tokens):
+        ids, fed = list(input_ids), list(input_ids)
+        for _ in range(max_new_tokens + extra):
+            next_id = step(fed)
+            if stop_first and next_id == period:
+                break                                  # stops before appending the '.'
             ids.append(next_id)
-            if next_id == period_id:
+            if append:
+                fed.append(next_id)
+            if stop and next_id == period:
                 break
-        return ids
+        return ids[len(input_ids):] if only_new else ids
 
-    return sample_loop_tf
+    return greedy
 
 
-def test_q5_sampling_loop(tokenizer):
+@pytest.fixture
+def tf_steps(tf_model):
     import tensorflow as tf
 
-    right = sampling_loop(tokenizer, lambda logits: tf.random.categorical(logits, 1))
-    correct = check(lesson4.q5, sample_loop_tf=right)
-    assert correct.status == CORRECT and correct.figure_png is None
-    assert grade(lesson4.q5, sample_loop_tf=right).status == CORRECT
-    from_probs = check(lesson4.q5, sample_loop_tf=sampling_loop(
-        tokenizer, lambda logits: tf.random.categorical(tf.nn.softmax(logits), 1)))
-    assert from_probs.status == INCORRECT and "very unlikely" in from_probs.message
-    assert from_probs.figure_png is not None and from_probs.figure_png.startswith(b"\x89PNG")
-    greedy = check(lesson4.q5, sample_loop_tf=sampling_loop(tokenizer, lambda logits: tf.argmax(logits, -1)[:, None]))
-    assert greedy.status == INCORRECT and "greedy" in greedy.message
-    assert greedy.figure_png is not None and greedy.figure_png.startswith(b"\x89PNG")
+    def logits(ids):
+        return tf_model(tf.constant([ids])).logits
 
-    calls = iter(range(100, 10_000))
+    return {"right": lambda ids: int(tf.argmax(logits(ids)[0, -1])),
+            "first position": lambda ids: int(tf.argmax(logits(ids)[0, 0])),
+            "sequence axis": lambda ids: int(tf.argmax(logits(ids)[0], axis=0)[-1])}
 
-    def unseeded(model, input_ids, max_new_tokens, seed):   # every call its own seed, whatever `seed` is
-        return right(model, input_ids, max_new_tokens, next(calls))
 
-    assert "same seed" in check(lesson4.q5, sample_loop_tf=unseeded).message
+# -- q1: TensorFlow ---------------------------------------------------------------------------------
+def test_q1_tensorflow_reference_and_stub(tf_steps, tokenizer):
+    period = tokenizer.encode(".")[0]
+    assert check(lesson4.q1, greedy_tf=greedy_loop(tf_steps["right"], period)).status == CORRECT
+    assert grade(lesson4.q1, greedy_tf=greedy_loop(tf_steps["right"], period)).status == CORRECT
 
-    def too_long(model, input_ids, max_new_tokens, seed):
-        return right(model, input_ids, max_new_tokens + 3, seed)
-
-    assert check(lesson4.q5, sample_loop_tf=too_long).status == INCORRECT
-
-    def stub(model, input_ids, max_new_tokens, seed):
+    def stub(model, input_ids, max_new_tokens):
         pass
 
-    assert check(lesson4.q5, sample_loop_tf=stub).status == NOT_ATTEMPTED
+    assert check(lesson4.q1, greedy_tf=stub).status == NOT_ATTEMPTED
+    assert check(lesson4.q1, greedy_tf=____).status == NOT_ATTEMPTED
+    assert check(lesson4.q1).status == NOT_ATTEMPTED
+    crashed = check(lesson4.q1, greedy_tf=lambda m, i, n: i[n])
+    assert crashed.status == INCORRECT and "IndexError" in crashed.message
 
 
-def test_q5_figure_shows_the_students_draws_next_to_the_models(tokenizer):
-    # The figure's bars: which rank (under the model, at each step) the drawn tokens had, for the
-    # student's runs and, exactly, for sampling from the model at the same steps.
-    import tensorflow as tf
+@pytest.mark.parametrize("mistake, phrase", [
+    (dict(append=False), "never appends"),
+    (dict(stop=False), "runs past '.'"),
+    (dict(stop_first=True), "'.' itself is missing"),
+    (dict(extra=1), "One token too many"),
+    (dict(extra=-1), "One token short"),
+    (dict(only_new=True), "start with the prompt's ids"),
+])
+def test_q1_named_mistakes(tf_steps, tokenizer, mistake, phrase):
+    period = tokenizer.encode(".")[0]
+    verdict = check(lesson4.q1, greedy_tf=greedy_loop(tf_steps["right"], period, **mistake))
+    assert verdict.status == INCORRECT and phrase in verdict.message, verdict
 
-    def shares(draw):
-        payload = lesson4.q5.collect({"sample_loop_tf": sampling_loop(tokenizer, draw)})
-        probe = payload["probes"][0]
-        return lesson4.q5.rank_shares(probe["answer"]["runs"], tokenizer.encode(probe["spec"]["prompt"]))
 
-    reference, yours = shares(lambda logits: tf.argmax(logits, -1)[:, None])
-    assert np.isclose(reference.sum(), 1.0) and np.isclose(yours.sum(), 1.0)
-    assert yours[0] == 1.0 > reference[0]                # greedy: always the likeliest token
-    reference, yours = shares(lambda logits: tf.random.categorical(tf.nn.softmax(logits), 1))
-    assert yours[-1] > 0.9 and yours[-1] > reference[-1] + 0.3   # near-uniform draws: the long tail
-    assert lesson4.q5.rank_shares([[1, 2]], [5]) is None  # nothing readable: no figure
+@pytest.mark.parametrize("step, phrase", [("first position", "first position"),
+                                          ("sequence axis", "look like positions")])
+def test_q1_wrong_logits(tf_steps, tokenizer, step, phrase):
+    period = tokenizer.encode(".")[0]
+    verdict = check(lesson4.q1, greedy_tf=greedy_loop(tf_steps[step], period))
+    assert verdict.status == INCORRECT and phrase in verdict.message, verdict
+
+
+def test_q1_hidden_probes(tf_steps, tokenizer):
+    right = greedy_loop(tf_steps["right"], tokenizer.encode(".")[0])
+
+    def at_least_two(model, input_ids, max_new_tokens):   # wrong only for a budget of 1
+        return right(model, input_ids, max(max_new_tokens, 2))
+
+    assert check(lesson4.q1, greedy_tf=at_least_two).status == CORRECT
+    hidden = grade(lesson4.q1, greedy_tf=at_least_two)
+    assert hidden.status == INCORRECT and "hidden test" in hidden.message
+
+
+# -- q2: PyTorch generator --------------------------------------------------------------------------
+def pt_generator(period, append=True):
+    import torch
+
+    def greedy_ids_generator(model, input_ids, max_new_tokens):
+        fed = list(input_ids)
+        for _ in range(max_new_tokens):
+            with torch.no_grad():
+                next_id = int(torch.argmax(model(torch.tensor([fed])).logits[0, -1]))
+            if append:
+                fed.append(next_id)
+            yield next_id
+            if next_id == period:
+                return
+
+    return greedy_ids_generator
+
+
+def test_q2_pytorch_generator(tokenizer):
+    period = tokenizer.encode(".")[0]
+    assert check(lesson4.q2, greedy_ids_generator=pt_generator(period)).status == CORRECT
+    assert grade(lesson4.q2, greedy_ids_generator=pt_generator(period)).status == CORRECT
+    stuck = check(lesson4.q2, greedy_ids_generator=pt_generator(period, append=False))
+    assert stuck.status == INCORRECT and "never appends" in stuck.message
+
+    def crashes(model, input_ids, max_new_tokens):
+        yield 1 // 0
+
+    crashed = check(lesson4.q2, greedy_ids_generator=crashes)
+    assert crashed.status == INCORRECT and "ZeroDivisionError" in crashed.message
+
+    def stub(model, input_ids, max_new_tokens):
+        pass
+
+    assert check(lesson4.q2, greedy_ids_generator=stub).status == NOT_ATTEMPTED
+
+
+# -- q3: predict the number of cached calls ---------------------------------------------------------
+def fresh_prediction():
+    problem = lesson4.CachedModelCalls()
+    problem.id = "lesson4.q3"
+    return problem
+
+
+def test_q3_prediction():
+    right = lesson4.CachedModelCalls.new_tokens
+    assert fresh_prediction().verdict({"predicted_calls": right}).status == CORRECT
+    assert fresh_prediction().verdict({"predicted_calls": ____}).status == NOT_ATTEMPTED
+    problem = fresh_prediction()
+    assert problem.verdict({"predicted_calls": 1}).status == INCORRECT
+    changed = problem.verdict({"predicted_calls": right})     # changed after seeing the answer
+    assert changed.status == INCORRECT and "changed your prediction" in changed.message
+
+
+def test_q3_judge_keeps_no_memory_between_payloads():
+    right = lesson4.CachedModelCalls.new_tokens
+    assert judge_answer("lesson4.q3", {"value": 1, "first": 1}).status == INCORRECT
+    assert judge_answer("lesson4.q3", {"value": right, "first": right}).status == CORRECT
+    assert judge_answer("lesson4.q3", {"value": right}).status == CORRECT
+    assert judge_answer("lesson4.q3", {"value": right, "first": 1}).status == INCORRECT
+
+
+# -- grading mode and the trusted judge ------------------------------------------------------------
+def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, tf_steps, tokenizer):
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    period = tokenizer.encode(".")[0]
+    cases = {"q1": ({"greedy_tf": greedy_loop(tf_steps["right"], period)},
+                    {"greedy_tf": greedy_loop(tf_steps["right"], period, stop=False)}),
+             "q2": ({"greedy_ids_generator": pt_generator(period)},
+                    {"greedy_ids_generator": pt_generator(period, append=False)})}
+    for name, (right, wrong) in cases.items():
+        assert_grading_agrees(getattr(lesson4, name), right, wrong)
+    prediction = fresh_prediction()
+    prediction.grade({"predicted_calls": lesson4.CachedModelCalls.new_tokens})
+    with pytest.raises(AssertionError, match="Incorrect"):
+        fresh_prediction().grade({"predicted_calls": 1})
+
+
+# -- the notebook ----------------------------------------------------------------------------------
+
+
+# -- q4: max_length from max_new_tokens ------------------------------------------------------------
+def test_q4_max_length(tokenizer):
+    def right(prompt, max_new_tokens):
+        return len(tokenizer.encode(prompt)) + max_new_tokens
+
+    assert check(lesson4.q4, max_length_for=right).status == CORRECT
+    assert grade(lesson4.q4, max_length_for=right).status == CORRECT
+    for wrong, phrase in [(lambda prompt, n: n, "counts the prompt"),
+                          (lambda prompt, n: len(prompt.split()) + n, "words"),
+                          (lambda prompt, n: len(prompt) + n, "characters"),
+                          (lambda prompt, n: right(prompt, n) + 1, "One too many")]:
+        verdict = check(lesson4.q4, max_length_for=wrong)
+        assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
+        assert "`q4.hint()`" in verdict.message
+
+    def stub(prompt, max_new_tokens):
+        pass
+
+    assert check(lesson4.q4, max_length_for=stub).status == NOT_ATTEMPTED

@@ -1,241 +1,296 @@
-"""Lesson 5 (log-probabilities and beam search): the checks and the notebook.
+"""Lesson 5 (sampling): the goodness-of-fit helpers, the checks, and the notebook.
 
-References pass; every named mistake is named (probabilities for log-probs, the prompt counted,
-unshifted positions, the first generated token left out, one token per beam, scores not added,
-greedy, the last beam, n-gram bans off by one); stubs are Not attempted; answers that lie about
-themselves fail; grading mode raises on wrong answers (hidden probes included) and the trusted
-``judge_answer`` agrees. The source notebook runs with every reference answer Correct; its student
-version runs unanswered.
+References pass; every named mistake is named (probabilities passed as logits, greedy, unseeded,
+seed ignored, temperature multiplied / after softmax, top-k keeping k +- 1, top-p dropping the
+crossing token, probabilities or zeros instead of -inf); stubs are Not attempted; answers that lie
+about themselves fail; grading mode raises on wrong answers (hidden probes included) and the
+trusted ``judge_answer`` agrees. The source notebook runs with every reference answer Correct;
+its student version runs unanswered.
 """
 from __future__ import annotations
 
 
 import numpy as np
-import pytest
 
-from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, ____
+from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, stats, ____
 from course_utils.lessons import lesson5
 
 
 from lesson_check_helpers import assert_grading_agrees, EqualsEverythingFloat as EqualsEverything, LyingList, assert_named, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
-def log_probs_tf(logits, labels):
+def test_goodness_of_fit():
+    rng = np.random.default_rng(0)
+    probs = np.array([0.1, 0.2, 0.5, 0.2, 0.0])
+    assert stats.fits(rng.choice(5, size=3000, p=probs), probs)
+    assert not stats.fits(rng.choice(5, size=3000, p=[0.25, 0.25, 0.25, 0.25, 0]), probs)
+    assert not stats.fits([4, 1, 2], probs)                        # outside the support
+    assert not stats.fits([7], probs) and not stats.fits([], probs)
+    # A long tail of tiny probabilities is pooled into one bin, and still judged.
+    tail = np.full(5000, 0.5 / 5000)
+    wide = np.concatenate([[0.3, 0.2], tail])
+    assert stats.fits(rng.choice(wide.size, size=3000, p=wide), wide)
+    assert not stats.fits(rng.choice(2, size=3000, p=[0.6, 0.4]), wide)
+    # random.choices normalises its weights: draws with weights that sum to 1.1 fit the normalised ones.
+    import random
+
+    draws = random.Random(0).choices(range(4), weights=lesson5.TINY_WEIGHTS, k=3000)
+    assert stats.fits(draws, lesson5.TINY_WEIGHTS)
+    assert stats.goodness_of_fit(draws, lesson5.TINY_WEIGHTS) > stats.ALPHA
+
+
+def test_false_failure_rate_is_tiny():
+    # 200 honest samplers: at alpha = 1e-6 none should fail (a failure here is a one-in-5000 event).
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.full(300, 0.3))
+    assert all(stats.fits(rng.choice(300, size=lesson5.NUM_SAMPLES, p=probs), probs) for _ in range(200))
+
+
+# -- q1: tf.random.categorical --------------------------------------------------------------------
+def sample_tf(logits, num_samples, seed):
     import tensorflow as tf
 
-    return tf.gather(tf.nn.log_softmax(logits, axis=-1), labels, batch_dims=1)
+    tf.random.set_seed(seed)
+    return tf.random.categorical(logits[None, :], num_samples)[0]
 
 
-def test_q1_log_probs_from_logits(tf_model):
+def test_q1_categorical(tf_model):
     import tensorflow as tf
 
-    def rows(values, labels):
-        return tf.gather(values, labels, batch_dims=1)
+    def stateless(logits, num_samples, seed):
+        return tf.random.stateless_categorical(logits[None, :], num_samples, seed=[seed, 7])[0]
 
-    assert check(lesson5.q1, log_probs_from_logits_tf=log_probs_tf).status == CORRECT
-    assert grade(lesson5.q1, log_probs_from_logits_tf=log_probs_tf).status == CORRECT
-    assert_named(check(lesson5.q1, log_probs_from_logits_tf=lambda l, y: rows(tf.nn.softmax(l), y)),
-                 "probabilities")
-    assert_named(check(lesson5.q1, log_probs_from_logits_tf=lambda l, y: rows(l, y)), "raw logits")
-    assert_named(check(lesson5.q1, log_probs_from_logits_tf=lambda l, y: rows(tf.nn.log_softmax(l, axis=0), y)),
-                 "sequence axis")
-    assert_named(check(lesson5.q1, log_probs_from_logits_tf=lambda l, y: tf.reduce_max(tf.nn.log_softmax(l), -1)),
-                 "most likely token")
-    lying = check(lesson5.q1, log_probs_from_logits_tf=lambda l, y: LyingList(
-        [0.0] * len(y), log_probs_tf(l, y).numpy().tolist()))
+    def greedy(logits, num_samples, seed):
+        return tf.fill([num_samples], tf.argmax(logits))
+
+    def from_probs(logits, num_samples, seed):   # probabilities where logits belong
+        return stateless(tf.nn.softmax(logits), num_samples, seed)
+
+    def uniform(logits, num_samples, seed):
+        return stateless(tf.zeros_like(logits), num_samples, seed)
+
+    def unseeded(logits, num_samples, seed):
+        return tf.random.categorical(logits[None, :], num_samples)[0]
+
+    def seed_ignored(logits, num_samples, seed):
+        return stateless(logits, num_samples, 0)
+
+    def batch_kept(logits, num_samples, seed):
+        return stateless(logits, num_samples, seed)[None]
+
+    def floats(logits, num_samples, seed):
+        return tf.cast(stateless(logits, num_samples, seed), tf.float32)
+
+    def sharpened(logits, num_samples, seed):    # sampling at T = 0.5: the wrong distribution
+        return stateless(logits * 2, num_samples, seed)
+
+    assert check(lesson5.q1, sample_tf=sample_tf).status == CORRECT
+    assert grade(lesson5.q1, sample_tf=stateless).status == CORRECT
+    assert check(lesson5.q1, sample_tf=lambda l, n, s: sample_tf(l, n, s).numpy()).status == CORRECT
+    assert_named(check(lesson5.q1, sample_tf=greedy), "greedy")
+    assert_named(check(lesson5.q1, sample_tf=from_probs), "wants logits")
+    assert_named(check(lesson5.q1, sample_tf=uniform), "uniform")
+    assert_named(check(lesson5.q1, sample_tf=sharpened), "chi-square")
+    assert_named(check(lesson5.q1, sample_tf=unseeded), "same seed")
+    assert_named(check(lesson5.q1, sample_tf=seed_ignored), "two different seeds")
+    assert_named(check(lesson5.q1, sample_tf=batch_kept), "take row 0")
+    assert_named(check(lesson5.q1, sample_tf=floats), "integers")
+    lying = check(lesson5.q1, sample_tf=lambda l, n, s: LyingList([0] * n, sample_tf(l, n, s).numpy().tolist()))
     assert lying.status == INCORRECT
-    assert check(lesson5.q1, log_probs_from_logits_tf=lambda l, y: EqualsEverything(0)).status == INCORRECT
-    assert check(lesson5.q1, log_probs_from_logits_tf=lambda l, y: None).status == NOT_ATTEMPTED
-    assert check(lesson5.q1, log_probs_from_logits_tf=____).status == NOT_ATTEMPTED
+    assert check(lesson5.q1, sample_tf=lambda l, n, s: None).status == NOT_ATTEMPTED
+    assert check(lesson5.q1, sample_tf=____).status == NOT_ATTEMPTED
+    assert check(lesson5.q1).status == NOT_ATTEMPTED                        # not defined at all
+    wrong = check(lesson5.q1, sample_tf=sharpened)
+    assert wrong.figure_png is not None and wrong.figure_png.startswith(b"\x89PNG")
 
 
-# -- q2: sequence log-prob (PyTorch) ------------------------------------------------------------------
-def sequence_logprob(model, ids, input_len, mistake=None):
+# -- q2: temperature --------------------------------------------------------------------------------
+def test_q2_temperature(pt_model):
     import torch
 
-    with torch.no_grad():
-        logits = model(torch.tensor([ids])).logits[0]
-    log_probs = torch.log_softmax(logits, -1)
-    if mistake == "unshifted":
-        return float(log_probs.gather(-1, torch.tensor(ids)[:, None])[input_len:, 0].sum())
-    token_log_probs = log_probs[:-1].gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]
-    if mistake == "product":
-        return float(torch.exp(token_log_probs[input_len - 1:]).prod())
-    if mistake == "prompt":
-        return float(token_log_probs.sum())
-    if mistake == "first":
-        return float(token_log_probs[input_len:].sum())
-    return float(token_log_probs[input_len - 1:].sum())
+    assert check(lesson5.q2, apply_temperature=lambda logits, t: logits / t).status == CORRECT
+    assert grade(lesson5.q2, apply_temperature=lambda logits, t: logits / t).status == CORRECT
+    assert check(lesson5.q2, apply_temperature=lambda logits, t: (logits / t).numpy()).status == CORRECT
+    assert_named(check(lesson5.q2, apply_temperature=lambda logits, t: logits * t), "multiplied")
+    after = check(lesson5.q2, apply_temperature=lambda logits, t: torch.softmax(logits, -1) / t)
+    assert_named(after, "after softmax")
+    assert after.figure_png is not None and after.figure_png.startswith(b"\x89PNG")
+    assert_named(check(lesson5.q2, apply_temperature=lambda logits, t: torch.softmax(logits / t, -1)),
+                 "softmax of the scaled logits")
+    assert check(lesson5.q2, apply_temperature=lambda logits, t: EqualsEverything(0.0)).status == INCORRECT
+    lying = check(lesson5.q2, apply_temperature=lambda logits, t: LyingList([0.0] * len(logits),
+                                                                             (logits / t).tolist()))
+    assert lying.status == INCORRECT
+    assert check(lesson5.q2, apply_temperature=lambda logits, t: None).status == NOT_ATTEMPTED
+    assert check(lesson5.q2, apply_temperature=lambda logits, t: logits / t).figure_png is None
+
+    def only_public(logits, t):    # right for the public temperatures only
+        return logits / t if t in (0.5, 2.0) else logits
+    assert check(lesson5.q2, apply_temperature=only_public).status == CORRECT
+    assert_named(grade(lesson5.q2, apply_temperature=only_public), "hidden test")
 
 
-def test_q2_sequence_logprob(pt_model):
-    assert check(lesson5.q2, sequence_logprob_pt=sequence_logprob).status == CORRECT
-    assert grade(lesson5.q2, sequence_logprob_pt=sequence_logprob).status == CORRECT
-    for mistake, phrase in [("product", "product of probabilities"), ("prompt", "includes the prompt"),
-                            ("unshifted", "wrong positions"), ("first", "first generated token")]:
-        verdict = check(lesson5.q2, sequence_logprob_pt=lambda m, i, n: sequence_logprob(m, i, n, mistake))
-        assert_named(verdict, phrase)
-    assert check(lesson5.q2, sequence_logprob_pt=lambda m, i, n: EqualsEverything(0.0)).status == INCORRECT
-    assert check(lesson5.q2, sequence_logprob_pt=lambda m, i, n: None).status == NOT_ATTEMPTED
+# -- q3: top-k (TensorFlow) ---------------------------------------------------------------------------
+def top_k_tf(logits, k, keep=None):
+    import tensorflow as tf
 
-    def public_only(model, ids, input_len):   # right for the public probe's input_len only
-        return sequence_logprob(model, ids, input_len, None if input_len == 3 else "prompt")
-    assert check(lesson5.q2, sequence_logprob_pt=public_only).status == CORRECT
-    assert_named(grade(lesson5.q2, sequence_logprob_pt=public_only), "hidden test")
+    threshold = tf.math.top_k(logits, keep or k).values[-1]
+    return tf.where(logits < threshold, float("-inf"), logits)
 
 
-# -- q3: one beam step (PyTorch) ----------------------------------------------------------------------
-def beam_step(model, beams, scores, num_beams):
+def test_q3_top_k(tf_model):
+    import tensorflow as tf
+
+    assert check(lesson5.q3, top_k_filter=top_k_tf).status == CORRECT
+    assert grade(lesson5.q3, top_k_filter=top_k_tf).status == CORRECT
+    assert_named(check(lesson5.q3, top_k_filter=lambda l, k: top_k_tf(l, k, k + 1)), f"kept {5 + 1} tokens")
+    assert_named(check(lesson5.q3, top_k_filter=lambda l, k: top_k_tf(l, k, k - 1)), f"kept {5 - 1} tokens")
+
+    def zeros(logits, k):
+        return tf.where(top_k_tf(logits, k) == float("-inf"), 0.0, logits)
+
+    def probabilities(logits, k):
+        return tf.where(top_k_tf(logits, k) == float("-inf"), 0.0, tf.nn.softmax(logits))
+
+    def large_negative(logits, k):
+        return tf.where(top_k_tf(logits, k) == float("-inf"), -1e9, logits)
+
+    assert_named(check(lesson5.q3, top_k_filter=zeros), "not 0")
+    assert_named(check(lesson5.q3, top_k_filter=probabilities), "probabilities with the filtered tokens")
+    assert_named(check(lesson5.q3, top_k_filter=large_negative), "large negative")
+    lowest = lambda l, k: tf.where(tf.math.is_inf(top_k_tf(-l, k)), float("-inf"), l)  # noqa: E731
+    assert_named(check(lesson5.q3, top_k_filter=lowest), "lowest")
+    assert check(lesson5.q3, top_k_filter=lambda l, k: None).status == NOT_ATTEMPTED
+    assert check(lesson5.q3, top_k_filter=____).status == NOT_ATTEMPTED
+
+
+# -- q4: top-p (PyTorch) ------------------------------------------------------------------------------
+def top_p_pt(logits, p, keep_crosser=True):
     import torch
 
-    with torch.no_grad():
-        logits = model(torch.tensor(beams)).logits[:, -1]
-    table = torch.tensor(scores)[:, None] + torch.log_softmax(logits, -1)
-    top = torch.topk(table.flatten(), num_beams)
-    vocab_size = table.shape[-1]
-    return [beams[i // vocab_size] + [i % vocab_size] for i in top.indices.tolist()], top.values.tolist()
+    probs, order = torch.sort(torch.softmax(logits, -1), descending=True)
+    cumulative = torch.cumsum(probs, -1)
+    drop = order[(cumulative - probs >= p) if keep_crosser else (cumulative > p)]
+    filtered = logits.clone()
+    filtered[drop] = float("-inf")
+    return filtered
 
 
-def test_q3_beam_step(pt_model):
+def test_q4_top_p(pt_model):
     import torch
 
-    def best_per_beam(model, beams, scores, num_beams):
-        picks = []
-        for beam, score in zip(beams, scores):
-            new, new_scores = beam_step(model, [beam], [score], 1)
-            picks.append((new_scores[0], new[0]))
-        picks.sort(key=lambda pair: -pair[0])
-        return [b for _, b in picks[:num_beams]], [s for s, _ in picks[:num_beams]]
+    assert check(lesson5.q4, top_p_filter=top_p_pt).status == CORRECT
+    assert grade(lesson5.q4, top_p_filter=top_p_pt).status == CORRECT
+    assert_named(check(lesson5.q4, top_p_filter=lambda l, p: top_p_pt(l, p, keep_crosser=False)), "crosses p")
 
-    def scores_not_added(model, beams, scores, num_beams):
-        return beam_step(model, beams, [0.0] * len(beams), num_beams)
+    def zeros(logits, p):
+        return torch.where(torch.isinf(top_p_pt(logits, p)), 0.0, logits)
 
-    def probabilities(model, beams, scores, num_beams):
-        new, new_scores = beam_step(model, beams, scores, num_beams)
-        return new, [float(np.exp(s)) for s in new_scores]
+    def probabilities(logits, p):
+        kept = torch.where(torch.isinf(top_p_pt(logits, p)), 0.0, torch.softmax(logits, -1))
+        return kept / kept.sum()
 
-    def worst_first(model, beams, scores, num_beams):
-        new, new_scores = beam_step(model, beams, scores, num_beams)
-        return new[::-1], new_scores[::-1]
-
-    assert check(lesson5.q3, beam_step=beam_step).status == CORRECT
-    assert grade(lesson5.q3, beam_step=beam_step).status == CORRECT
-    assert check(lesson5.q3, beam_step=lesson5.reference_beam_step).status == CORRECT
-    assert_named(check(lesson5.q3, beam_step=best_per_beam), "best token of each beam")
-    assert_named(check(lesson5.q3, beam_step=scores_not_added), "were not added")
-    assert_named(check(lesson5.q3, beam_step=probabilities), "probabilities")
-    assert_named(check(lesson5.q3, beam_step=worst_first), "best first")
-    assert_named(check(lesson5.q3, beam_step=lambda m, b, s, k: b), "pair")
-    lying = check(lesson5.q3, beam_step=lambda m, b, s, k: (LyingList([[0]] * k, beam_step(m, b, s, k)[0]),
-                                                             beam_step(m, b, s, k)[1]))
+    assert_named(check(lesson5.q4, top_p_filter=zeros), "not 0")
+    assert_named(check(lesson5.q4, top_p_filter=probabilities), "renormalised probabilities")
+    lying = check(lesson5.q4, top_p_filter=lambda l, p: LyingList([0.0] * len(l), top_p_pt(l, p).tolist()))
     assert lying.status == INCORRECT
-    assert check(lesson5.q3, beam_step=lambda m, b, s, k: None).status == NOT_ATTEMPTED
-    del torch
+    assert check(lesson5.q4, top_p_filter=lambda l, p: None).status == NOT_ATTEMPTED
 
-
-# -- q4: the whole search (PyTorch) -------------------------------------------------------------------
-def beam_search(model, input_ids, num_beams, max_new_tokens, pick=0, steps_short=0):
-    beams, scores = [list(input_ids)], [0.0]
-    for _ in range(max_new_tokens - steps_short):
-        beams, scores = beam_step(model, beams, scores, num_beams)
-    return beams[pick]
-
-
-def test_q4_beam_search(pt_model, tokenizer):
-    from course_utils.reference import pt as ref
-
-    spec = lesson5.q4.public_probes[0]
-    ids = tokenizer.encode(spec["prompt"])
-    assert beam_search(pt_model, ids, spec["num_beams"], spec["max_new_tokens"]) == \
-        ref.beam_search(pt_model, ids, spec["num_beams"], spec["max_new_tokens"])[0]
-    assert check(lesson5.q4, beam_search_pt=beam_search).status == CORRECT
-    assert grade(lesson5.q4, beam_search_pt=beam_search).status == CORRECT
-    assert check(lesson5.q4, beam_search_pt=lambda m, i, k, n: ref.beam_search(m, i, k, n)).status == CORRECT
-    assert_named(check(lesson5.q4, beam_search_pt=lambda m, i, k, n: ref.greedy_search(m, i, n)), "greedy")
-    assert_named(check(lesson5.q4, beam_search_pt=lambda m, i, k, n: beam_search(m, i, k, n, pick=-1)), "last")
-    assert_named(check(lesson5.q4, beam_search_pt=lambda m, i, k, n: beam_search(m, i, k, n)[len(i):]),
-                 "only the new tokens")
-    assert_named(check(lesson5.q4, beam_search_pt=lambda m, i, k, n: beam_search(m, i, k, n, steps_short=1)),
-                 "One step too few")
-    right = beam_search(pt_model, ids, spec["num_beams"], spec["max_new_tokens"])
-    lying = check(lesson5.q4, beam_search_pt=lambda m, i, k, n: LyingList([0] * len(right), right))
-    assert lying.status == INCORRECT
-    assert check(lesson5.q4, beam_search_pt=lambda m, i, k, n: None).status == NOT_ATTEMPTED
-
-
-# -- q5: banned n-gram tokens -------------------------------------------------------------------------
-def banned_tokens(ids, n):
-    prefix = ids[len(ids) - (n - 1):]
-    return [ids[i + n - 1] for i in range(len(ids) - n + 1) if ids[i:i + n - 1] == prefix]
-
-
-def test_q5_banned_tokens():
-    assert banned_tokens([10, 20, 30, 10, 20], 3) == [30]
-    assert sorted(banned_tokens([5, 6, 5, 7, 5], 2)) == [6, 7]
-    assert check(lesson5.q5, banned_tokens=banned_tokens).status == CORRECT
-    assert grade(lesson5.q5, banned_tokens=banned_tokens).status == CORRECT
-    assert check(lesson5.q5, banned_tokens=lambda ids, n: set(banned_tokens(ids, n))).status == INCORRECT
-    assert_named(check(lesson5.q5, banned_tokens=lambda ids, n: banned_tokens(ids, n - 1)), "(n - 1)-grams")
-    assert_named(check(lesson5.q5, banned_tokens=lambda ids, n: banned_tokens(ids, n + 1)), "(n + 1)-grams")
-    lying = check(lesson5.q5, banned_tokens=lambda ids, n: LyingList([], banned_tokens(ids, n)))
-    assert lying.status == INCORRECT
-    assert check(lesson5.q5, banned_tokens=lambda ids, n: None).status == NOT_ATTEMPTED
-
-    def public_only(ids, n):       # right for n >= 2 only: a hidden probe has n = 1
-        return banned_tokens(ids, n) if n > 1 else []
-    assert check(lesson5.q5, banned_tokens=public_only).status == CORRECT
-    assert_named(grade(lesson5.q5, banned_tokens=public_only), "hidden test")
-
-
-# -- q6: generate() with beams ------------------------------------------------------------------------
-def test_q6_generate_beams(pt_model, tokenizer):
-    import torch
-
-    from course_utils.reference import pt as ref
-
-    ids = torch.tensor([tokenizer.encode(lesson5.BEAM_PROMPT)])
-    beam = pt_model.generate(ids, do_sample=False, pad_token_id=tokenizer.eos_token_id,
-                             **lesson5.BEAM_SETTINGS)
-    assert check(lesson5.q6, beam_ids=beam[0].tolist()).status == CORRECT
-    assert check(lesson5.q6, beam_ids=beam).status == CORRECT                   # [1, seq_len]
-    greedy = ref.greedy_search(pt_model, ids[0], lesson5.BEAM_SETTINGS["max_new_tokens"])
-    if greedy != beam[0].tolist():
-        assert_named(check(lesson5.q6, beam_ids=greedy), "greedy")
-    assert_named(check(lesson5.q6, beam_ids=beam[0, ids.shape[1]:].tolist()), "only the new tokens")
-    assert check(lesson5.q6, beam_ids=LyingList([0] * beam.shape[1], beam[0].tolist())).status == INCORRECT
-    assert check(lesson5.q6, beam_ids=____).status == NOT_ATTEMPTED
-
-
-def test_beam_tree_figure(pt_model, tokenizer):
-    history = lesson5.beam_history(pt_model, tokenizer.encode("In the future"), 3, 3)
-    assert [len(beams) for beams, _ in history] == [1, 3, 3, 3]
-    figure = lesson5.draw_beam_tree(history, tokenizer)
-    assert len(figure.axes) == 1
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
+    def only_public(logits, p):
+        return top_p_pt(logits, p) if p in (0.5, 0.9) else logits
+    assert check(lesson5.q4, top_p_filter=only_public).status == CORRECT
+    assert_named(grade(lesson5.q4, top_p_filter=only_public), "hidden test")
 
 
 # -- grading mode and the trusted judge ---------------------------------------------------------------
 def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_model):
+    import torch
+
     monkeypatch.setenv("COURSE_GRADING", "1")
-    cases = {"q1": ({"log_probs_from_logits_tf": log_probs_tf},
-                    {"log_probs_from_logits_tf": lambda l, y: -log_probs_tf(l, y)}),
-             "q2": ({"sequence_logprob_pt": sequence_logprob},
-                    {"sequence_logprob_pt": lambda m, i, n: sequence_logprob(m, i, n, "prompt")}),
-             "q3": ({"beam_step": beam_step},
-                    {"beam_step": lambda m, b, s, k: beam_step(m, b, [0.0] * len(b), k)}),
-             "q4": ({"beam_search_pt": beam_search},
-                    {"beam_search_pt": lambda m, i, k, n: beam_search(m, i, k, n, pick=-1)}),
-             "q5": ({"banned_tokens": banned_tokens}, {"banned_tokens": lambda ids, n: banned_tokens(ids, n + 1)})}
+    cases = {"q1": ({"sample_tf": sample_tf},
+                    {"sample_tf": lambda l, n, s: sample_tf(l * 2, n, s)}),
+             "q2": ({"apply_temperature": lambda l, t: l / t}, {"apply_temperature": lambda l, t: l * t}),
+             "q3": ({"top_k_filter": top_k_tf}, {"top_k_filter": lambda l, k: top_k_tf(l, k, k + 1)}),
+             "q4": ({"top_p_filter": top_p_pt},
+                    {"top_p_filter": lambda l, p: top_p_pt(l, p, keep_crosser=False)})}
     for name, (right, wrong) in cases.items():
         assert_grading_agrees(getattr(lesson5, name), right, wrong)
-    right_ids = lesson5.q6.expected()
-    lesson5.q6.grade({"beam_ids": right_ids})
-    with pytest.raises(AssertionError, match="Incorrect"):
-        lesson5.q6.grade({"beam_ids": right_ids[:-1]})
-    assert judge_answer("lesson5.q6", {"value": right_ids}).status == CORRECT
-    assert judge_answer("lesson5.q6", {"value": np.zeros(3, dtype=int).tolist()}).status == INCORRECT
+    del torch
+    forged = {"probes": [{"spec": lesson5.q1.public_probes[0], "hidden": False,
+                          "answer": {"samples": [0] * lesson5.NUM_SAMPLES, "again": [0] * lesson5.NUM_SAMPLES,
+                                     "other": [1] * lesson5.NUM_SAMPLES}}]}
+    assert judge_answer("lesson5.q1", forged).status == INCORRECT
 
 
 # -- the notebook -------------------------------------------------------------------------------------
+
+
+# -- q5: the sampling loop -------------------------------------------------------------------------
+def sampling_loop(tokenizer, draw):
+    import tensorflow as tf
+
+    period_id = tokenizer.encode(".")[0]
+
+    def sample_loop_tf(model, input_ids, max_new_tokens, seed):
+        tf.random.set_seed(seed)
+        ids = list(input_ids)
+        for _ in range(max_new_tokens):
+            logits = model(tf.constant([ids])).logits[:, -1, :]
+            next_id = int(draw(logits)[0, 0])
+            ids.append(next_id)
+            if next_id == period_id:
+                break
+        return ids
+
+    return sample_loop_tf
+
+
+def test_q5_sampling_loop(tokenizer):
+    import tensorflow as tf
+
+    right = sampling_loop(tokenizer, lambda logits: tf.random.categorical(logits, 1))
+    correct = check(lesson5.q5, sample_loop_tf=right)
+    assert correct.status == CORRECT and correct.figure_png is None
+    assert grade(lesson5.q5, sample_loop_tf=right).status == CORRECT
+    from_probs = check(lesson5.q5, sample_loop_tf=sampling_loop(
+        tokenizer, lambda logits: tf.random.categorical(tf.nn.softmax(logits), 1)))
+    assert from_probs.status == INCORRECT and "very unlikely" in from_probs.message
+    assert from_probs.figure_png is not None and from_probs.figure_png.startswith(b"\x89PNG")
+    greedy = check(lesson5.q5, sample_loop_tf=sampling_loop(tokenizer, lambda logits: tf.argmax(logits, -1)[:, None]))
+    assert greedy.status == INCORRECT and "greedy" in greedy.message
+    assert greedy.figure_png is not None and greedy.figure_png.startswith(b"\x89PNG")
+
+    calls = iter(range(100, 10_000))
+
+    def unseeded(model, input_ids, max_new_tokens, seed):   # every call its own seed, whatever `seed` is
+        return right(model, input_ids, max_new_tokens, next(calls))
+
+    assert "same seed" in check(lesson5.q5, sample_loop_tf=unseeded).message
+
+    def too_long(model, input_ids, max_new_tokens, seed):
+        return right(model, input_ids, max_new_tokens + 3, seed)
+
+    assert check(lesson5.q5, sample_loop_tf=too_long).status == INCORRECT
+
+    def stub(model, input_ids, max_new_tokens, seed):
+        pass
+
+    assert check(lesson5.q5, sample_loop_tf=stub).status == NOT_ATTEMPTED
+
+
+def test_q5_figure_shows_the_students_draws_next_to_the_models(tokenizer):
+    # The figure's bars: which rank (under the model, at each step) the drawn tokens had, for the
+    # student's runs and, exactly, for sampling from the model at the same steps.
+    import tensorflow as tf
+
+    def shares(draw):
+        payload = lesson5.q5.collect({"sample_loop_tf": sampling_loop(tokenizer, draw)})
+        probe = payload["probes"][0]
+        return lesson5.q5.rank_shares(probe["answer"]["runs"], tokenizer.encode(probe["spec"]["prompt"]))
+
+    reference, yours = shares(lambda logits: tf.argmax(logits, -1)[:, None])
+    assert np.isclose(reference.sum(), 1.0) and np.isclose(yours.sum(), 1.0)
+    assert yours[0] == 1.0 > reference[0]                # greedy: always the likeliest token
+    reference, yours = shares(lambda logits: tf.random.categorical(tf.nn.softmax(logits), 1))
+    assert yours[-1] > 0.9 and yours[-1] > reference[-1] + 0.3   # near-uniform draws: the long tail
+    assert lesson5.q5.rank_shares([[1, 2]], [5]) is None  # nothing readable: no figure

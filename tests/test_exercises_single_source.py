@@ -15,7 +15,7 @@ import pytest
 
 from course_utils.checking import Problem, solutions
 
-LESSONS = ["lesson1", "lesson2", "lesson3", "lesson4", "lesson5", "lesson6"]
+LESSONS = ["lesson1", "lesson3", "lesson4", "lesson5", "lesson6", "lesson7"]
 
 
 def graded_cells(lesson: str) -> dict[str, dict]:
@@ -54,9 +54,9 @@ def test_lesson_modules_hold_no_copy_of_a_solution(lesson):
 
 
 def test_solution_shows_the_region_with_its_function_or_variable(capsys):
-    from course_utils.lessons import lesson1, lesson4
+    from course_utils.lessons import lesson1, lesson5
 
-    lesson4.q4.solution()
+    lesson5.q4.solution()
     shown = capsys.readouterr().out
     assert "def top_p_filter(logits, p):" in shown and "BEGIN SOLUTION" not in shown
     assert lesson1.q1.solution_code == "vocab_size = len(tokenizer)"   # the starter's ____ left out

@@ -11,11 +11,11 @@ from grader import export
 FIELDS = ["student_id", "notebook", "score", "max_score", "status", "reason"]
 ROWS = [
     ["ada", "lesson1", "4", "4", "graded", ""],
-    ["ada", "lesson2", "3", "3", "graded", ""],
+    ["ada", "lesson3", "3", "3", "graded", ""],
     ["ben", "lesson1", "2", "4", "graded", ""],
-    ["ben", "lesson2", "0", "3", "missing", "no lesson2.ipynb"],
+    ["ben", "lesson3", "0", "3", "missing", "no lesson3.ipynb"],
     ["cy", "lesson1", "1", "4", "timeout", "cell 7 ran past 60 s"],
-    ["cy", "lesson2", "0", "3", "invalid", "not a notebook"],
+    ["cy", "lesson3", "0", "3", "invalid", "not a notebook"],
     ["dee", "lesson10", "0", "5", "error", "grader failed"],
     ["=HYPERLINK(\"x\")", "lesson1", "0", "4", "graded", ""],
 ]
@@ -36,7 +36,7 @@ def table(text):
 
 def test_canvas_one_row_per_student_points_possible_and_totals(out):
     rows = table(export.export(out, "canvas").read_text())
-    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lesson 1", "Lesson 2",
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Lesson 1", "Lesson 3",
                        "Lesson 10", "Total"]          # lessons in numeric order, not 1, 10, 2
     assert rows[1] == ["Points Possible", "", "", "", "", "4", "3", "5", "12"]
     by_login = {row[3]: row for row in rows[2:]}
@@ -57,8 +57,8 @@ def test_blank_for_missing_and_invalid_when_asked(out):
 
 def test_moodle_username_scores_and_feedback(out):
     rows = table(export.render(export.build(export.read_grades(out)), "moodle"))
-    assert rows[0] == ["Username", "Lesson 1", "Lesson 2", "Lesson 10", "Lesson 1 feedback",
-                       "Lesson 2 feedback", "Lesson 10 feedback"]
+    assert rows[0] == ["Username", "Lesson 1", "Lesson 3", "Lesson 10", "Lesson 1 feedback",
+                       "Lesson 3 feedback", "Lesson 10 feedback"]
     cy = next(row for row in rows if row[0] == "cy")
     assert cy[1:4] == ["1", "0", "0"]
     assert cy[4].startswith("timeout") and cy[5] == "invalid: not a notebook" and cy[6] == "not submitted"

@@ -34,9 +34,9 @@ def out(tmp_path):
     """An autograde --out folder: grades.csv and, for what was graded, results/<student>/<lesson>.json."""
     graded = {  # (student, lesson): (status, per-cell points earned)
         ("ada", "lesson1"): ("graded", [1.0] * 20),
-        ("ada", "lesson2"): ("graded", [1.0, 0.5, 0.0, 1.0]),
+        ("ada", "lesson3"): ("graded", [1.0, 0.5, 0.0, 1.0]),
         ("ben", "lesson1"): ("timeout", [1.0, 1.0]),        # stopped after two tests: partial credit
-        ("dee", "lesson2"): ("timeout", None),              # the whole job timed out: no tests at all
+        ("dee", "lesson3"): ("timeout", None),              # the whole job timed out: no tests at all
         ("dee", "lesson1"): ("error", None),
     }
     rows = []
@@ -48,9 +48,9 @@ def out(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"key": "k", "signature": "s", "result": {"row": row, "problems": problems}}))
         rows.append(row)
-    for student, lesson, status in [("ben", "lesson2", "missing"), ("cy", "lesson1", "invalid"),
-                                    ("cy", "lesson2", "wrong_lesson"), ("eve", "lesson1", "missing"),
-                                    ("eve", "lesson2", "missing")]:
+    for student, lesson, status in [("ben", "lesson3", "missing"), ("cy", "lesson1", "invalid"),
+                                    ("cy", "lesson3", "wrong_lesson"), ("eve", "lesson1", "missing"),
+                                    ("eve", "lesson3", "missing")]:
         rows.append({"student_id": student, "notebook": lesson, "score": 0.0, "max_score": _max(lesson),
                      "status": status, "reason": "why"})
     rows.append({"student_id": "eve", "notebook": "notes", "score": 0.0, "max_score": 0.0,  # no lesson
@@ -68,7 +68,7 @@ def _expected(out):
 
 
 def test_grade_cells_are_the_source_notebooks_test_cells():
-    for lesson in ("lesson1", "lesson2"):
+    for lesson in ("lesson1", "lesson3"):
         source = nbformat.read(SOURCE_DIR / lesson / f"{lesson}.ipynb", as_version=4)
         tests = [(c.metadata.nbgrader.grade_id, float(c.metadata.nbgrader.points)) for c in source.cells
                  if c.metadata.get("nbgrader", {}).get("grade")]
@@ -82,8 +82,8 @@ def test_gradebook_read_back_with_nbgrader_equals_grades_csv(out):
     assert path == out / "gradebook.db"
     expected = _expected(out)
     with nbgrader_api.Gradebook(f"sqlite:///{path}") as gb:
-        assert sorted(a.name for a in gb.assignments) == ["lesson1", "lesson2"]   # "notes" is no lesson
-        for lesson in ("lesson1", "lesson2"):
+        assert sorted(a.name for a in gb.assignments) == ["lesson1", "lesson3"]   # "notes" is no lesson
+        for lesson in ("lesson1", "lesson3"):
             notebook = gb.find_notebook(lesson, lesson)
             assert [(c.name, c.max_score) for c in notebook.grade_cells] == \
                    [(gid, points) for gid, points, _ in export_nbgrader.grade_cells(lesson)]
@@ -104,8 +104,8 @@ def test_gradebook_read_back_with_nbgrader_equals_grades_csv(out):
         assert totals == pytest.approx({student: book.total(student) for student in book.cells})
         assert {s.id: s.score for s in gb.students} == pytest.approx(totals)     # nbgrader's own total
         # per test cell: the points the grader gave each test
-        grades = [gb.find_grade(gid, "lesson2", "lesson2", "ada").auto_score
-                  for gid, _, _ in export_nbgrader.grade_cells("lesson2")]
+        grades = [gb.find_grade(gid, "lesson3", "lesson3", "ada").auto_score
+                  for gid, _, _ in export_nbgrader.grade_cells("lesson3")]
         assert grades == [1.0, 0.5, 0.0, 1.0]
         ben = [gb.find_grade(gid, "lesson1", "lesson1", "ben") for gid, _, _ in export_nbgrader.grade_cells("lesson1")]
         assert [g.auto_score for g in ben[:3]] == [1.0, 1.0, 0.0] and not any(g.needs_manual_grade for g in ben)
@@ -139,7 +139,7 @@ def test_invalid_blank_waits_for_a_person_and_missing_is_no_submission(out):
         cy = [gb.find_grade(gid, "lesson1", "lesson1", "cy") for gid, _, _ in cells]
         assert all(g.auto_score is None and g.needs_manual_grade for g in cy)
         with pytest.raises(nbgrader_api.MissingEntry):
-            gb.find_submission("lesson2", "ben")
+            gb.find_submission("lesson3", "ben")
     with pytest.raises(ValueError, match="zero"):
         export.export(out, "nbgrader", invalid="half")
 
@@ -153,7 +153,7 @@ def test_an_existing_gradebook_is_updated_and_manual_grades_kept(out):
         gb.db.commit()
     rows = export.read_grades(out)
     for row in rows:
-        if (row["student_id"], row["notebook"]) == ("ada", "lesson2"):
+        if (row["student_id"], row["notebook"]) == ("ada", "lesson3"):
             row.update(status="missing", score="0")       # graded again: now nothing was submitted
     autograde.write_grades_csv(out / "grades.csv", rows)
     assert cli.main(["export", str(out), "--format", "nbgrader"]) == 0
@@ -162,14 +162,14 @@ def test_an_existing_gradebook_is_updated_and_manual_grades_kept(out):
         grade = gb.find_grade(first, "lesson1", "lesson1", "ben")
         assert grade.manual_score == 0.25 and grade.auto_score == 1.0 and grade.score == 0.25
         with pytest.raises(nbgrader_api.MissingEntry):
-            gb.find_submission("lesson2", "ada")
+            gb.find_submission("lesson3", "ada")
     assert not (out / "gradebook.db.tmp").exists()
 
 
 def test_a_result_that_is_not_what_grades_csv_says_is_refused(out, capsys):
-    saved = json.loads((out / "results" / "ada" / "lesson2.json").read_text())
+    saved = json.loads((out / "results" / "ada" / "lesson3.json").read_text())
     saved["result"]["row"]["score"] = 1.0
-    (out / "results" / "ada" / "lesson2.json").write_text(json.dumps(saved))
+    (out / "results" / "ada" / "lesson3.json").write_text(json.dumps(saved))
     assert cli.main(["export", str(out), "--format", "nbgrader"]) == 2
     assert "autograde again" in capsys.readouterr().err
     assert not (out / "gradebook.db").exists()

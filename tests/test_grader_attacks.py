@@ -85,7 +85,7 @@ attempt("edit release", lambda: write(T["out"] + "/release/lesson1.ipynb", "\\n"
 attempt("block grades.csv", lambda: os.makedirs(T["out"] + "/grades.csv/x"))
 attempt("block neighbour feedback", lambda: os.makedirs(T["neighbour_feedback"]))
 attempt("forge a result", lambda: (os.makedirs(T["out"] + "/results/vandal", exist_ok=True),
-                                   write(T["out"] + "/results/vandal/lesson2.json", "{{}}")))
+                                   write(T["out"] + "/results/vandal/lesson3.json", "{{}}")))
 for path in T["package_files"]:
     attempt("append to " + path, lambda path=path: write(path, "\\nimport os\\n", "a"))
 attempt("plant pyc", plant_pyc)
@@ -303,7 +303,7 @@ def test_files_are_untouched(attacked):
     assert digest_tree([submissions]) == before["submissions"]
     assert digest_tree(PACKAGE_FILES) == before["package"]
     assert (out / "release" / "lesson1.ipynb").read_text() == nbformat.writes(release.generate(["lesson1"])["lesson1"])
-    assert not (out / "results" / "vandal" / "lesson2.json").exists()
+    assert not (out / "results" / "vandal" / "lesson3.json").exists()
     assert (out / "grades.csv").is_file()
 
 
@@ -363,18 +363,18 @@ def test_forged_or_edited_results_are_graded_again(attacked):
     saved["result"]["row"]["score"] = 0.0
     path.write_text(json.dumps(saved))
     # ... and a full-score result forged, with the right cache key, for a lesson not yet submitted.
-    lesson2 = release.generate(["lesson2"])["lesson2"]
-    (submissions / "vandal" / "lesson2.ipynb").write_text(release.dumps(lesson2))
+    lesson3 = release.generate(["lesson3"])["lesson3"]
+    (submissions / "vandal" / "lesson3.ipynb").write_text(release.dumps(lesson3))
     options = {**autograde.DEFAULT_OPTIONS, **attacked["options"]}
-    digest = hashlib.sha256((submissions / "vandal" / "lesson2.ipynb").read_bytes()).hexdigest()
-    key = hashlib.sha256((digest + autograde.fingerprint("lesson2", nbformat.writes(lesson2), options)).encode()).hexdigest()
-    forged = {"row": {"student_id": "vandal", "notebook": "lesson2", "score": 3.0, "max_score": 3.0,
+    digest = hashlib.sha256((submissions / "vandal" / "lesson3.ipynb").read_bytes()).hexdigest()
+    key = hashlib.sha256((digest + autograde.fingerprint("lesson3", nbformat.writes(lesson3), options)).encode()).hexdigest()
+    forged = {"row": {"student_id": "vandal", "notebook": "lesson3", "score": 3.0, "max_score": 3.0,
                       "status": "graded", "reason": ""}, "problems": []}
     (out / "results" / "vandal").mkdir(exist_ok=True)
-    (out / "results" / "vandal" / "lesson2.json").write_text(json.dumps({"key": key, "signature": "0" * 64,
+    (out / "results" / "vandal" / "lesson3.json").write_text(json.dumps({"key": key, "signature": "0" * 64,
                                                                          "result": forged}))
     again = autograde.autograde(submissions, out, workers=2, options=attacked["options"], progress=False)
     rows = {(r["student_id"], r["notebook"]): r for r in again.rows}
     assert again.graded_now >= 2    # 2 unless the package changed meanwhile (a shared checkout)
     assert rows[("zz_honest_full", "lesson1")]["score"] == rows[("zz_honest_full", "lesson1")]["max_score"]
-    assert rows[("vandal", "lesson2")]["score"] == 0 and rows[("vandal", "lesson2")]["status"] == "graded"
+    assert rows[("vandal", "lesson3")]["score"] == 0 and rows[("vandal", "lesson3")]["status"] == "graded"

@@ -99,25 +99,25 @@ def test_outputs_in_the_submission_are_dropped(lesson1):
 
 
 def test_which_lesson_a_notebook_holds(lesson1):
-    lesson2 = release.generate(["lesson2"])["lesson2"]
-    assert assemble.lesson_of(lesson1, ["lesson1", "lesson2"]) == "lesson1"
-    assert assemble.lesson_of(lesson2, ["lesson1", "lesson2"]) == "lesson2"
+    lesson3 = release.generate(["lesson3"])["lesson3"]
+    assert assemble.lesson_of(lesson1, ["lesson1", "lesson3"]) == "lesson1"
+    assert assemble.lesson_of(lesson3, ["lesson1", "lesson3"]) == "lesson3"
     assert assemble.lesson_of(nbformat.v4.new_notebook(), ["lesson1"]) is None
 
 
 def test_both_submission_layouts_are_found(tmp_path):
     flat, nbgrader_style = tmp_path / "flat", tmp_path / "course"
-    for path in [flat / "s1" / "lesson1.ipynb", flat / "s2" / "lesson2.ipynb",
-                 flat / "s2" / ".ipynb_checkpoints" / "lesson2-checkpoint.ipynb",
+    for path in [flat / "s1" / "lesson1.ipynb", flat / "s2" / "lesson3.ipynb",
+                 flat / "s2" / ".ipynb_checkpoints" / "lesson3-checkpoint.ipynb",
                  nbgrader_style / "submitted" / "s3" / "lesson1" / "lesson1.ipynb"]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}")
     found = autograde.find_submissions(flat)
-    assert [(s.student, s.notebook) for s in found] == [("s1", "lesson1"), ("s2", "lesson2")]
+    assert [(s.student, s.notebook) for s in found] == [("s1", "lesson1"), ("s2", "lesson3")]
     assert [(s.student, s.notebook) for s in autograde.find_submissions(nbgrader_style)] == [("s3", "lesson1")]
-    full = autograde.with_missing(found, ["lesson1", "lesson2"])
+    full = autograde.with_missing(found, ["lesson1", "lesson3"])
     assert [(s.student, s.notebook, s.path is None) for s in full] == [
-        ("s1", "lesson1", False), ("s1", "lesson2", True), ("s2", "lesson1", True), ("s2", "lesson2", False)]
+        ("s1", "lesson1", False), ("s1", "lesson3", True), ("s2", "lesson1", True), ("s2", "lesson3", False)]
 
 
 def test_grades_csv_is_replaced_whole(tmp_path):

@@ -1,6 +1,6 @@
 """Hints come in three steps and never give the solution away; demos never print the next answer.
 
-For every exercise of lessons 1-6: at least three hints (the idea, the approach, a near-complete
+For every exercise of lessons 1-7: at least three hints (the idea, the approach, a near-complete
 skeleton), none containing the exercise's key expression (below: the part of its solution that *is*
 the answer); the key expression really is in the source notebook's solution cell; and no code cell
 before the exercise (in the source notebook) contains it either.
@@ -15,7 +15,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LESSONS = range(1, 7)
+LESSONS = range(1, 8)
 
 # The expressions that give each exercise's answer away: any one of them in a hint, or in a code
 # cell before the exercise, hands the student the solution.
@@ -27,29 +27,29 @@ KEY_EXPRESSIONS = {
     "lesson1.q5": ['len(tokenizer.encode(" " + word))'],
     "lesson1.q6": ['piece.replace(" ", "Ġ")'],
     "lesson1.q7": ["tokenizer.decode([token_id]) for token_id in tokenizer.encode(EMOJI)"],
-    "lesson2.q1": ["prompt_logits[0].argmax(dim=-1)"],
-    "lesson2.q2": ["ratio_probs[be_id] / ratio_probs[do_id]", "torch.exp(row[be] - row[do])"],
-    "lesson2.q3": ["torch.softmax(logits[0, -1], dim=-1)", "torch.softmax(model(input_ids).logits[0, -1]"],
-    "lesson2.q4": ["tf_probs[be_id] / tf_probs[do_id]"],
-    "lesson3.q1": ["if next_id == period_id: break", "tf.argmax(model(tf.constant([ids])).logits[0, -1])"],
-    "lesson3.q2": ["torch.argmax(logits[0, -1])", "yield next_id"],
-    "lesson3.q3": ["predicted_calls = 10"],
-    "lesson3.q4": ["len(tokenizer.encode(prompt)) + max_new_tokens"],
-    "lesson4.q1": ["tf.random.categorical(logits[None, :], num_samples)", "tf.random.categorical(last_logits"],
-    "lesson4.q2": ["logits / temperature"],
-    "lesson4.q3": ["tf.math.top_k(logits, k).values[-1]"],
-    "lesson4.q4": ["torch.cumsum(sorted_probs, dim=-1) - sorted_probs", "cumsum(sorted_probs, -1) - sorted_probs"],
-    "lesson4.q5": ["int(tf.random.categorical(logits, num_samples=1)[0, 0])"],
-    "lesson5.q1": ["tf.gather(log_probs, labels, batch_dims=1)"],
-    "lesson5.q2": ["torch.log_softmax(logits[:-1], -1).gather(-1, labels[:, None])"],
-    "lesson5.q3": ["torch.topk(table.flatten(), num_beams)"],
-    "lesson5.q4": ["beams, scores = beam_step(model, beams, scores, num_beams)"],
-    "lesson5.q5": ["ids[i:i + n - 1] == prefix"],
-    "lesson5.q6": ["num_beams=5, do_sample=False, max_new_tokens=12", "**BEAM_SETTINGS)"],
-    "lesson6.q1": ["tf.exp(log_probs) * log_probs"],
-    "lesson6.q2": ["token_log_probs[input_len - 1:]", "torch.exp(-scored.mean())"],
-    "lesson6.q3": ["min_p * probs.max()"],
-    "lesson6.q4": ["tf.where(logits > 0, logits / penalty, logits * penalty)"],
+    "lesson3.q1": ["prompt_logits[0].argmax(dim=-1)"],
+    "lesson3.q2": ["ratio_probs[be_id] / ratio_probs[do_id]", "torch.exp(row[be] - row[do])"],
+    "lesson3.q3": ["torch.softmax(logits[0, -1], dim=-1)", "torch.softmax(model(input_ids).logits[0, -1]"],
+    "lesson3.q4": ["tf_probs[be_id] / tf_probs[do_id]"],
+    "lesson4.q1": ["if next_id == period_id: break", "tf.argmax(model(tf.constant([ids])).logits[0, -1])"],
+    "lesson4.q2": ["torch.argmax(logits[0, -1])", "yield next_id"],
+    "lesson4.q3": ["predicted_calls = 10"],
+    "lesson4.q4": ["len(tokenizer.encode(prompt)) + max_new_tokens"],
+    "lesson5.q1": ["tf.random.categorical(logits[None, :], num_samples)", "tf.random.categorical(last_logits"],
+    "lesson5.q2": ["logits / temperature"],
+    "lesson5.q3": ["tf.math.top_k(logits, k).values[-1]"],
+    "lesson5.q4": ["torch.cumsum(sorted_probs, dim=-1) - sorted_probs", "cumsum(sorted_probs, -1) - sorted_probs"],
+    "lesson5.q5": ["int(tf.random.categorical(logits, num_samples=1)[0, 0])"],
+    "lesson6.q1": ["tf.gather(log_probs, labels, batch_dims=1)"],
+    "lesson6.q2": ["torch.log_softmax(logits[:-1], -1).gather(-1, labels[:, None])"],
+    "lesson6.q3": ["torch.topk(table.flatten(), num_beams)"],
+    "lesson6.q4": ["beams, scores = beam_step(model, beams, scores, num_beams)"],
+    "lesson6.q5": ["ids[i:i + n - 1] == prefix"],
+    "lesson6.q6": ["num_beams=5, do_sample=False, max_new_tokens=12", "**BEAM_SETTINGS)"],
+    "lesson7.q1": ["tf.exp(log_probs) * log_probs"],
+    "lesson7.q2": ["token_log_probs[input_len - 1:]", "torch.exp(-scored.mean())"],
+    "lesson7.q3": ["min_p * probs.max()"],
+    "lesson7.q4": ["tf.where(logits > 0, logits / penalty, logits * penalty)"],
 }
 
 

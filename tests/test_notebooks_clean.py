@@ -14,7 +14,7 @@ STUDENT = sorted(glob.glob(os.path.join(ROOT, "notebooks/lesson*.ipynb")))
 
 def test_every_lesson_has_a_source_and_a_student_notebook():
     names = lambda paths: sorted(os.path.basename(p) for p in paths)  # noqa: E731
-    assert names(SOURCES) == [f"lesson{n}.ipynb" for n in range(1, 7)]
+    assert names(SOURCES) == [f"lesson{n}.ipynb" for n in range(1, 8)]
     assert names(STUDENT) == names(SOURCES)
 
 
@@ -61,7 +61,7 @@ def test_test_cells_match_the_checks_module(path):
     assert sorted(called) == sorted(checks.qvars), "every exercise of the module has a test cell"
 
 
-@pytest.mark.parametrize("lesson", ["lesson3", "lesson4", "lesson5", "lesson6"])
+@pytest.mark.parametrize("lesson", ["lesson4", "lesson5", "lesson6", "lesson7"])
 def test_later_lessons_have_exercises_in_both_frameworks(lesson):
     import importlib
 

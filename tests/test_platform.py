@@ -16,8 +16,8 @@ import tomllib
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOKS = [os.path.join(ROOT, "notebooks", f"lesson{n}.ipynb") for n in range(1, 7)]
-SOURCES = [os.path.join(ROOT, "grader", "course", "source", f"lesson{n}", f"lesson{n}.ipynb") for n in range(1, 7)]
+NOTEBOOKS = [os.path.join(ROOT, "notebooks", f"lesson{n}.ipynb") for n in range(1, 8)]
+SOURCES = [os.path.join(ROOT, "grader", "course", "source", f"lesson{n}", f"lesson{n}.ipynb") for n in range(1, 8)]
 
 
 def _python(code: str, **env) -> subprocess.CompletedProcess:

@@ -125,7 +125,7 @@ Final training loss {last['train_loss']:.2f} nats.
 
 ## Limits
 Tiny and trained briefly: it writes grammatical fragments with real words, loops under greedy
-decoding (which lesson 3 uses to show why greedy text repeats), and knows nothing of the world.
+decoding (which lesson 4 uses to show why greedy text repeats), and knows nothing of the world.
 It exists to make decoding algorithms observable offline, not to be used for anything else.
 """
 

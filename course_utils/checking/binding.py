@@ -1,8 +1,8 @@
 """Binding a lesson's exercises to the names its notebook uses.
 
-Each exercise declares its own id (``id = "lesson4.q4"``); ``bind_exercises`` instantiates it and
+Each exercise declares its own id (``id = "lesson5.q4"``); ``bind_exercises`` instantiates it and
 binds it in the lesson module as ``q4``, the name before which the notebook's test cell
-``grade_id: lesson4_q4`` calls ``q4.grade()``. Nothing depends on the order of the list.
+``grade_id: lesson5_q4`` calls ``q4.grade()``. Nothing depends on the order of the list.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def bind_exercises(namespace: dict, problems: list) -> list[str]:
         if name in names:
             raise ValueError(f"two exercises have the id {instance.id!r}")
         if isinstance(instance, MultipartProblem):
-            instance.bind_id(instance.id)  # the parts' ids: lesson3.q2.a, ...
+            instance.bind_id(instance.id)  # the parts' ids: lesson4.q2.a, ...
         namespace[name] = instance
         names.append(name)
     return names

@@ -68,8 +68,8 @@ def validation_message(name: str, verdict: Verdict) -> str:
 class Problem:
     """One checkable exercise. Kinds define ``collect`` and ``judge``; an exercise declares:
 
-    ``id`` (``"lesson2.q3"``: the lesson's module, then the name the notebook uses; its test cell's
-    ``grade_id`` is ``lesson2_q3``), ``points``, ``hints`` (gentlest first). Its solution is the
+    ``id`` (``"lesson3.q3"``: the lesson's module, then the name the notebook uses; its test cell's
+    ``grade_id`` is ``lesson3_q3``), ``points``, ``hints`` (gentlest first). Its solution is the
     solution region of its source notebook (``solutions``), not a copy here.
     """
 

@@ -1,4 +1,4 @@
-"""Find a problem by id (``"lesson2.q3"``, ``"lesson3.q2.a"``) and judge a recorded answer.
+"""Find a problem by id (``"lesson3.q3"``, ``"lesson4.q2.a"``) and judge a recorded answer.
 
 This is the grader's entry point: it runs in the trusted process, on payloads read from the
 executed notebook, so nothing the student did in the kernel affects the verdict.

@@ -2,7 +2,7 @@
 
 The solution is the solution region of the exercise's cell in its nbgrader source notebook,
 ``grader/course/source/<lesson>/<lesson>.ipynb``, the cell whose ``grade_id`` is
-``<lesson>_<name>_answer`` (``lesson2_q3_answer`` for ``lesson2.q3``). The student's release is
+``<lesson>_<name>_answer`` (``lesson3_q3_answer`` for ``lesson3.q3``). The student's release is
 made from that cell (nbgrader clears the region), and ``qK.solution()`` shows the same cell with
 the region kept: the markers and the starter's ``____`` lines left out. A course released without
 its sources (a graded class) has no solutions to show.
@@ -42,7 +42,7 @@ def solution_cells(lesson: str) -> dict[str, str]:
 
 
 def answer_cell_id(problem_id: str) -> str:
-    """``"lesson2.q3"`` -> ``"lesson2_q3_answer"``: the grade_id of the exercise's solution cell."""
+    """``"lesson3.q3"`` -> ``"lesson3_q3_answer"``: the grade_id of the exercise's solution cell."""
     return problem_id.replace(".", "_") + "_answer"
 
 

@@ -1,4 +1,4 @@
-"""Lesson 5's beam search one step at a time: the reference step (the references expose only the
+"""Lesson 6's beam search one step at a time: the reference step (the references expose only the
 whole search), the history of the beams kept, and the tree the notebook draws from it."""
 from __future__ import annotations
 

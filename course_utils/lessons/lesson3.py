@@ -1,227 +1,200 @@
-"""Lesson 3 — the greedy loop: the exercises and their checks (one TensorFlow, one PyTorch).
+"""Lesson 3 — next-token probabilities: the exercises and their checks.
 
-Expected ids come from the reference ``greedy_search`` of the exercise's framework, on the model
-the notebook uses; the known mistakes are the same search with one step done wrong.
+Every expected value is computed at check time with the reference implementation on the model
+the notebook uses (whichever framework is already loaded), never stored here.
 """
 import numpy as np
 
-from course_utils.checking import (FunctionProblem, PredictionProblem, bind_exercises, call_student,
-                                   mistake, ____)  # noqa: F401
+from course_utils.checking import FunctionProblem, ValueProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
 from course_utils.checking.context import default_framework
-from course_utils.checking.reference_cache import (next_token_logits, once_per_model, reference_module,
-                                                   reference_result)
+from course_utils.checking.figures import bars_figure, with_figure
+from course_utils.checking.numeric import softmax
+from course_utils.checking.reference_cache import next_token_logits
 
-PROBES = [{"prompt": "The function returns", "max_new_tokens": 12},
-          {"prompt": "My lord, the king", "max_new_tokens": 6}]
-HIDDEN_PROBES = [{"prompt": "In the future", "max_new_tokens": 15},
-                 {"prompt": "A list is", "max_new_tokens": 1}]
-
-
-class GreedyProblem(FunctionProblem):
-    """Greedy decoding that stops after emitting '.' or after ``max_new_tokens`` new tokens."""
-
-    public_probes = PROBES
-    hidden_probes = HIDDEN_PROBES
-
-    def period_id(self) -> int:
-        return self.ctx.tokenizer.encode(".")[0]
-
-    def prompt(self, spec) -> list[int]:
-        return self.ctx.tokenizer.encode(spec["prompt"])
-
-    def reference(self, spec, max_new_tokens=None, stop=True) -> list[int]:
-        """Prompt + the reference's greedy ids, for a budget up to ``max_new_tokens + 1``.
-
-        One run of the reference ``greedy_search`` without a stop token, a token longer than the
-        budget, gives the right answer and the off-by-one and no-stop variants alike: stopping at
-        '.' only cuts a greedy continuation short, it never changes it.
-        """
-        ids = self.prompt(spec)
-        budget = spec["max_new_tokens"] if max_new_tokens is None else max_new_tokens
-        model = self.ctx.model(self.framework)
-        new = list(reference_result(model, self.framework, "greedy_search", tuple(ids),
-                                    spec["max_new_tokens"] + 1)[len(ids):budget + len(ids)])
-        if stop and self.period_id() in new:
-            new = new[:new.index(self.period_id()) + 1]
-        return ids + new
-
-    def expected(self, spec):
-        return self.reference(spec)
-
-    @mistake("The same token repeats: the loop never appends the new token to the input it feeds "
-             "the model.")
-    def never_appends(self, spec):
-        prompt = self.prompt(spec)
-        return prompt + [self.reference(spec)[len(prompt)]] * spec["max_new_tokens"]
-
-    @mistake("The loop runs past '.': stop once the new token is the period.")
-    def runs_past_period(self, spec):
-        return self.reference(spec, stop=False)
-
-    @mistake("One token too many: the budget counts new tokens, `max_new_tokens` of them.")
-    def one_too_many(self, spec):
-        return self.reference(spec, spec["max_new_tokens"] + 1)
-
-    @mistake("One token short: the budget counts new tokens, `max_new_tokens` of them.")
-    def one_short(self, spec):
-        return self.reference(spec, spec["max_new_tokens"] - 1)
-
-    @mistake("The '.' itself is missing: append it, then stop.")
-    def period_missing(self, spec):
-        right = self.reference(spec)
-        return right[:-1] if right[-1] == self.period_id() else None
-
-    @mistake("Every step reads the logits of the first position; the next token is predicted by the "
-             "last one, `logits[0, -1]`.")
-    def first_position(self, spec):
-        # logits[0, 0] instead of logits[0, -1]: the first position only ever sees the first token.
-        prompt = self.prompt(spec)
-        stuck = int(np.argmax(next_token_logits(self.ctx.model(self.framework), self.framework, tuple(prompt[:1]))))
-        return prompt + [stuck] if stuck == self.period_id() else prompt + [stuck] * spec["max_new_tokens"]
-
-    def diagnose(self, answer, expected, spec):
-        prompt = self.prompt(spec)
-        if isinstance(answer, list) and answer[:len(prompt)] != prompt:
-            return "the list should start with the prompt's ids, then the new ones"
-        new = answer[len(prompt):] if isinstance(answer, list) else []
-        if new and all(isinstance(i, int) and 0 <= i < len(prompt) + spec["max_new_tokens"] for i in new):
-            # Tiny ids that fit the positions: an argmax over the sequence axis, not the vocabulary.
-            return ("those new 'ids' look like positions: take the argmax over the vocabulary "
-                    "(the last axis) of the last position's logits")
-        return None
-
-    def describe_probe(self, spec):
-        return f"prompt {spec['prompt']!r} with max_new_tokens={spec['max_new_tokens']}"
+PREFIX_PROMPT = "The quick brown fox jumps over the lazy"
+RATIO_PREFIX = "To be, or not to"
+RATIO_TOKENS = (" be", " do")
+TF_RATIO_PREFIX = "Machine learning with TensorFlow can"
 
 
-class GreedyTensorFlow(GreedyProblem):
-    """``greedy_tf(model, input_ids, max_new_tokens)`` with ``tf.argmax``: returns prompt + new ids."""
+def logits_rows(ctx, text: str, framework: str | None = None) -> np.ndarray:
+    """Logits after every prefix of ``text``, shape (seq_len, vocab_size), float64: row t is the
+    reference's ``next_token_logits`` for the first t + 1 tokens, in ``framework`` (by default the
+    framework already loaded)."""
+    framework = framework or default_framework()
+    model, ids = ctx.model(framework), tuple(ctx.tokenizer.encode(text))
+    return np.stack([next_token_logits(model, framework, ids[: n + 1]) for n in range(len(ids))]).astype(np.float64)
 
+
+class ArgmaxPerPrefix(ValueProblem):
     id = "lesson3.q1"
-    var = "greedy_tf"
-    framework = "tf"
-    hints = ('Predict, append, repeat: each step runs the model on all ids so far and appends the '
-             "single most likely next id; stop after appending '.' or after `max_new_tokens` steps.",
-             'Copy `input_ids` into a new list; in a `for` loop of `max_new_tokens` steps call '
-             "`model(tf.constant([ids])).logits`, take `tf.argmax` of the last position's row, "
-             'convert it with `int`, append it, and `break` if it is `period_id`.',
-             '```\nids = list(input_ids)\nfor _ in range(max_new_tokens):\n    logits = '
-             'model(tf.constant([ids])).logits\n    next_id = int(tf.argmax(...))        # the '
-             "last position's row\n    ids.append(next_id)\n    if ...: break\nreturn ids\n```")
-
-    def run_probe(self, function, spec):
-        return call_student(function, self.ctx.model("tf"), self.prompt(spec), spec["max_new_tokens"])
-
-
-class GreedyGeneratorPyTorch(GreedyProblem):
-    """``greedy_ids_generator(model, input_ids, max_new_tokens)``: yields each new id (torch.argmax)."""
-
-    id = "lesson3.q2"
-    var = "greedy_ids_generator"
-    framework = "pt"
-    hints = ('Write the same loop as exercise 1, but as a generator: `yield` each new id as soon '
-             'as it is chosen instead of collecting them.',
-             'In each step run the model inside `torch.no_grad()` on `torch.tensor([ids])`, take '
-             "`torch.argmax` of the last position's logits, append it to `ids`, yield it, and "
-             "`return` once it is '.'.",
-             '```\nids = list(input_ids)\nfor _ in range(max_new_tokens):\n    with '
-             'torch.no_grad():\n        logits = model(torch.tensor([ids])).logits\n    next_id = '
-             'int(torch.argmax(...))\n    ids.append(next_id)\n    ...                  # hand the '
-             'id to the caller\n    if next_id == period_id:\n        return\n```')
-
-    def run_probe(self, function, spec):
-        generator = call_student(function, self.ctx.model("pt"), self.prompt(spec), spec["max_new_tokens"])
-        if generator is None:  # the starter stub
-            return None
-        # The student's generator runs while we consume it: wrap so its errors are theirs.
-        return self.prompt(spec) + call_student(list, generator)
-
-
-@once_per_model
-def greedy_model_calls(model, framework: str, ids: tuple, max_new_tokens: int) -> int:
-    """How many forward passes the reference's cached greedy search makes."""
-    counting = CountingModel(model)
-    reference_module(framework).greedy_search(counting, list(ids), max_new_tokens)
-    return counting.calls
-
-
-class CachedModelCalls(PredictionProblem):
-    """Predict: how many forward passes does cached greedy search make for N new tokens?"""
-
-    id = "lesson3.q3"
-    var = "predicted_calls"
-    new_tokens = 10
-    explanation = ("With the key/value cache the prompt is fed once, then one new token per step: "
-                   "one model call per generated token.")
-    hints = ('Think about what one call of the model gives you: scores for one next token.',
-             'With the cache, the first call reads the prompt and the following calls read one '
-             'token each. How many tokens are generated in all?',
-             '`predicted_calls = <calls per generated token> * <number of new tokens>`: put in the '
-             'two numbers.')
+    var = "predicted_ids"
+    hints = ("Each row of the logits is the model's guess for the token after one prefix; the best "
+             "guess is the row's largest score.",
+             'Drop the batch axis (there is one text), then take the argmax over the *last* axis, '
+             'the vocabulary: one id per row, in order.',
+             '`predicted_ids = prompt_logits[...].argmax(dim=...)`: the index of the one text, and '
+             "the vocabulary's axis.")
 
     def expected(self):
-        # Count the calls the reference really makes, rather than trusting the explanation.
-        framework = default_framework()
-        return greedy_model_calls(self.ctx.model(framework), framework,
-                                  tuple(self.ctx.tokenizer.encode("Hello")), self.new_tokens)
+        return logits_rows(self.ctx, PREFIX_PROMPT).argmax(-1).tolist()
+
+    def normalise(self, answer):
+        if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
+            return answer[0]  # a batch of one, shape [1, seq]: judge the row it holds
+        return answer
+
+    @mistake("Those are the prompt's own token ids: the predictions are the argmax of the logits.")
+    def prompt_ids(self):
+        return self.ctx.tokenizer.encode(PREFIX_PROMPT)
+
+    @mistake("Those are the tokens that really follow each prefix; the exercise asks what the model "
+             "predicts there: the argmax of each row.")
+    def following_ids(self):
+        return self.ctx.tokenizer.encode(PREFIX_PROMPT)[1:]
+
+    @mistake("One row short: the last row (the whole prompt) predicts a next token too. Keep every "
+             "row, in order.")
+    def last_row_dropped(self):
+        return self.expected()[:-1]
+
+    @mistake("One row short and shifted: the first row (the prediction after the first token) "
+             "counts too. Keep every row, in order.")
+    def first_row_dropped(self):
+        return self.expected()[1:]
+
+    def diagnose(self, answer, expected):
+        if isinstance(answer, list) and len(answer) == len(self.ctx.tokenizer) != len(expected):
+            return ("That has one entry per vocabulary token: the argmax ran over the sequence axis. "
+                    "Take it over the last axis (the vocabulary), which leaves one id per position."
+                    + self.hint_pointer())
+        return None
 
 
-class CountingModel:
-    """Stands in for a model and counts its forward passes."""
+class ProbabilityRatio(ValueProblem):
+    id = "lesson3.q2"
+    var = "ratio"
+    rtol = 1e-3
+    hints = ("Softmax the row of the logits that follows the whole prefix, then divide one token's "
+             "probability by the other's.",
+             "Run the model on the prefix, take the *last* position's logits, softmax over the "
+             'vocabulary; the ids of `" be"` and `" do"` come from `tokenizer.encode`, leading '
+             'space included.',
+             '```\nwith torch.no_grad():\n    logits = model(**tokenizer(ratio_prefix, '
+             'return_tensors="pt")).logits\nprobs = torch.softmax(logits[0, ...], dim=-1)\nbe_id, '
+             'do_id = tokenizer.encode(" be")[0], ...\nratio = (probs[...] / '
+             'probs[...]).item()\n```')
 
-    def __init__(self, model):
-        self.model, self.calls = model, 0
+    def logits(self) -> np.ndarray:
+        return logits_rows(self.ctx, RATIO_PREFIX)[-1]          # (vocab_size,)
 
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return self.model(*args, **kwargs)
+    def ids(self, strip=False) -> list[int]:
+        return [self.ctx.tokenizer.encode(t.strip() if strip else t)[0] for t in RATIO_TOKENS]
 
-    def __getattr__(self, name):
-        return getattr(self.model, name)
+    def expected(self):
+        probs, (be, do) = softmax(self.logits()), self.ids()
+        return float(probs[be] / probs[do])
+
+    @mistake("Your ratio is upside down: P(' be') goes on top.")
+    def upside_down(self):
+        probs, (be, do) = softmax(self.logits()), self.ids()
+        return float(probs[do] / probs[be])
+
+    @mistake("That is a ratio of logits; turn them into probabilities with softmax first.")
+    def logits_ratio(self):
+        logits, (be, do) = self.logits(), self.ids()
+        return float(logits[be] / logits[do])
+
+    @mistake("That is a difference of probabilities, not a ratio.")
+    def difference(self):
+        probs, (be, do) = softmax(self.logits()), self.ids()
+        return float(probs[be] - probs[do])
+
+    @mistake("Those are the tokens without their leading space ('be', 'do'); after a word GPT-2 "
+             "expects ' be' and ' do'.")
+    def no_space(self):
+        probs, (be, do) = softmax(self.logits()), self.ids(strip=True)
+        return float(probs[be] / probs[do])
 
 
-class MaxLength(FunctionProblem):
-    """``max_length_for(prompt, max_new_tokens)``: the ``max_length`` that gives that many new tokens."""
+class NextTokenDistribution(FunctionProblem):
+    """``next_token_distribution(model, input_ids)`` in PyTorch: probabilities of the next token."""
 
-    id = "lesson3.q4"
-    var = "max_length_for"
-    public_probes = [{"prompt": "In the future", "max_new_tokens": 30},
-                     {"prompt": "Machine learning with TensorFlow can", "max_new_tokens": 5}]
-    hidden_probes = [{"prompt": "Hello", "max_new_tokens": 1},
-                     {"prompt": "antidisestablishmentarianism is", "max_new_tokens": 12}]
-    hints = ("`max_length` counts every token of the output, and the output begins with the prompt.",
-             "Count the prompt in *tokens* (encode it), not in words or characters, and add the new tokens "
-             "you want.",
-             "`return len(<the prompt's ids>) + <the new tokens>`")
+    id = "lesson3.q3"
+    var = "next_token_distribution"
+    framework = "pt"
+    public_probes = ["The quick brown fox", "To be, or not to"]
+    hidden_probes = ["Hello", "In the beginning was the"]
+    rtol, atol = 1e-3, 1e-6
+    hints = ('The distribution of the next token is the softmax of the logits at the *last* '
+             'position.',
+             'Call the model on `input_ids` inside `torch.no_grad()`, read `.logits` (shape [1, '
+             'seq_len, vocab_size]), keep the one text and the last position, then softmax over '
+             'the vocabulary axis.',
+             '```\nwith torch.no_grad():\n    logits = model(input_ids).logits\nreturn '
+             'torch.softmax(logits[..., ...], dim=...)\n```')
 
     def run_probe(self, function, spec):
-        return call_student(function, spec["prompt"], spec["max_new_tokens"])
+        import torch
 
-    def prompt_tokens(self, spec):
-        return len(self.ctx.tokenizer.encode(spec["prompt"]))
+        input_ids = torch.tensor([self.ctx.tokenizer.encode(spec)])
+        return call_student(function, self.ctx.model("pt"), input_ids)
 
     def expected(self, spec):
-        return self.prompt_tokens(spec) + spec["max_new_tokens"]
+        return softmax(logits_rows(self.ctx, spec)[-1]).tolist()
 
-    @mistake("That is `max_new_tokens` itself; `max_length` counts the prompt's tokens too.")
-    def new_only(self, spec):
-        return spec["max_new_tokens"]
+    @mistake("Those are logits, not probabilities: apply softmax.")
+    def logits(self, spec):
+        return logits_rows(self.ctx, spec)[-1].tolist()
 
-    @mistake("You counted the prompt's words; `max_length` counts tokens, and a word can be several.")
-    def words(self, spec):
-        return len(spec["prompt"].split()) + spec["max_new_tokens"]
+    @mistake("Softmax ran over the sequence axis instead of the vocabulary axis.")
+    def sequence_axis(self, spec):
+        return softmax(logits_rows(self.ctx, spec), axis=0)[-1].tolist()
 
-    @mistake("You counted the prompt's characters; `max_length` counts tokens.")
-    def characters(self, spec):
-        return len(spec["prompt"]) + spec["max_new_tokens"]
-
-    @mistake("One too many: the prompt's tokens plus the new ones is already the whole length.")
-    def one_more(self, spec):
-        return self.expected(spec) + 1
+    @mistake("That is the distribution one position too early: use the last row, `logits[0, -1]`.")
+    def one_row_early(self, spec):
+        rows = logits_rows(self.ctx, spec)
+        return softmax(rows[-2]).tolist() if len(rows) > 1 else None
 
     def describe_probe(self, spec):
-        return f"prompt {spec['prompt']!r} with max_new_tokens={spec['max_new_tokens']}"
+        return f"the prompt {spec!r}"
+
+    def judge(self, payload):
+        return with_figure(super().judge(payload), lambda: self.comparison_figure(payload))
+
+    def comparison_figure(self, payload):
+        """Bars of the reference's ten most likely tokens next to the student's values for them."""
+        vocab_size = len(self.ctx.tokenizer)
+        for probe in payload.get("probes") or []:
+            answer = probe.get("answer")
+            if probe.get("hidden") or not isinstance(answer, list) or len(answer) != vocab_size:
+                continue
+            yours = np.asarray(answer, dtype=np.float64)
+            if yours.ndim != 1 or self.judge_probe(probe["spec"], answer) is None:
+                continue
+            return bars_figure(self.ctx.tokenizer, np.arange(vocab_size), np.asarray(self.expected(probe["spec"])),
+                               yours, f"After {probe['spec']!r}: the reference's top 10 tokens", k=10,
+                               ylabel="value for the next token")
+        return None
 
 
-qvars = bind_exercises(globals(), [GreedyTensorFlow, GreedyGeneratorPyTorch, CachedModelCalls, MaxLength])
-__all__ = qvars + ["____"]
+class RatioTensorFlow(ProbabilityRatio):
+    """The ratio P(' be') / P(' do') again, in TensorFlow, after another prefix (as in the source)."""
+
+    id = "lesson3.q4"
+    var = "ratio_tf"
+    framework = "tf"
+    hints = ("The same three steps as exercise 2, with TensorFlow's model and softmax: logits of the "
+             "last position, softmax, divide.",
+             "`tf_model(**tokenizer(TF_RATIO_PREFIX, return_tensors=\"np\")).logits` has shape "
+             "[1, seq_len, vocab_size]; keep the last position's row, apply `tf.nn.softmax`, and index it "
+             "with the ids of `\" be\"` and `\" do\"`. `float(...)` turns the result into a number.",
+             "```\nrow = tf_model(**tokenizer(TF_RATIO_PREFIX, return_tensors=\"np\")).logits[0, ...]\n"
+             "probs = tf.nn.softmax(row)\nbe_id, do_id = ...\nratio_tf = float(probs[...] / probs[...])\n```")
+
+    def logits(self) -> np.ndarray:
+        return logits_rows(self.ctx, TF_RATIO_PREFIX, "tf")[-1]
+
+
+qvars = bind_exercises(globals(), [ArgmaxPerPrefix, ProbabilityRatio, NextTokenDistribution, RatioTensorFlow])
+__all__ = qvars + ["TF_RATIO_PREFIX", "____"]

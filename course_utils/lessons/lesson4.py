@@ -1,218 +1,227 @@
-"""Lesson 4 — sampling: the exercises and their checks.
+"""Lesson 4 — the greedy loop: the exercises and their checks (one TensorFlow, one PyTorch).
 
-Random answers are judged by invariants (shape, dtype, support), seeded reproducibility and a
-chi-square goodness-of-fit test (``course_utils.checking.stats``), never by exact ids. Temperature
-and the filters are deterministic: they are compared with the references on the model's real
-logits, restricted to the ``SUBSET`` likeliest tokens so that the recorded answers stay small.
-
-One job per module: the exercise kinds shared with lesson 6 (``LogitsProblem``, ``FilterProblem``)
-are in ``logits_problems``, the sampling loop (q5) in ``lesson4_loop``, the judging of bags of
-samples in ``sampling_checks``; this module declares q1-q4 and binds q1-q5.
+Expected ids come from the reference ``greedy_search`` of the exercise's framework, on the model
+the notebook uses; the known mistakes are the same search with one step done wrong.
 """
 import numpy as np
 
-from course_utils.checking import bind_exercises, call_student, mistake, ____  # noqa: F401
-from course_utils.checking import stats
-from course_utils.checking.figures import bars_figure, with_figure
-from course_utils.checking.numeric import softmax
-from course_utils.lessons.lesson4_loop import SampleLoopTensorFlow
-from course_utils.lessons.logits_problems import SUBSET, FilterProblem, LogitsProblem, is_float_vector
-from course_utils.lessons.sampling_checks import counts_figure, is_id_list, judge_samples, judge_seeds
+from course_utils.checking import (FunctionProblem, PredictionProblem, bind_exercises, call_student,
+                                   mistake, ____)  # noqa: F401
+from course_utils.checking.context import default_framework
+from course_utils.checking.reference_cache import (next_token_logits, once_per_model, reference_module,
+                                                   reference_result)
 
-NUM_SAMPLES = 3000          # draws per probe: enough for the chi-square test, quick to record
-SEED, OTHER_SEED = 1234, 4321
-TINY_WEIGHTS = [0.1, 0.2, 0.5, 0.3]   # the notebook's four-token vocabulary (random.choices)
-
-
-# -- q1: tf.random.categorical ------------------------------------------------------------------
-class CategoricalTensorFlow(LogitsProblem):
-    """``sample_tf(logits, num_samples, seed)``: ids drawn with ``tf.random.categorical``.
-
-    Judged by statistics, not against one expected answer: ``judge_probe`` is its own.
-    """
-
-    id = "lesson4.q1"
-    var = "sample_tf"
-    framework = "tf"
-    subset = False
-    public_probes = [{"prompt": "The function returns"}]
-    hidden_probes = [{"prompt": "My lord, the king"}]
-    hints = ('`tf.random.categorical` takes *logits* (not probabilities) with a batch axis, shape '
-             '[batch, vocab_size], and returns ids of shape [batch, num_samples].',
-             "Seed TensorFlow's random sequence first with `tf.random.set_seed(seed)`; then add a "
-             'batch axis to the 1-D `logits`, draw, and take row 0 of the result.',
-             '```\ntf.random.set_seed(...)\ndraws = tf.random.categorical(<logits with a batch '
-             'axis>, num_samples)\nreturn draws[...]\n```')
-
-    def run_probe(self, function, spec):
-        first = call_student(function, self.logits(spec), NUM_SAMPLES, SEED)
-        if first is None:
-            return None
-        return {"samples": first, "again": call_student(function, self.logits(spec), NUM_SAMPLES, SEED),
-                "other": call_student(function, self.logits(spec), NUM_SAMPLES, OTHER_SEED)}
-
-    def judge_probe(self, spec, answer):
-        probs = softmax(self.numpy_logits(spec))
-        problem = judge_samples(answer, NUM_SAMPLES, probs, "`sample_tf`")
-        if problem is not None:
-            return problem
-        if not stats.fits(answer["samples"], probs):
-            flat = {"right": probs, "uniform": np.full(probs.size, 1.0 / probs.size),
-                    "softmax(probs)": softmax(probs)}
-            if stats.likeliest(answer["samples"], flat) != "right":
-                return ("the draws look (nearly) uniform over the vocabulary: `tf.random.categorical` "
-                        "wants logits; given probabilities (numbers between 0 and 1) it softmaxes them "
-                        "again, which is almost flat. Pass the model's logits")
-            return (f"the draws do not follow softmax(logits) (chi-square p < {stats.ALPHA:g}): pass the "
-                    "logits themselves, unchanged")
-        return judge_seeds(answer, "`sample_tf`")
-
-    def judge(self, payload):
-        return with_figure(super().judge(payload), lambda: self.figure(payload))
-
-    def figure(self, payload):
-        for probe in payload.get("probes") or []:
-            answer = probe.get("answer")
-            if not probe.get("hidden") and isinstance(answer, dict) and is_id_list(answer.get("samples")):
-                probs = softmax(self.numpy_logits(probe["spec"]))
-                return counts_figure(self.ctx.tokenizer, answer["samples"], probs, probe["spec"]["prompt"])
-        return None
+PROBES = [{"prompt": "The function returns", "max_new_tokens": 12},
+          {"prompt": "My lord, the king", "max_new_tokens": 6}]
+HIDDEN_PROBES = [{"prompt": "In the future", "max_new_tokens": 15},
+                 {"prompt": "A list is", "max_new_tokens": 1}]
 
 
-# -- q2: temperature ----------------------------------------------------------------------------
-class Temperature(LogitsProblem):
-    """``apply_temperature(logits, temperature)`` in PyTorch: the logits divided by the temperature."""
+class GreedyProblem(FunctionProblem):
+    """Greedy decoding that stops after emitting '.' or after ``max_new_tokens`` new tokens."""
 
-    id = "lesson4.q2"
-    var = "apply_temperature"
-    framework = "pt"
-    public_probes = [{"prompt": "In the future", "temperature": 0.5},
-                     {"prompt": "In the future", "temperature": 2.0}]
-    hidden_probes = [{"prompt": "The function returns", "temperature": 0.7},
-                     {"prompt": "My lord, the king", "temperature": 1.5}]
-    hints = ('Temperature acts on the logits, before softmax: a small T sharpens the distribution, '
-             'a large T flattens it.',
-             'Softmax of (logits / T): dividing by T < 1 spreads the logits apart (sharper), T > 1 '
-             "pulls them together (flatter). Return the new logits; don't apply softmax.",
-             '`return logits <operator> temperature`: which operator makes T = 2 flatter and T = '
-             '0.5 sharper?')
+    public_probes = PROBES
+    hidden_probes = HIDDEN_PROBES
 
-    def run_probe(self, function, spec):
-        return call_student(function, self.logits(spec), spec["temperature"])
+    def period_id(self) -> int:
+        return self.ctx.tokenizer.encode(".")[0]
+
+    def prompt(self, spec) -> list[int]:
+        return self.ctx.tokenizer.encode(spec["prompt"])
+
+    def reference(self, spec, max_new_tokens=None, stop=True) -> list[int]:
+        """Prompt + the reference's greedy ids, for a budget up to ``max_new_tokens + 1``.
+
+        One run of the reference ``greedy_search`` without a stop token, a token longer than the
+        budget, gives the right answer and the off-by-one and no-stop variants alike: stopping at
+        '.' only cuts a greedy continuation short, it never changes it.
+        """
+        ids = self.prompt(spec)
+        budget = spec["max_new_tokens"] if max_new_tokens is None else max_new_tokens
+        model = self.ctx.model(self.framework)
+        new = list(reference_result(model, self.framework, "greedy_search", tuple(ids),
+                                    spec["max_new_tokens"] + 1)[len(ids):budget + len(ids)])
+        if stop and self.period_id() in new:
+            new = new[:new.index(self.period_id()) + 1]
+        return ids + new
 
     def expected(self, spec):
-        ref = self.ctx.ref("pt")
-        return np.asarray(ref.apply_temperature(self.logits(spec), spec["temperature"]), np.float64).tolist()
+        return self.reference(spec)
 
-    @mistake("You multiplied by the temperature: divide, so that T < 1 sharpens.")
-    def multiplied(self, spec):
-        return (self.numpy_logits(spec).astype(np.float64) * spec["temperature"]).tolist()
+    @mistake("The same token repeats: the loop never appends the new token to the input it feeds "
+             "the model.")
+    def never_appends(self, spec):
+        prompt = self.prompt(spec)
+        return prompt + [self.reference(spec)[len(prompt)]] * spec["max_new_tokens"]
 
-    @mistake("Temperature was applied to probabilities (after softmax); apply it to the logits.")
-    def after_softmax(self, spec):
-        return (softmax(self.numpy_logits(spec)) / spec["temperature"]).tolist()
+    @mistake("The loop runs past '.': stop once the new token is the period.")
+    def runs_past_period(self, spec):
+        return self.reference(spec, stop=False)
 
-    @mistake("That is the softmax of the scaled logits; return the scaled logits themselves.")
-    def softmax_of_scaled(self, spec):
-        return softmax(self.numpy_logits(spec).astype(np.float64) / spec["temperature"]).tolist()
+    @mistake("One token too many: the budget counts new tokens, `max_new_tokens` of them.")
+    def one_too_many(self, spec):
+        return self.reference(spec, spec["max_new_tokens"] + 1)
 
-    def judge(self, payload):
-        return with_figure(super().judge(payload), lambda: self.figure(payload))
+    @mistake("One token short: the budget counts new tokens, `max_new_tokens` of them.")
+    def one_short(self, spec):
+        return self.reference(spec, spec["max_new_tokens"] - 1)
 
-    def figure(self, payload):
-        """The student's temperature-scaled distribution next to the reference's."""
-        for probe in payload.get("probes") or []:
-            answer, spec = probe.get("answer"), probe["spec"]
-            if probe.get("hidden") or not is_float_vector(answer, SUBSET):
-                continue
-            return bars_figure(self.ctx.tokenizer, self.subset_ids(spec), softmax(self.expected(spec)),
-                               softmax(answer),
-                               f"After {spec['prompt']!r} at T = {spec['temperature']}: softmax of the result")
+    @mistake("The '.' itself is missing: append it, then stop.")
+    def period_missing(self, spec):
+        right = self.reference(spec)
+        return right[:-1] if right[-1] == self.period_id() else None
+
+    @mistake("Every step reads the logits of the first position; the next token is predicted by the "
+             "last one, `logits[0, -1]`.")
+    def first_position(self, spec):
+        # logits[0, 0] instead of logits[0, -1]: the first position only ever sees the first token.
+        prompt = self.prompt(spec)
+        stuck = int(np.argmax(next_token_logits(self.ctx.model(self.framework), self.framework, tuple(prompt[:1]))))
+        return prompt + [stuck] if stuck == self.period_id() else prompt + [stuck] * spec["max_new_tokens"]
+
+    def diagnose(self, answer, expected, spec):
+        prompt = self.prompt(spec)
+        if isinstance(answer, list) and answer[:len(prompt)] != prompt:
+            return "the list should start with the prompt's ids, then the new ones"
+        new = answer[len(prompt):] if isinstance(answer, list) else []
+        if new and all(isinstance(i, int) and 0 <= i < len(prompt) + spec["max_new_tokens"] for i in new):
+            # Tiny ids that fit the positions: an argmax over the sequence axis, not the vocabulary.
+            return ("those new 'ids' look like positions: take the argmax over the vocabulary "
+                    "(the last axis) of the last position's logits")
         return None
 
+    def describe_probe(self, spec):
+        return f"prompt {spec['prompt']!r} with max_new_tokens={spec['max_new_tokens']}"
 
-# -- q3, q4: top-k and top-p --------------------------------------------------------------------
-class TopKTensorFlow(FilterProblem):
-    """``top_k_filter(logits, k)`` in TensorFlow: keep the k highest logits, the rest -inf."""
+
+class GreedyTensorFlow(GreedyProblem):
+    """``greedy_tf(model, input_ids, max_new_tokens)`` with ``tf.argmax``: returns prompt + new ids."""
+
+    id = "lesson4.q1"
+    var = "greedy_tf"
+    framework = "tf"
+    hints = ('Predict, append, repeat: each step runs the model on all ids so far and appends the '
+             "single most likely next id; stop after appending '.' or after `max_new_tokens` steps.",
+             'Copy `input_ids` into a new list; in a `for` loop of `max_new_tokens` steps call '
+             "`model(tf.constant([ids])).logits`, take `tf.argmax` of the last position's row, "
+             'convert it with `int`, append it, and `break` if it is `period_id`.',
+             '```\nids = list(input_ids)\nfor _ in range(max_new_tokens):\n    logits = '
+             'model(tf.constant([ids])).logits\n    next_id = int(tf.argmax(...))        # the '
+             "last position's row\n    ids.append(next_id)\n    if ...: break\nreturn ids\n```")
+
+    def run_probe(self, function, spec):
+        return call_student(function, self.ctx.model("tf"), self.prompt(spec), spec["max_new_tokens"])
+
+
+class GreedyGeneratorPyTorch(GreedyProblem):
+    """``greedy_ids_generator(model, input_ids, max_new_tokens)``: yields each new id (torch.argmax)."""
+
+    id = "lesson4.q2"
+    var = "greedy_ids_generator"
+    framework = "pt"
+    hints = ('Write the same loop as exercise 1, but as a generator: `yield` each new id as soon '
+             'as it is chosen instead of collecting them.',
+             'In each step run the model inside `torch.no_grad()` on `torch.tensor([ids])`, take '
+             "`torch.argmax` of the last position's logits, append it to `ids`, yield it, and "
+             "`return` once it is '.'.",
+             '```\nids = list(input_ids)\nfor _ in range(max_new_tokens):\n    with '
+             'torch.no_grad():\n        logits = model(torch.tensor([ids])).logits\n    next_id = '
+             'int(torch.argmax(...))\n    ids.append(next_id)\n    ...                  # hand the '
+             'id to the caller\n    if next_id == period_id:\n        return\n```')
+
+    def run_probe(self, function, spec):
+        generator = call_student(function, self.ctx.model("pt"), self.prompt(spec), spec["max_new_tokens"])
+        if generator is None:  # the starter stub
+            return None
+        # The student's generator runs while we consume it: wrap so its errors are theirs.
+        return self.prompt(spec) + call_student(list, generator)
+
+
+@once_per_model
+def greedy_model_calls(model, framework: str, ids: tuple, max_new_tokens: int) -> int:
+    """How many forward passes the reference's cached greedy search makes."""
+    counting = CountingModel(model)
+    reference_module(framework).greedy_search(counting, list(ids), max_new_tokens)
+    return counting.calls
+
+
+class CachedModelCalls(PredictionProblem):
+    """Predict: how many forward passes does cached greedy search make for N new tokens?"""
 
     id = "lesson4.q3"
-    var = "top_k_filter"
-    framework = "tf"
-    param = "k"
-    public_probes = [{"prompt": "In the future", "k": 5}, {"prompt": "My lord, the king", "k": 50}]
-    hidden_probes = [{"prompt": "The function returns", "k": 1}, {"prompt": "A list is", "k": 20}]
-    hints = ('Top-k keeps the k largest logits and removes the others by setting them to -inf '
-             '(softmax later gives them probability 0).',
-             '`tf.math.top_k(logits, k)` returns the k largest values, sorted from largest; the '
-             "last of them is the threshold. Every logit below it becomes `float('-inf')`, with "
-             '`tf.where`.',
-             '```\nthreshold = tf.math.top_k(logits, k).values[...]\nreturn tf.where(logits < '
-             'threshold, ..., logits)\n```')
+    var = "predicted_calls"
+    new_tokens = 10
+    explanation = ("With the key/value cache the prompt is fed once, then one new token per step: "
+                   "one model call per generated token.")
+    hints = ('Think about what one call of the model gives you: scores for one next token.',
+             'With the cache, the first call reads the prompt and the following calls read one '
+             'token each. How many tokens are generated in all?',
+             '`predicted_calls = <calls per generated token> * <number of new tokens>`: put in the '
+             'two numbers.')
 
-    @staticmethod
-    def reference(ref):
-        return ref.top_k_filter
-
-    def ranked(self, spec) -> np.ndarray:
-        """Positions from the highest logit to the lowest (ties: the lower id first)."""
-        return np.argsort(-self.numpy_logits(spec), kind="stable")
-
-    def keeping_highest(self, spec, n: int):
-        """The logits with only the ``n`` highest kept (None when ``n`` is not a possible count)."""
-        return self.keeping(spec, self.ranked(spec)[:n]) if 1 <= n <= SUBSET else None
-
-    @mistake(lambda spec: f"You kept {spec['k'] + 1} tokens: keep exactly k = {spec['k']} (is your "
-                          "threshold the (k+1)-th largest value?).")
-    def one_too_many(self, spec):
-        return self.keeping_highest(spec, spec["k"] + 1)
-
-    @mistake(lambda spec: f"You kept {spec['k'] - 1} tokens: keep exactly k = {spec['k']} (the k-th "
-                          "largest logit itself stays: is there a `<=` where `<` belongs?).")
-    def one_too_few(self, spec):
-        return self.keeping_highest(spec, spec["k"] - 1)
-
-    @mistake("You kept the k *lowest* logits: keep the k highest.")
-    def lowest(self, spec):
-        return self.keeping(spec, self.ranked(spec)[-spec["k"]:])
+    def expected(self):
+        # Count the calls the reference really makes, rather than trusting the explanation.
+        framework = default_framework()
+        return greedy_model_calls(self.ctx.model(framework), framework,
+                                  tuple(self.ctx.tokenizer.encode("Hello")), self.new_tokens)
 
 
-class TopP(FilterProblem):
-    """``top_p_filter(logits, p)`` in PyTorch: the nucleus, everything else set to -inf."""
+class CountingModel:
+    """Stands in for a model and counts its forward passes."""
+
+    def __init__(self, model):
+        self.model, self.calls = model, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+class MaxLength(FunctionProblem):
+    """``max_length_for(prompt, max_new_tokens)``: the ``max_length`` that gives that many new tokens."""
 
     id = "lesson4.q4"
-    var = "top_p_filter"
-    framework = "pt"
-    param = "p"
-    public_probes = [{"prompt": "In the future", "p": 0.5}, {"prompt": "My lord, the king", "p": 0.9}]
-    hidden_probes = [{"prompt": "The function returns", "p": 0.2}, {"prompt": "A list is", "p": 0.8}]
-    hints = ('Sort the probabilities from most to least likely, add them up as you go, and keep '
-             'tokens until the running total reaches p — the token that crosses p included.',
-             'A token is kept when the probability of the tokens *before* it (in sorted order) is '
-             "still below p: that is the running total minus the token's own probability. The "
-             "others' logits become `float('-inf')`, at their original positions (`torch.sort` "
-             'also returns the order).',
-             '```\nsorted_probs, order = torch.sort(torch.softmax(logits, dim=-1), '
-             'descending=True)\nbefore = ...                        # running total of the tokens '
-             'before each one\nfiltered = logits.clone()\nfiltered[order[before >= p]] = '
-             '...\nreturn filtered\n```')
+    var = "max_length_for"
+    public_probes = [{"prompt": "In the future", "max_new_tokens": 30},
+                     {"prompt": "Machine learning with TensorFlow can", "max_new_tokens": 5}]
+    hidden_probes = [{"prompt": "Hello", "max_new_tokens": 1},
+                     {"prompt": "antidisestablishmentarianism is", "max_new_tokens": 12}]
+    hints = ("`max_length` counts every token of the output, and the output begins with the prompt.",
+             "Count the prompt in *tokens* (encode it), not in words or characters, and add the new tokens "
+             "you want.",
+             "`return len(<the prompt's ids>) + <the new tokens>`")
 
-    @staticmethod
-    def reference(ref):
-        return ref.top_p_filter
+    def run_probe(self, function, spec):
+        return call_student(function, spec["prompt"], spec["max_new_tokens"])
 
-    @mistake("The token that crosses p was dropped: keep it, the nucleus is the smallest set whose "
-             "total reaches p.")
-    def crossing_token_dropped(self, spec):
-        probs = softmax(self.numpy_logits(spec))
-        order = np.argsort(-probs, kind="stable")
-        return self.keeping(spec, order[np.cumsum(probs[order]) <= spec["p"]])
+    def prompt_tokens(self, spec):
+        return len(self.ctx.tokenizer.encode(spec["prompt"]))
 
-    @mistake("You kept the least likely tokens: sort from most to least likely.")
-    def least_likely(self, spec):
-        probs = softmax(self.numpy_logits(spec))
-        ascending = np.argsort(-probs, kind="stable")[::-1]
-        return self.keeping(spec, ascending[np.cumsum(probs[ascending]) <= spec["p"]])
+    def expected(self, spec):
+        return self.prompt_tokens(spec) + spec["max_new_tokens"]
+
+    @mistake("That is `max_new_tokens` itself; `max_length` counts the prompt's tokens too.")
+    def new_only(self, spec):
+        return spec["max_new_tokens"]
+
+    @mistake("You counted the prompt's words; `max_length` counts tokens, and a word can be several.")
+    def words(self, spec):
+        return len(spec["prompt"].split()) + spec["max_new_tokens"]
+
+    @mistake("You counted the prompt's characters; `max_length` counts tokens.")
+    def characters(self, spec):
+        return len(spec["prompt"]) + spec["max_new_tokens"]
+
+    @mistake("One too many: the prompt's tokens plus the new ones is already the whole length.")
+    def one_more(self, spec):
+        return self.expected(spec) + 1
+
+    def describe_probe(self, spec):
+        return f"prompt {spec['prompt']!r} with max_new_tokens={spec['max_new_tokens']}"
 
 
-qvars = bind_exercises(globals(), [CategoricalTensorFlow, Temperature, TopKTensorFlow, TopP, SampleLoopTensorFlow])
-__all__ = qvars + ["____", "NUM_SAMPLES", "TINY_WEIGHTS"]
+qvars = bind_exercises(globals(), [GreedyTensorFlow, GreedyGeneratorPyTorch, CachedModelCalls, MaxLength])
+__all__ = qvars + ["____"]

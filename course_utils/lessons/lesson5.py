@@ -1,279 +1,218 @@
-"""Lesson 5 — log-probabilities and beam search: the exercises and their checks.
+"""Lesson 5 — sampling: the exercises and their checks.
 
-Expected values come from the references (``log_probs_from_logits``, ``sequence_logprob``,
-``beam_search``, ``greedy_search``) on the model the notebook uses; the named mistakes are those
-same computations with one classic slip. The log-probability exercises (q1, q2) are declared in
-``lesson5_logprobs``; the beam-step helpers the notebook draws with live in ``beam_steps``.
+Random answers are judged by invariants (shape, dtype, support), seeded reproducibility and a
+chi-square goodness-of-fit test (``course_utils.checking.stats``), never by exact ids. Temperature
+and the filters are deterministic: they are compared with the references on the model's real
+logits, restricted to the ``SUBSET`` likeliest tokens so that the recorded answers stay small.
+
+One job per module: the exercise kinds shared with lesson 7 (``LogitsProblem``, ``FilterProblem``)
+are in ``logits_problems``, the sampling loop (q5) in ``lesson5_loop``, the judging of bags of
+samples in ``sampling_checks``; this module declares q1-q4 and binds q1-q5.
 """
 import numpy as np
 
-from course_utils.checking import FunctionProblem, ValueProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
-from course_utils.checking import compare
-from course_utils.checking.reference_cache import reference_result
-from course_utils.lessons.beam_steps import beam_history, draw_beam_tree, reference_beam_step
-from course_utils.lessons.lesson5_logprobs import LogProbsTensorFlow, SequenceLogprob
-from course_utils.reference import banned_ngram_tokens
+from course_utils.checking import bind_exercises, call_student, mistake, ____  # noqa: F401
+from course_utils.checking import stats
+from course_utils.checking.figures import bars_figure, with_figure
+from course_utils.checking.numeric import softmax
+from course_utils.lessons.lesson5_loop import SampleLoopTensorFlow
+from course_utils.lessons.logits_problems import SUBSET, FilterProblem, LogitsProblem, is_float_vector
+from course_utils.lessons.sampling_checks import counts_figure, is_id_list, judge_samples, judge_seeds
 
-BEAM_PROMPT = "The function returns"
-BEAM_SETTINGS = {"num_beams": 5, "max_new_tokens": 12, "no_repeat_ngram_size": 2}
+NUM_SAMPLES = 3000          # draws per probe: enough for the chi-square test, quick to record
+SEED, OTHER_SEED = 1234, 4321
+TINY_WEIGHTS = [0.1, 0.2, 0.5, 0.3]   # the notebook's four-token vocabulary (random.choices)
 
 
-# -- q3: one step of beam search (PyTorch) --------------------------------------------------------
-class BeamStep(FunctionProblem):
-    """``beam_step(model, beams, scores, num_beams)`` -> ``(new_beams, new_scores)``, best first."""
+# -- q1: tf.random.categorical ------------------------------------------------------------------
+class CategoricalTensorFlow(LogitsProblem):
+    """``sample_tf(logits, num_samples, seed)``: ids drawn with ``tf.random.categorical``.
+
+    Judged by statistics, not against one expected answer: ``judge_probe`` is its own.
+    """
+
+    id = "lesson5.q1"
+    var = "sample_tf"
+    framework = "tf"
+    subset = False
+    public_probes = [{"prompt": "The function returns"}]
+    hidden_probes = [{"prompt": "My lord, the king"}]
+    hints = ('`tf.random.categorical` takes *logits* (not probabilities) with a batch axis, shape '
+             '[batch, vocab_size], and returns ids of shape [batch, num_samples].',
+             "Seed TensorFlow's random sequence first with `tf.random.set_seed(seed)`; then add a "
+             'batch axis to the 1-D `logits`, draw, and take row 0 of the result.',
+             '```\ntf.random.set_seed(...)\ndraws = tf.random.categorical(<logits with a batch '
+             'axis>, num_samples)\nreturn draws[...]\n```')
+
+    def run_probe(self, function, spec):
+        first = call_student(function, self.logits(spec), NUM_SAMPLES, SEED)
+        if first is None:
+            return None
+        return {"samples": first, "again": call_student(function, self.logits(spec), NUM_SAMPLES, SEED),
+                "other": call_student(function, self.logits(spec), NUM_SAMPLES, OTHER_SEED)}
+
+    def judge_probe(self, spec, answer):
+        probs = softmax(self.numpy_logits(spec))
+        problem = judge_samples(answer, NUM_SAMPLES, probs, "`sample_tf`")
+        if problem is not None:
+            return problem
+        if not stats.fits(answer["samples"], probs):
+            flat = {"right": probs, "uniform": np.full(probs.size, 1.0 / probs.size),
+                    "softmax(probs)": softmax(probs)}
+            if stats.likeliest(answer["samples"], flat) != "right":
+                return ("the draws look (nearly) uniform over the vocabulary: `tf.random.categorical` "
+                        "wants logits; given probabilities (numbers between 0 and 1) it softmaxes them "
+                        "again, which is almost flat. Pass the model's logits")
+            return (f"the draws do not follow softmax(logits) (chi-square p < {stats.ALPHA:g}): pass the "
+                    "logits themselves, unchanged")
+        return judge_seeds(answer, "`sample_tf`")
+
+    def judge(self, payload):
+        return with_figure(super().judge(payload), lambda: self.figure(payload))
+
+    def figure(self, payload):
+        for probe in payload.get("probes") or []:
+            answer = probe.get("answer")
+            if not probe.get("hidden") and isinstance(answer, dict) and is_id_list(answer.get("samples")):
+                probs = softmax(self.numpy_logits(probe["spec"]))
+                return counts_figure(self.ctx.tokenizer, answer["samples"], probs, probe["spec"]["prompt"])
+        return None
+
+
+# -- q2: temperature ----------------------------------------------------------------------------
+class Temperature(LogitsProblem):
+    """``apply_temperature(logits, temperature)`` in PyTorch: the logits divided by the temperature."""
+
+    id = "lesson5.q2"
+    var = "apply_temperature"
+    framework = "pt"
+    public_probes = [{"prompt": "In the future", "temperature": 0.5},
+                     {"prompt": "In the future", "temperature": 2.0}]
+    hidden_probes = [{"prompt": "The function returns", "temperature": 0.7},
+                     {"prompt": "My lord, the king", "temperature": 1.5}]
+    hints = ('Temperature acts on the logits, before softmax: a small T sharpens the distribution, '
+             'a large T flattens it.',
+             'Softmax of (logits / T): dividing by T < 1 spreads the logits apart (sharper), T > 1 '
+             "pulls them together (flatter). Return the new logits; don't apply softmax.",
+             '`return logits <operator> temperature`: which operator makes T = 2 flatter and T = '
+             '0.5 sharper?')
+
+    def run_probe(self, function, spec):
+        return call_student(function, self.logits(spec), spec["temperature"])
+
+    def expected(self, spec):
+        ref = self.ctx.ref("pt")
+        return np.asarray(ref.apply_temperature(self.logits(spec), spec["temperature"]), np.float64).tolist()
+
+    @mistake("You multiplied by the temperature: divide, so that T < 1 sharpens.")
+    def multiplied(self, spec):
+        return (self.numpy_logits(spec).astype(np.float64) * spec["temperature"]).tolist()
+
+    @mistake("Temperature was applied to probabilities (after softmax); apply it to the logits.")
+    def after_softmax(self, spec):
+        return (softmax(self.numpy_logits(spec)) / spec["temperature"]).tolist()
+
+    @mistake("That is the softmax of the scaled logits; return the scaled logits themselves.")
+    def softmax_of_scaled(self, spec):
+        return softmax(self.numpy_logits(spec).astype(np.float64) / spec["temperature"]).tolist()
+
+    def judge(self, payload):
+        return with_figure(super().judge(payload), lambda: self.figure(payload))
+
+    def figure(self, payload):
+        """The student's temperature-scaled distribution next to the reference's."""
+        for probe in payload.get("probes") or []:
+            answer, spec = probe.get("answer"), probe["spec"]
+            if probe.get("hidden") or not is_float_vector(answer, SUBSET):
+                continue
+            return bars_figure(self.ctx.tokenizer, self.subset_ids(spec), softmax(self.expected(spec)),
+                               softmax(answer),
+                               f"After {spec['prompt']!r} at T = {spec['temperature']}: softmax of the result")
+        return None
+
+
+# -- q3, q4: top-k and top-p --------------------------------------------------------------------
+class TopKTensorFlow(FilterProblem):
+    """``top_k_filter(logits, k)`` in TensorFlow: keep the k highest logits, the rest -inf."""
 
     id = "lesson5.q3"
-    var = "beam_step"
-    framework = "pt"
-    public_probes = [{"prompt": "The function returns", "width": 1, "num_beams": 3},
-                     {"prompt": "In the future", "width": 3, "num_beams": 3}]
-    hidden_probes = [{"prompt": "My lord, the king", "width": 2, "num_beams": 4},
-                     {"prompt": "A list is", "width": 4, "num_beams": 2}]
-    rtol, atol = 1e-4, 1e-3
-    hints = ("Every (beam, token) pair is a candidate whose score is the beam's score plus the "
-             "token's log-probability; keep the best `num_beams` candidates of *all* of them, not "
-             'the best of each beam.',
-             'Run the model on all beams at once, log_softmax the last position: a [len(beams), '
-             "vocab_size] table; add each beam's score to its row; `torch.topk` on the flattened "
-             'table gives the best candidates, and `divmod(index, vocab_size)` gives the beam and '
-             'the token of each.',
-             '```\nlogits = model(torch.tensor(beams)).logits[:, -1]\ntable = '
-             'torch.tensor(scores)[:, None] + ...\ntop = torch.topk(table.flatten(), ...)\nfor '
-             'score, index in zip(top.values.tolist(), top.indices.tolist()):\n    beam, token = '
-             'divmod(index, ...)\n    ...                  # new beam: beams[beam] + [token]\n```')
-
-    def inputs(self, spec):
-        """The beams going into the step: the prompt alone, or the prompt + each of its top tokens."""
-        model, ids = self.ctx.model("pt"), self.ctx.tokenizer.encode(spec["prompt"])
-        if spec["width"] == 1:
-            return [ids], [0.0]
-        return reference_beam_step(model, [ids], [0.0], spec["width"])
-
-    def run_probe(self, function, spec):
-        beams, scores = self.inputs(spec)
-        result = call_student(function, self.ctx.model("pt"), [list(b) for b in beams], list(scores),
-                              spec["num_beams"])
-        if result is None:
-            return None
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            return {"not_a_pair": True}
-        return list(result)
-
-    def expected(self, spec):
-        beams, scores = self.inputs(spec)
-        return tuple(reference_beam_step(self.ctx.model("pt"), beams, scores, spec["num_beams"]))
-
-    def wrong_form(self, answer, spec):
-        if not isinstance(answer, list) or len(answer) != 2:
-            return "`beam_step` should return a pair `(new_beams, new_scores)`"
-        return None
-
-    @mistake("You kept only the best token of each beam; the best extensions may all come from one "
-             "beam: rank every (beam, token) pair together.")
-    def best_per_beam(self, spec):
-        model, (beams, scores) = self.ctx.model("pt"), self.inputs(spec)
-        per_beam = [reference_beam_step(model, [b], [s], 1) for b, s in zip(beams, scores)]
-        pairs = sorted(((s[0], b[0]) for b, s in per_beam), key=lambda pair: -pair[0])[:spec["num_beams"]]
-        return [b for _, b in pairs], [s for s, _ in pairs]
-
-    @mistake("The beams' scores so far were not added: a candidate's score is its beam's score plus "
-             "the new token's log-prob.")
-    def scores_not_added(self, spec):
-        beams, _ = self.inputs(spec)
-        return tuple(reference_beam_step(self.ctx.model("pt"), beams, [0.0] * len(beams), spec["num_beams"]))
-
-    def diagnose(self, answer, expected, spec):
-        (beams, scores), (right_beams, right_scores) = answer, expected
-        if not isinstance(beams, list) or len(beams) != len(right_beams):
-            count = str(len(beams)) if isinstance(beams, list) else type(beams).__name__
-            return f"expected {len(right_beams)} new beams (num_beams), got {count}"
-        if beams != right_beams:
-            if sorted_beams(beams) == sorted_beams(right_beams):
-                return "the right beams, in the wrong order: return them best first (highest score first)"
-            return "the new beams are not the best extensions: " + (
-                compare.mismatch(beams, right_beams) or "check the ids")
-        if compare.same(scores, np.exp(right_scores).tolist(), self.rtol, 1e-9):
-            return ("the right beams, but the scores are probabilities: keep summed log-probabilities "
-                    "(products of probabilities underflow)")
-        return "the right beams, but `new_scores` " + compare.mismatch(scores, right_scores, self.rtol, self.atol)
-
-    def describe_probe(self, spec):
-        start = "the prompt alone" if spec["width"] == 1 else f"its {spec['width']} best one-token extensions"
-        return f"the prompt {spec['prompt']!r} ({start}) and num_beams={spec['num_beams']}"
-
-
-def sorted_beams(beams):
-    try:
-        return sorted(tuple(b) for b in beams)
-    except TypeError:
-        return None
-
-
-# -- q4: the whole search (PyTorch) -----------------------------------------------------------------
-class BeamSearch(FunctionProblem):
-    """``beam_search_pt(model, input_ids, num_beams, max_new_tokens)`` -> the best beam's ids."""
-
-    id = "lesson5.q4"
-    var = "beam_search_pt"
-    framework = "pt"
-    public_probes = [{"prompt": "The function returns", "num_beams": 3, "max_new_tokens": 5}]
-    hidden_probes = [{"prompt": "My lord, the king", "num_beams": 4, "max_new_tokens": 6},
-                     {"prompt": "In the future", "num_beams": 2, "max_new_tokens": 3}]
-    hints = ('Beam search is your `beam_step` applied again and again, starting from a single '
-             'beam: the prompt.',
-             'Start with one beam, `list(input_ids)`, scored 0.0 (log-probability of nothing yet); '
-             'call `beam_step` `max_new_tokens` times, each time on the beams and scores it '
-             'returned; the beams come best first.',
-             '```\nbeams, scores = [list(input_ids)], [0.0]\nfor _ in range(max_new_tokens):\n    '
-             'beams, scores = ...\nreturn beams[...]\n```')
-
-    def ids(self, spec):
-        return self.ctx.tokenizer.encode(spec["prompt"])
-
-    def run_probe(self, function, spec):
-        result = call_student(function, self.ctx.model("pt"), self.ids(spec), spec["num_beams"],
-                              spec["max_new_tokens"])
-        if isinstance(result, tuple) and len(result) == 2 and not isinstance(result[1], (list, tuple)):
-            result = result[0]             # (ids, score), as the reference returns: take the ids
-        return result
-
-    def expected(self, spec):
-        best, _ = reference_result(self.ctx.model("pt"), "pt", "beam_search", tuple(self.ids(spec)),
-                                   spec["num_beams"], spec["max_new_tokens"])
-        return list(best)
-
-    def normalise(self, answer):
-        if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
-            return answer[0]               # a [1, seq_len] tensor is fine
-        return answer
-
-    def history(self, spec):
-        return beam_history(self.ctx.model("pt"), self.ids(spec), spec["num_beams"], spec["max_new_tokens"])
-
-    @mistake("That is the greedy continuation: keep num_beams candidates at every step.")
-    def greedy(self, spec):
-        return list(reference_result(self.ctx.model("pt"), "pt", "greedy_search", tuple(self.ids(spec)),
-                                 spec["max_new_tokens"]))
-
-    @mistake("That is the *last* beam; the beams come best first, return the first.")
-    def last_beam(self, spec):
-        return self.history(spec)[-1][0][-1]
-
-    @mistake("Those are only the new tokens: return the prompt's ids followed by them.")
-    def only_new(self, spec):
-        return self.expected(spec)[len(self.ids(spec)):]
-
-    @mistake("One step too few: run max_new_tokens steps.")
-    def one_step_short(self, spec):
-        return self.history(spec)[-2][0][0]
-
-    def describe_probe(self, spec):
-        return ", ".join(f"{k}={v!r}" for k, v in spec.items())
-
-
-# -- q5: the n-gram ban -------------------------------------------------------------------------------
-class BannedTokens(FunctionProblem):
-    """``banned_tokens(ids, n)``: the tokens that, appended to ``ids``, would repeat an n-gram."""
-
-    id = "lesson5.q5"
-    var = "banned_tokens"
-    public_probes = [{"ids": [10, 20, 30, 10, 20], "n": 3}, {"ids": [5, 6, 5, 7, 5], "n": 2}]
-    hidden_probes = [{"ids": [1, 2, 3, 4], "n": 2}, {"ids": [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5], "n": 1},
-                     {"ids": [7, 8, 9, 7, 8, 9, 7, 8], "n": 3}, {"ids": [1, 2, 1, 2, 1, 2, 1], "n": 4},
-                     {"ids": [4, 4], "n": 3}]
-    hints = ('An n-gram is n tokens in a row. The next token would complete an n-gram whose first '
-             'n - 1 tokens are the last n - 1 tokens of `ids`.',
-             'Take the last n - 1 tokens as a prefix; wherever the same n - 1 tokens occur earlier '
-             'in `ids`, the token that followed them there is banned.',
-             '```\nprefix = ids[len(ids) - (n - 1):]\nreturn [ids[i + n - 1] for i in '
-             'range(len(ids) - n + 1)\n        if ...]                  # the n - 1 tokens at i '
-             'equal the prefix\n```')
-
-    def run_probe(self, function, spec):
-        return call_student(function, list(spec["ids"]), spec["n"])
+    var = "top_k_filter"
+    framework = "tf"
+    param = "k"
+    public_probes = [{"prompt": "In the future", "k": 5}, {"prompt": "My lord, the king", "k": 50}]
+    hidden_probes = [{"prompt": "The function returns", "k": 1}, {"prompt": "A list is", "k": 20}]
+    hints = ('Top-k keeps the k largest logits and removes the others by setting them to -inf '
+             '(softmax later gives them probability 0).',
+             '`tf.math.top_k(logits, k)` returns the k largest values, sorted from largest; the '
+             "last of them is the threshold. Every logit below it becomes `float('-inf')`, with "
+             '`tf.where`.',
+             '```\nthreshold = tf.math.top_k(logits, k).values[...]\nreturn tf.where(logits < '
+             'threshold, ..., logits)\n```')
 
     @staticmethod
-    def banned(ids, n):
-        """The reference's ban as a sorted list without repeats (the order of a ban does not matter)."""
-        return sorted(set(banned_ngram_tokens(list(ids), n))) if n >= 1 else []
+    def reference(ref):
+        return ref.top_k_filter
 
-    def expected(self, spec):
-        return self.banned(spec["ids"], spec["n"])
+    def ranked(self, spec) -> np.ndarray:
+        """Positions from the highest logit to the lowest (ties: the lower id first)."""
+        return np.argsort(-self.numpy_logits(spec), kind="stable")
 
-    def wrong_form(self, answer, spec):
-        if not isinstance(answer, list) or not all(type(t) is int for t in answer):
-            return "`banned_tokens` should return a list of token ids (ints)"
-        return None
+    def keeping_highest(self, spec, n: int):
+        """The logits with only the ``n`` highest kept (None when ``n`` is not a possible count)."""
+        return self.keeping(spec, self.ranked(spec)[:n]) if 1 <= n <= SUBSET else None
 
-    def normalise(self, answer):
-        return sorted(set(answer))
+    @mistake(lambda spec: f"You kept {spec['k'] + 1} tokens: keep exactly k = {spec['k']} (is your "
+                          "threshold the (k+1)-th largest value?).")
+    def one_too_many(self, spec):
+        return self.keeping_highest(spec, spec["k"] + 1)
 
-    @mistake("Off by one: you banned tokens for (n - 1)-grams. An n-gram is the last n - 1 tokens plus "
-             "the candidate.")
-    def shorter_ngrams(self, spec):
-        return self.banned(spec["ids"], spec["n"] - 1)
+    @mistake(lambda spec: f"You kept {spec['k'] - 1} tokens: keep exactly k = {spec['k']} (the k-th "
+                          "largest logit itself stays: is there a `<=` where `<` belongs?).")
+    def one_too_few(self, spec):
+        return self.keeping_highest(spec, spec["k"] - 1)
 
-    @mistake("Off by one: you banned tokens for (n + 1)-grams. An n-gram is the last n - 1 tokens plus "
-             "the candidate.")
-    def longer_ngrams(self, spec):
-        return self.banned(spec["ids"], spec["n"] + 1)
-
-    def diagnose(self, answer, expected, spec):
-        return f"the banned tokens should be {expected}, not {answer}"
-
-    def describe_probe(self, spec):
-        return f"ids={spec['ids']}, n={spec['n']}"
+    @mistake("You kept the k *lowest* logits: keep the k highest.")
+    def lowest(self, spec):
+        return self.keeping(spec, self.ranked(spec)[-spec["k"]:])
 
 
-# -- q6: generate() with beams -------------------------------------------------------------------------
-class BeamIds(ValueProblem):
-    id = "lesson5.q6"
-    var = "beam_ids"
+class TopP(FilterProblem):
+    """``top_p_filter(logits, p)`` in PyTorch: the nucleus, everything else set to -inf."""
+
+    id = "lesson5.q4"
+    var = "top_p_filter"
     framework = "pt"
-    hints = ('`model.generate` runs beam search when `num_beams > 1` and `do_sample=False`; the '
-             'settings are printed above (`BEAM_SETTINGS`).',
-             'Tokenize `BEAM_PROMPT` with `return_tensors="pt"` (the attention mask comes with '
-             'it), pass the ids and the settings one by one, and keep the whole first sequence, '
-             'prompt included, as a list of ints.',
-             '```\nbeam_input = tokenizer(BEAM_PROMPT, return_tensors="pt")\noutput = '
-             'model.generate(**beam_input, num_beams=..., do_sample=False, max_new_tokens=...,\n   '
-             '                     no_repeat_ngram_size=..., '
-             'pad_token_id=tokenizer.eos_token_id)\nbeam_ids = output[...].tolist()\n```')
+    param = "p"
+    public_probes = [{"prompt": "In the future", "p": 0.5}, {"prompt": "My lord, the king", "p": 0.9}]
+    hidden_probes = [{"prompt": "The function returns", "p": 0.2}, {"prompt": "A list is", "p": 0.8}]
+    hints = ('Sort the probabilities from most to least likely, add them up as you go, and keep '
+             'tokens until the running total reaches p — the token that crosses p included.',
+             'A token is kept when the probability of the tokens *before* it (in sorted order) is '
+             "still below p: that is the running total minus the token's own probability. The "
+             "others' logits become `float('-inf')`, at their original positions (`torch.sort` "
+             'also returns the order).',
+             '```\nsorted_probs, order = torch.sort(torch.softmax(logits, dim=-1), '
+             'descending=True)\nbefore = ...                        # running total of the tokens '
+             'before each one\nfiltered = logits.clone()\nfiltered[order[before >= p]] = '
+             '...\nreturn filtered\n```')
 
-    def prompt(self):
-        return tuple(self.ctx.tokenizer.encode(BEAM_PROMPT))
+    @staticmethod
+    def reference(ref):
+        return ref.top_p_filter
 
-    def beam(self, **overrides):
-        best, _ = reference_result(self.ctx.model("pt"), "pt", "beam_search", self.prompt(),
-                                   eos_token_id=self.ctx.tokenizer.eos_token_id, **{**BEAM_SETTINGS, **overrides})
-        return list(best)
+    @mistake("The token that crosses p was dropped: keep it, the nucleus is the smallest set whose "
+             "total reaches p.")
+    def crossing_token_dropped(self, spec):
+        probs = softmax(self.numpy_logits(spec))
+        order = np.argsort(-probs, kind="stable")
+        return self.keeping(spec, order[np.cumsum(probs[order]) <= spec["p"]])
 
-    def expected(self):
-        return self.beam()
-
-    def normalise(self, answer):
-        if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
-            return answer[0]               # the [1, seq_len] output of generate() is fine
-        return answer
-
-    @mistake("That is the greedy continuation: ask for num_beams=5.")
-    def greedy(self):
-        return list(reference_result(self.ctx.model("pt"), "pt", "greedy_search", self.prompt(), BEAM_SETTINGS["max_new_tokens"],
-                                 stop_token_ids=(self.ctx.tokenizer.eos_token_id,)))
-
-    @mistake("Repeated bigrams are allowed in your run: set no_repeat_ngram_size=2.")
-    def repeats_allowed(self):
-        return self.beam(no_repeat_ngram_size=0)
-
-    @mistake("no_repeat_ngram_size is off by one: it should be 2 (no bigram twice).")
-    def trigrams(self):
-        return self.beam(no_repeat_ngram_size=3)
-
-    @mistake("Those are only the new tokens: keep the prompt's ids at the front.")
-    def only_new(self):
-        return self.expected()[len(self.prompt()):]
+    @mistake("You kept the least likely tokens: sort from most to least likely.")
+    def least_likely(self, spec):
+        probs = softmax(self.numpy_logits(spec))
+        ascending = np.argsort(-probs, kind="stable")[::-1]
+        return self.keeping(spec, ascending[np.cumsum(probs[ascending]) <= spec["p"]])
 
 
-qvars = bind_exercises(globals(), [LogProbsTensorFlow, SequenceLogprob, BeamStep, BeamSearch, BannedTokens, BeamIds])
-__all__ = qvars + ["____", "BEAM_PROMPT", "BEAM_SETTINGS", "beam_history", "draw_beam_tree",
-                   "reference_beam_step"]
+qvars = bind_exercises(globals(), [CategoricalTensorFlow, Temperature, TopKTensorFlow, TopP, SampleLoopTensorFlow])
+__all__ = qvars + ["____", "NUM_SAMPLES", "TINY_WEIGHTS"]

@@ -1,255 +1,279 @@
-"""Lesson 6 — choosing and judging a decoding strategy: the exercises and their checks.
+"""Lesson 6 — log-probabilities and beam search: the exercises and their checks.
 
-Expected values are computed at check time on the model the notebook uses, in float64 numpy from
-the model's own logits (``next_token_logits``, ``forward_logits``); the named mistakes are the same
-computations with one classic slip. The filters reuse lesson 4's ``FilterProblem``
-(``logits_problems``): the student's function sees the logits of the ``SUBSET`` likeliest tokens,
-so the recorded answers stay small.
-The helpers the notebook draws with live in ``lesson6_tools``.
+Expected values come from the references (``log_probs_from_logits``, ``sequence_logprob``,
+``beam_search``, ``greedy_search``) on the model the notebook uses; the named mistakes are those
+same computations with one classic slip. The log-probability exercises (q1, q2) are declared in
+``lesson6_logprobs``; the beam-step helpers the notebook draws with live in ``beam_steps``.
 """
-import math
-
 import numpy as np
 
-from course_utils.checking import FunctionProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
-from course_utils.checking.numeric import log_softmax, softmax
-from course_utils.checking.reference_cache import forward_logits
-from course_utils.lessons.logits_problems import FilterProblem, LogitsProblem
-from course_utils.lessons.lesson6_tools import (min_p_keep, per_token_probs, repeated_ngram_share,
-                                                 repetition_penalty_numpy)
+from course_utils.checking import FunctionProblem, ValueProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
+from course_utils.checking import compare
+from course_utils.checking.reference_cache import reference_result
+from course_utils.lessons.beam_steps import beam_history, draw_beam_tree, reference_beam_step
+from course_utils.lessons.lesson6_logprobs import LogProbsTensorFlow, SequenceLogprob
+from course_utils.reference import banned_ngram_tokens
 
-LN2 = math.log(2.0)
+BEAM_PROMPT = "The function returns"
+BEAM_SETTINGS = {"num_beams": 5, "max_new_tokens": 12, "no_repeat_ngram_size": 2}
 
 
-# -- q1: entropy of a next-token distribution (TensorFlow) ------------------------------------------
-class EntropyTensorFlow(LogitsProblem):
-    """``entropy_tf(logits)``: the entropy, in nats, of softmax(logits); logits shape (vocab_size,)."""
+# -- q3: one step of beam search (PyTorch) --------------------------------------------------------
+class BeamStep(FunctionProblem):
+    """``beam_step(model, beams, scores, num_beams)`` -> ``(new_beams, new_scores)``, best first."""
 
-    id = "lesson6.q1"
-    var = "entropy_tf"
-    framework = "tf"
-    subset = False                  # the whole distribution: the answer is one number
-    public_probes = [{"prompt": "The function returns"}, {"prompt": "In the future"}]
-    hidden_probes = [{"prompt": "My lord, the king"}, {"prompt": "A list is"}]
-    rtol, atol = 1e-4, 1e-4
-    hints = ("Entropy is the average surprise, H = -sum_v p_v log p_v: weight each token's "
-             "surprise -log p_v by its probability p_v and add up. Use the natural log (nats).",
-             "Turn the logits into log-probabilities with `tf.nn.log_softmax` (stable, unlike "
-             "`tf.math.log(tf.nn.softmax(...))` where a probability underflows to 0), the "
-             "probabilities with `tf.exp` of those, multiply, sum over the vocabulary, negate.",
-             "```python\ndef entropy_tf(logits):\n    log_probs = tf.nn.log_softmax(logits, axis=-1)\n"
-             "    probs = ...\n    return float(-tf.reduce_sum(...))\n```")
+    id = "lesson6.q3"
+    var = "beam_step"
+    framework = "pt"
+    public_probes = [{"prompt": "The function returns", "width": 1, "num_beams": 3},
+                     {"prompt": "In the future", "width": 3, "num_beams": 3}]
+    hidden_probes = [{"prompt": "My lord, the king", "width": 2, "num_beams": 4},
+                     {"prompt": "A list is", "width": 4, "num_beams": 2}]
+    rtol, atol = 1e-4, 1e-3
+    hints = ("Every (beam, token) pair is a candidate whose score is the beam's score plus the "
+             "token's log-probability; keep the best `num_beams` candidates of *all* of them, not "
+             'the best of each beam.',
+             'Run the model on all beams at once, log_softmax the last position: a [len(beams), '
+             "vocab_size] table; add each beam's score to its row; `torch.topk` on the flattened "
+             'table gives the best candidates, and `divmod(index, vocab_size)` gives the beam and '
+             'the token of each.',
+             '```\nlogits = model(torch.tensor(beams)).logits[:, -1]\ntable = '
+             'torch.tensor(scores)[:, None] + ...\ntop = torch.topk(table.flatten(), ...)\nfor '
+             'score, index in zip(top.values.tolist(), top.indices.tolist()):\n    beam, token = '
+             'divmod(index, ...)\n    ...                  # new beam: beams[beam] + [token]\n```')
+
+    def inputs(self, spec):
+        """The beams going into the step: the prompt alone, or the prompt + each of its top tokens."""
+        model, ids = self.ctx.model("pt"), self.ctx.tokenizer.encode(spec["prompt"])
+        if spec["width"] == 1:
+            return [ids], [0.0]
+        return reference_beam_step(model, [ids], [0.0], spec["width"])
 
     def run_probe(self, function, spec):
-        return call_student(function, self.logits(spec))
+        beams, scores = self.inputs(spec)
+        result = call_student(function, self.ctx.model("pt"), [list(b) for b in beams], list(scores),
+                              spec["num_beams"])
+        if result is None:
+            return None
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            return {"not_a_pair": True}
+        return list(result)
 
     def expected(self, spec):
-        log_probs = log_softmax(self.numpy_logits(spec).astype(np.float64))
-        return float(-(np.exp(log_probs) * log_probs).sum())
+        beams, scores = self.inputs(spec)
+        return tuple(reference_beam_step(self.ctx.model("pt"), beams, scores, spec["num_beams"]))
 
     def wrong_form(self, answer, spec):
-        if isinstance(answer, list) and len(answer) == 1:
-            return None
-        if not isinstance(answer, (int, float)):
-            return "`entropy_tf` should return one number (a float or a scalar tensor)"
+        if not isinstance(answer, list) or len(answer) != 2:
+            return "`beam_step` should return a pair `(new_beams, new_scores)`"
+        return None
+
+    @mistake("You kept only the best token of each beam; the best extensions may all come from one "
+             "beam: rank every (beam, token) pair together.")
+    def best_per_beam(self, spec):
+        model, (beams, scores) = self.ctx.model("pt"), self.inputs(spec)
+        per_beam = [reference_beam_step(model, [b], [s], 1) for b, s in zip(beams, scores)]
+        pairs = sorted(((s[0], b[0]) for b, s in per_beam), key=lambda pair: -pair[0])[:spec["num_beams"]]
+        return [b for _, b in pairs], [s for s, _ in pairs]
+
+    @mistake("The beams' scores so far were not added: a candidate's score is its beam's score plus "
+             "the new token's log-prob.")
+    def scores_not_added(self, spec):
+        beams, _ = self.inputs(spec)
+        return tuple(reference_beam_step(self.ctx.model("pt"), beams, [0.0] * len(beams), spec["num_beams"]))
+
+    def diagnose(self, answer, expected, spec):
+        (beams, scores), (right_beams, right_scores) = answer, expected
+        if not isinstance(beams, list) or len(beams) != len(right_beams):
+            count = str(len(beams)) if isinstance(beams, list) else type(beams).__name__
+            return f"expected {len(right_beams)} new beams (num_beams), got {count}"
+        if beams != right_beams:
+            if sorted_beams(beams) == sorted_beams(right_beams):
+                return "the right beams, in the wrong order: return them best first (highest score first)"
+            return "the new beams are not the best extensions: " + (
+                compare.mismatch(beams, right_beams) or "check the ids")
+        if compare.same(scores, np.exp(right_scores).tolist(), self.rtol, 1e-9):
+            return ("the right beams, but the scores are probabilities: keep summed log-probabilities "
+                    "(products of probabilities underflow)")
+        return "the right beams, but `new_scores` " + compare.mismatch(scores, right_scores, self.rtol, self.atol)
+
+    def describe_probe(self, spec):
+        start = "the prompt alone" if spec["width"] == 1 else f"its {spec['width']} best one-token extensions"
+        return f"the prompt {spec['prompt']!r} ({start}) and num_beams={spec['num_beams']}"
+
+
+def sorted_beams(beams):
+    try:
+        return sorted(tuple(b) for b in beams)
+    except TypeError:
+        return None
+
+
+# -- q4: the whole search (PyTorch) -----------------------------------------------------------------
+class BeamSearch(FunctionProblem):
+    """``beam_search_pt(model, input_ids, num_beams, max_new_tokens)`` -> the best beam's ids."""
+
+    id = "lesson6.q4"
+    var = "beam_search_pt"
+    framework = "pt"
+    public_probes = [{"prompt": "The function returns", "num_beams": 3, "max_new_tokens": 5}]
+    hidden_probes = [{"prompt": "My lord, the king", "num_beams": 4, "max_new_tokens": 6},
+                     {"prompt": "In the future", "num_beams": 2, "max_new_tokens": 3}]
+    hints = ('Beam search is your `beam_step` applied again and again, starting from a single '
+             'beam: the prompt.',
+             'Start with one beam, `list(input_ids)`, scored 0.0 (log-probability of nothing yet); '
+             'call `beam_step` `max_new_tokens` times, each time on the beams and scores it '
+             'returned; the beams come best first.',
+             '```\nbeams, scores = [list(input_ids)], [0.0]\nfor _ in range(max_new_tokens):\n    '
+             'beams, scores = ...\nreturn beams[...]\n```')
+
+    def ids(self, spec):
+        return self.ctx.tokenizer.encode(spec["prompt"])
+
+    def run_probe(self, function, spec):
+        result = call_student(function, self.ctx.model("pt"), self.ids(spec), spec["num_beams"],
+                              spec["max_new_tokens"])
+        if isinstance(result, tuple) and len(result) == 2 and not isinstance(result[1], (list, tuple)):
+            result = result[0]             # (ids, score), as the reference returns: take the ids
+        return result
+
+    def expected(self, spec):
+        best, _ = reference_result(self.ctx.model("pt"), "pt", "beam_search", tuple(self.ids(spec)),
+                                   spec["num_beams"], spec["max_new_tokens"])
+        return list(best)
+
+    def normalise(self, answer):
+        if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
+            return answer[0]               # a [1, seq_len] tensor is fine
+        return answer
+
+    def history(self, spec):
+        return beam_history(self.ctx.model("pt"), self.ids(spec), spec["num_beams"], spec["max_new_tokens"])
+
+    @mistake("That is the greedy continuation: keep num_beams candidates at every step.")
+    def greedy(self, spec):
+        return list(reference_result(self.ctx.model("pt"), "pt", "greedy_search", tuple(self.ids(spec)),
+                                 spec["max_new_tokens"]))
+
+    @mistake("That is the *last* beam; the beams come best first, return the first.")
+    def last_beam(self, spec):
+        return self.history(spec)[-1][0][-1]
+
+    @mistake("Those are only the new tokens: return the prompt's ids followed by them.")
+    def only_new(self, spec):
+        return self.expected(spec)[len(self.ids(spec)):]
+
+    @mistake("One step too few: run max_new_tokens steps.")
+    def one_step_short(self, spec):
+        return self.history(spec)[-2][0][0]
+
+    def describe_probe(self, spec):
+        return ", ".join(f"{k}={v!r}" for k, v in spec.items())
+
+
+# -- q5: the n-gram ban -------------------------------------------------------------------------------
+class BannedTokens(FunctionProblem):
+    """``banned_tokens(ids, n)``: the tokens that, appended to ``ids``, would repeat an n-gram."""
+
+    id = "lesson6.q5"
+    var = "banned_tokens"
+    public_probes = [{"ids": [10, 20, 30, 10, 20], "n": 3}, {"ids": [5, 6, 5, 7, 5], "n": 2}]
+    hidden_probes = [{"ids": [1, 2, 3, 4], "n": 2}, {"ids": [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5], "n": 1},
+                     {"ids": [7, 8, 9, 7, 8, 9, 7, 8], "n": 3}, {"ids": [1, 2, 1, 2, 1, 2, 1], "n": 4},
+                     {"ids": [4, 4], "n": 3}]
+    hints = ('An n-gram is n tokens in a row. The next token would complete an n-gram whose first '
+             'n - 1 tokens are the last n - 1 tokens of `ids`.',
+             'Take the last n - 1 tokens as a prefix; wherever the same n - 1 tokens occur earlier '
+             'in `ids`, the token that followed them there is banned.',
+             '```\nprefix = ids[len(ids) - (n - 1):]\nreturn [ids[i + n - 1] for i in '
+             'range(len(ids) - n + 1)\n        if ...]                  # the n - 1 tokens at i '
+             'equal the prefix\n```')
+
+    def run_probe(self, function, spec):
+        return call_student(function, list(spec["ids"]), spec["n"])
+
+    @staticmethod
+    def banned(ids, n):
+        """The reference's ban as a sorted list without repeats (the order of a ban does not matter)."""
+        return sorted(set(banned_ngram_tokens(list(ids), n))) if n >= 1 else []
+
+    def expected(self, spec):
+        return self.banned(spec["ids"], spec["n"])
+
+    def wrong_form(self, answer, spec):
+        if not isinstance(answer, list) or not all(type(t) is int for t in answer):
+            return "`banned_tokens` should return a list of token ids (ints)"
         return None
 
     def normalise(self, answer):
-        return answer[0] if isinstance(answer, list) and len(answer) == 1 else answer
+        return sorted(set(answer))
 
-    @mistake("That is the entropy in bits (log base 2); this lesson measures it in nats (natural log), "
-             "as `log_softmax` does.")
-    def bits(self, spec):
-        return self.expected(spec) / LN2
+    @mistake("Off by one: you banned tokens for (n - 1)-grams. An n-gram is the last n - 1 tokens plus "
+             "the candidate.")
+    def shorter_ngrams(self, spec):
+        return self.banned(spec["ids"], spec["n"] - 1)
 
-    @mistake("The sign is wrong: log p <= 0, so H = -sum p log p is never negative.")
-    def negated(self, spec):
-        return -self.expected(spec)
+    @mistake("Off by one: you banned tokens for (n + 1)-grams. An n-gram is the last n - 1 tokens plus "
+             "the candidate.")
+    def longer_ngrams(self, spec):
+        return self.banned(spec["ids"], spec["n"] + 1)
 
-    @mistake("You weighted the raw logits instead of the log-probabilities: normalise with "
-             "`tf.nn.log_softmax` first (logits are not log-probabilities).")
-    def logits_not_normalised(self, spec):
-        logits = self.numpy_logits(spec).astype(np.float64)
-        return float(-(softmax(logits) * logits).sum())
+    def diagnose(self, answer, expected, spec):
+        return f"the banned tokens should be {expected}, not {answer}"
 
-    @mistake("Each surprise -log p must be weighted by its probability p: you added them up unweighted.")
-    def unweighted(self, spec):
-        return float(-log_softmax(self.numpy_logits(spec).astype(np.float64)).sum())
-
-    @mistake("That is a mean over the vocabulary; entropy is a *sum* over it (the probabilities do "
-             "the weighting).")
-    def mean(self, spec):
-        return self.expected(spec) / self.numpy_logits(spec).size
+    def describe_probe(self, spec):
+        return f"ids={spec['ids']}, n={spec['n']}"
 
 
-# -- q2: perplexity of a continuation (PyTorch) -------------------------------------------------------
-class PerplexityPyTorch(FunctionProblem):
-    """``perplexity_pt(model, ids, input_len)``: exp(mean negative log-likelihood of ids[input_len:])."""
-
-    id = "lesson6.q2"
-    var = "perplexity_pt"
+# -- q6: generate() with beams -------------------------------------------------------------------------
+class BeamIds(ValueProblem):
+    id = "lesson6.q6"
+    var = "beam_ids"
     framework = "pt"
-    public_probes = [{"text": "The function returns the value of the object.", "input_len": 3}]
-    hidden_probes = [{"text": "My lord, the king is dead.", "input_len": 4},
-                     {"text": "In the future, the world will be a better place.", "input_len": 1}]
-    rtol, atol = 1e-4, 1e-4
-    hints = ("Perplexity is exp of the *average* negative log-probability of the scored tokens: "
-             "here the tokens after the prompt, `ids[input_len:]`, each given everything before it.",
-             "One forward pass gives the logits; row t scores token t + 1, so pair `log_softmax(logits[0, :-1])` "
-             "with `ids[1:]` (lesson 5), keep the entries from `input_len - 1` on, average, negate, exp.",
-             "```python\nwith torch.no_grad():\n    logits = model(torch.tensor([ids])).logits[0]\n"
-             "log_probs = torch.log_softmax(logits[:-1], dim=-1)\n"
-             "token_log_probs = log_probs.gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]\n"
-             "scored = token_log_probs[...]\nreturn float(torch.exp(...))\n```")
+    hints = ('`model.generate` runs beam search when `num_beams > 1` and `do_sample=False`; the '
+             'settings are printed above (`BEAM_SETTINGS`).',
+             'Tokenize `BEAM_PROMPT` with `return_tensors="pt"` (the attention mask comes with '
+             'it), pass the ids and the settings one by one, and keep the whole first sequence, '
+             'prompt included, as a list of ints.',
+             '```\nbeam_input = tokenizer(BEAM_PROMPT, return_tensors="pt")\noutput = '
+             'model.generate(**beam_input, num_beams=..., do_sample=False, max_new_tokens=...,\n   '
+             '                     no_repeat_ngram_size=..., '
+             'pad_token_id=tokenizer.eos_token_id)\nbeam_ids = output[...].tolist()\n```')
 
-    def run_probe(self, function, spec):
-        return call_student(function, self.ctx.model("pt"), self.ctx.tokenizer.encode(spec["text"]),
-                            spec["input_len"])
+    def prompt(self):
+        return tuple(self.ctx.tokenizer.encode(BEAM_PROMPT))
 
-    def token_log_probs(self, spec):
-        """Entry j scores token j + 1 given tokens 0..j: shape (len(ids) - 1,), float64."""
-        ids = self.ctx.tokenizer.encode(spec["text"])
-        log_probs = log_softmax(forward_logits(self.ctx.model("pt"), "pt", tuple(ids)).astype(np.float64))
-        return log_probs[np.arange(len(ids) - 1), ids[1:]]
+    def beam(self, **overrides):
+        best, _ = reference_result(self.ctx.model("pt"), "pt", "beam_search", self.prompt(),
+                                   eos_token_id=self.ctx.tokenizer.eos_token_id, **{**BEAM_SETTINGS, **overrides})
+        return list(best)
 
-    def scored(self, spec):
-        return self.token_log_probs(spec)[spec["input_len"] - 1:]
-
-    def expected(self, spec):
-        return float(np.exp(-self.scored(spec).mean()))
+    def expected(self):
+        return self.beam()
 
     def normalise(self, answer):
-        return answer[0] if isinstance(answer, list) and len(answer) == 1 else answer
+        if isinstance(answer, list) and len(answer) == 1 and isinstance(answer[0], list):
+            return answer[0]               # the [1, seq_len] output of generate() is fine
+        return answer
 
-    @mistake("That is the mean negative log-likelihood (the cross-entropy): perplexity is its exp.")
-    def no_exp(self, spec):
-        return float(-self.scored(spec).mean())
+    @mistake("That is the greedy continuation: ask for num_beams=5.")
+    def greedy(self):
+        return list(reference_result(self.ctx.model("pt"), "pt", "greedy_search", self.prompt(), BEAM_SETTINGS["max_new_tokens"],
+                                 stop_token_ids=(self.ctx.tokenizer.eos_token_id,)))
 
-    @mistake("Your average includes the prompt's tokens: score only the continuation, `ids[input_len:]`.")
-    def prompt_counted(self, spec):
-        return None if spec["input_len"] == 1 else float(np.exp(-self.token_log_probs(spec).mean()))
+    @mistake("Repeated bigrams are allowed in your run: set no_repeat_ngram_size=2.")
+    def repeats_allowed(self):
+        return self.beam(no_repeat_ngram_size=0)
 
-    @mistake("The sign is wrong: perplexity is exp of the *negative* mean log-probability (it is >= 1).")
-    def sign(self, spec):
-        return float(np.exp(self.scored(spec).mean()))
+    @mistake("no_repeat_ngram_size is off by one: it should be 2 (no bigram twice).")
+    def trigrams(self):
+        return self.beam(no_repeat_ngram_size=3)
 
-    @mistake("You divided by the number of tokens of the whole text: average over the scored tokens only.")
-    def wrong_count(self, spec):
-        return float(np.exp(-self.scored(spec).sum() / len(self.ctx.tokenizer.encode(spec["text"]))))
-
-    @mistake("That is exp of the *sum*, not of the mean: perplexity averages per token, so that long "
-             "and short texts compare.")
-    def summed(self, spec):
-        return float(np.exp(-self.scored(spec).sum()))
-
-    def describe_probe(self, spec):
-        return f"{spec['text']!r} with input_len={spec['input_len']}"
+    @mistake("Those are only the new tokens: keep the prompt's ids at the front.")
+    def only_new(self):
+        return self.expected()[len(self.prompt()):]
 
 
-# -- q3: the min-p filter (PyTorch) ---------------------------------------------------------------------
-class MinP(FilterProblem):
-    """``min_p_filter(logits, min_p)``: keep tokens with probability >= min_p x the top probability."""
-
-    id = "lesson6.q3"
-    var = "min_p_filter"
-    framework = "pt"
-    param = "min_p"
-    public_probes = [{"prompt": "In the future", "min_p": 0.1}, {"prompt": "My lord, the king", "min_p": 0.05}]
-    hidden_probes = [{"prompt": "The function returns", "min_p": 0.2}, {"prompt": "A list is", "min_p": 0.02}]
-    hints = ("min-p scales its bar with the model's confidence: a token stays if its probability is at "
-             "least `min_p` times the probability of the most likely token. Confident step, few tokens; "
-             "flat step, many.",
-             "Softmax the logits, take the largest probability, and set the logits of the tokens below "
-             "`min_p * top_probability` to `float('-inf')`; the others stay as they are.",
-             "```python\nprobs = torch.softmax(logits, dim=-1)\nthreshold = min_p * ...\n"
-             "return torch.where(probs >= threshold, logits, ...)\n```")
-
-    def expected(self, spec):
-        return self.keeping(spec, min_p_keep(self.numpy_logits(spec), spec["min_p"]))
-
-    @mistake("Your bar is `min_p` itself; min-p compares with `min_p` *times the top probability*.")
-    def absolute(self, spec):
-        probs = softmax(self.numpy_logits(spec).astype(np.float64))
-        return self.keeping(spec, probs >= spec["min_p"])
-
-    @mistake("You removed the likely tokens and kept the unlikely ones: keep tokens *at or above* the bar.")
-    def inverted(self, spec):
-        return self.keeping(spec, ~min_p_keep(self.numpy_logits(spec), spec["min_p"]))
-
-    @mistake("You compared logits with `min_p` times the top logit; compare *probabilities* (softmax first).")
-    def on_logits(self, spec):
-        logits = self.numpy_logits(spec).astype(np.float64)
-        return self.keeping(spec, logits >= spec["min_p"] * logits.max())
-
-
-# -- q4: the repetition penalty (TensorFlow) -------------------------------------------------------------
-class RepetitionPenaltyTensorFlow(LogitsProblem):
-    """``repetition_penalty_tf(logits, input_ids, penalty)``: as transformers' RepetitionPenaltyLogitsProcessor."""
-
-    id = "lesson6.q4"
-    var = "repetition_penalty_tf"
-    framework = "tf"
-    public_probes = [{"prompt": "The function returns the value of the function", "penalty": 1.5},
-                     {"logits": [2.0, -1.0, 0.5, -3.0, 4.0, 0.0], "input_ids": [0, 1, 1, 5], "penalty": 2.0}]
-    hidden_probes = [{"prompt": "My lord, the king, the king is dead", "penalty": 1.2},
-                     {"logits": [1.0, 3.0, -2.0, -0.5], "input_ids": [3, 1], "penalty": 0.5}]
-    atol = 1e-5
-    hints = ("Only tokens already in `input_ids` are penalised, each once however often it appeared; a "
-             "penalty > 1 must make each of them *less* likely, whatever the sign of its logit.",
-             "Build a boolean mask of the seen tokens over the vocabulary, then use `tf.where` twice: "
-             "positive logits are divided by the penalty, negative ones multiplied by it.",
-             "```python\nvocab = tf.range(tf.shape(logits)[-1])\n"
-             "seen = tf.reduce_any(vocab[:, None] == input_ids[None, :], axis=1)\n"
-             "penalised = tf.where(logits > 0, ..., ...)\nreturn tf.where(seen, penalised, logits)\n```")
-
-    def inputs(self, spec):
-        """(logits, input_ids) as numpy: a probe's own, or the model's over the SUBSET likeliest tokens
-        after the prompt, with the prompt's tokens found there as input_ids (positions in that subset)."""
-        if "logits" in spec:
-            return np.asarray(spec["logits"], np.float32), np.asarray(spec["input_ids"], np.int32)
-        subset = self.subset_ids(spec)
-        where = {int(t): i for i, t in enumerate(subset)}
-        ids = [where[t] for t in self.ctx.tokenizer.encode(spec["prompt"]) if t in where]
-        return self.numpy_logits(spec), np.asarray(ids, np.int32)
-
-    def run_probe(self, function, spec):
-        import tensorflow as tf
-
-        logits, ids = self.inputs(spec)
-        return call_student(function, tf.constant(logits), tf.constant(ids), spec["penalty"])
-
-    def penalised(self, spec, **slip):
-        logits, ids = self.inputs(spec)
-        return repetition_penalty_numpy(logits, ids, spec["penalty"], **slip).tolist()
-
-    def expected(self, spec):
-        return self.penalised(spec)
-
-    @mistake("Dividing a *negative* logit by a penalty > 1 raises it (toward 0): multiply negative "
-             "logits, divide positive ones.")
-    def always_divided(self, spec):
-        return self.penalised(spec, slip="divide")
-
-    @mistake("Multiplying a *positive* logit by a penalty > 1 raises it: divide positive logits, "
-             "multiply negative ones.")
-    def always_multiplied(self, spec):
-        return self.penalised(spec, slip="multiply")
-
-    @mistake("You penalised every token of the vocabulary; only the tokens in `input_ids` are penalised.")
-    def everything(self, spec):
-        return self.penalised(spec, slip="everything")
-
-    @mistake("A token is penalised once, however often it appeared (transformers does not compound "
-             "the penalty per occurrence).")
-    def per_occurrence(self, spec):
-        return self.penalised(spec, slip="per_occurrence")
-
-    def describe_probe(self, spec):
-        if "logits" in spec:
-            return f"logits={spec['logits']}, input_ids={spec['input_ids']}, penalty={spec['penalty']}"
-        return (f"the logits of the 512 likeliest tokens after {spec['prompt']!r} (the prompt's tokens "
-                f"among them as input_ids), penalty={spec['penalty']}")
-
-
-qvars = bind_exercises(globals(), [EntropyTensorFlow, PerplexityPyTorch, MinP, RepetitionPenaltyTensorFlow])
-__all__ = qvars + ["____", "per_token_probs", "repeated_ngram_share"]   # not the references of q3, q4
+qvars = bind_exercises(globals(), [LogProbsTensorFlow, SequenceLogprob, BeamStep, BeamSearch, BannedTokens, BeamIds])
+__all__ = qvars + ["____", "BEAM_PROMPT", "BEAM_SETTINGS", "beam_history", "draw_beam_tree",
+                   "reference_beam_step"]

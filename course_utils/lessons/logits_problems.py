@@ -1,7 +1,7 @@
-"""What lessons 4 and 6 share: exercises whose probes are prompts and whose student functions
+"""What lessons 5 and 7 share: exercises whose probes are prompts and whose student functions
 receive the model's next-token logits (``LogitsProblem``), and logits filters judged against a
-reference filter, with a figure of the distribution after it (``FilterProblem``: lesson 4's top-k
-and top-p, lesson 6's min-p).
+reference filter, with a figure of the distribution after it (``FilterProblem``: lesson 5's top-k
+and top-p, lesson 7's min-p).
 
 Filters and temperature see the logits of the ``SUBSET`` likeliest tokens only, in id order, so that
 the recorded answers stay small.

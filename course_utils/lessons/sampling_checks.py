@@ -1,5 +1,5 @@
-"""Lesson 4's judging of random answers: a bag of sampled ids is judged by its form, its support,
-its seeds and (in ``lesson4``) a goodness-of-fit test, never by exact ids."""
+"""Lesson 5's judging of random answers: a bag of sampled ids is judged by its form, its support,
+its seeds and (in ``lesson5``) a goodness-of-fit test, never by exact ids."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Lesson 6's helpers: numpy references for the checks, and what the notebook measures and draws.
+"""Lesson 7's helpers: numpy references for the checks, and what the notebook measures and draws.
 
 Pure numpy where possible, so that a check runs with either framework; ``per_token_probs`` takes a
 PyTorch model (the notebook's degeneration plot).

@@ -1,4 +1,4 @@
-"""Lesson 5, log-probabilities: the exercises q1 (TensorFlow) and q2 (PyTorch), bound by ``lesson5``.
+"""Lesson 6, log-probabilities: the exercises q1 (TensorFlow) and q2 (PyTorch), bound by ``lesson6``.
 
 Expected values come from the references ``log_probs_from_logits`` and ``sequence_logprob`` on the
 model the notebook uses; the named mistakes are the same computations with one classic slip.
@@ -14,7 +14,7 @@ from course_utils.checking.reference_cache import forward_logits, reference_resu
 class LogProbsTensorFlow(FunctionProblem):
     """``log_probs_from_logits_tf(logits, labels)``: log softmax(logits) at the labels, in TensorFlow."""
 
-    id = "lesson5.q1"
+    id = "lesson6.q1"
     var = "log_probs_from_logits_tf"
     framework = "tf"
     public_probes = [{"text": "To be, or not to be"}]
@@ -77,7 +77,7 @@ class LogProbsTensorFlow(FunctionProblem):
 class SequenceLogprob(FunctionProblem):
     """``sequence_logprob_pt(model, ids, input_len)``: summed log-probs of the tokens after the prompt."""
 
-    id = "lesson5.q2"
+    id = "lesson6.q2"
     var = "sequence_logprob_pt"
     framework = "pt"
     public_probes = [{"text": "The function returns the value of the object.", "input_len": 3}]

@@ -1,4 +1,4 @@
-"""Lesson 4's sampling loop (q5), bound by ``lesson4``: the exercise, judged by invariants, and the
+"""Lesson 5's sampling loop (q5), bound by ``lesson5``: the exercise, judged by invariants, and the
 figure of an Incorrect verdict: where the tokens the loop drew sit in the model's ranking (the
 likeliest token, the 2nd, ... the long tail), next to where sampling from the model puts them.
 """
@@ -18,19 +18,19 @@ RANK_LABELS = ["1st", "2nd", "3rd", "4th-5th", "6th-20th", "21st-100th", "below 
 
 # -- q5: the sampling loop ------------------------------------------------------------------------
 class SampleLoopTensorFlow(FunctionProblem):
-    """``sample_loop_tf(model, input_ids, max_new_tokens, seed)``: lesson 3's loop, with draws.
+    """``sample_loop_tf(model, input_ids, max_new_tokens, seed)``: lesson 4's loop, with draws.
 
     Judged by invariants: the form of the ids, the stopping rule, the seed deciding the text, and the
     drawn tokens being likely under the model (a loop that samples from probabilities, or ignores the
     model, draws tokens of almost no probability).
     """
 
-    id = "lesson4.q5"
+    id = "lesson5.q5"
     var = "sample_loop_tf"
     framework = "tf"
     public_probes = [{"prompt": "In the future", "max_new_tokens": 8}]
     hidden_probes = [{"prompt": "The function returns", "max_new_tokens": 6}]
-    hints = ("Take lesson 3's greedy loop and change one line: instead of the argmax of the last "
+    hints = ("Take lesson 4's greedy loop and change one line: instead of the argmax of the last "
              "position's logits, *draw* the next token from them.",
              "Seed once, with `tf.random.set_seed(seed)`, before the loop. In each step run the model on "
              "`tf.constant([ids])`, keep the last position's logits with their batch axis, shape "
