@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 
 from grader import grade_one, inert, sandbox, signing, student_ids, worker
+from grader.fingerprint import fingerprint
 from grader.assemble import InvalidSubmission
 from grader.files import UnreadableFile, read_regular_file, write_atomically
 from grader.options import GradingOptions
@@ -44,23 +45,6 @@ class BatchReport:
     rows: list = field(default_factory=list)
     graded_now: int = 0
     reused: int = 0
-
-
-def fingerprint(lesson: str, release_text: str, options: dict) -> str:
-    """What, besides the file, decides a lesson's grades: its release, every source file of
-    ``course_utils`` but the other lessons' checks (the judge reads sources only, never bytecode),
-    the grader's assembling and judging code, the bundled model, and the options."""
-    package = Path(__file__).resolve().parent.parent / "course_utils"
-    here = Path(__file__).resolve().parent
-    digest = hashlib.sha256(json.dumps([lesson, release_text, options], sort_keys=True).encode())
-    others = {p for p in (package / "lessons").glob("*.py") if p.stem.startswith("lesson") and p.stem != lesson}
-    paths = [*sorted(set(package.rglob("*.py")) - others), here / "assemble.py", here / "grade_one.py",
-             here / "results.py",
-             *sorted((package / "models").rglob("*.safetensors")), *sorted((package / "models").rglob("*.json"))]
-    for path in paths:
-        if path.is_file() and "__pycache__" not in path.parts:
-            digest.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def autograde(submissions_dir, out_dir, workers: int | None = None, options: GradingOptions | dict | None = None,

@@ -5,7 +5,7 @@ write, and no bytecode is read or written beside the sources.
 model the kernels will use (the sandbox shows kernels these files read-only). Python's bytecode
 cache goes to a private folder in the grader's state folder (``worker_environment``), so a
 ``.pyc`` beside a source, planted or stale, is never read by the judge; the grader's fingerprint
-hashes the sources themselves (``autograde.fingerprint``).
+hashes the sources the judge imports (``grader.fingerprint``).
 """
 from __future__ import annotations
 
