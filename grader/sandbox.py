@@ -89,7 +89,7 @@ def containment(options: dict) -> dict:
                "grader can, and sees the network")
     else:
         uid = bwrap.host_uid() if "drop-uid" in flags else None
-        box = (f"{bwrap.version()}: read-only filesystem; submissions, OUT, sources, homes and other jobs "
+        box = (f"{bwrap.describe()}: read-only filesystem; submissions, OUT, sources, homes and other jobs "
                f"hidden; private /tmp of {options.get('scratch_mb', 512)} MiB; new user/PID/IPC/UTS/cgroup "
                f"namespaces, no capabilities, cleared environment"
                + ("" if "disable-userns" in flags else ", nested user namespaces allowed")
