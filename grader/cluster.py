@@ -13,6 +13,14 @@ kills ``distributed.scheduler.allowed-failures`` workers (default 3) fails with 
 which the coordinator records as that submission's ``error`` row with the reason. ``retries``
 re-runs a task that raised (grade_submission itself never raises, so this only covers failures
 of the worker machinery).
+
+No kernel may reach the grader's own services. The local cluster talks TLS with a temporary
+certificate authority that lives only in the grader's processes (``Security.temporary()``): a
+scheduler or worker asks every peer for a certificate signed by it, so even a kernel with
+``--allow-network`` cannot submit work to them (``Client.run`` would run code as the grader,
+outside every sandbox). A cluster of the instructor's own that listens without TLS is refused
+with ``--allow-network`` (``exposed_by_network``; the worker checks it again before any kernel
+starts: ``grader.sandbox``).
 """
 from __future__ import annotations
 
@@ -21,11 +29,14 @@ import logging
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, local_workers: int | None = None):
+def dask_client(scheduler: str | None = None, local_workers: int | None = None, network: str | None = None,
+                security=None):
     """A ``distributed.Client``, closed on exit (with the local cluster it started, if any).
 
-    ``scheduler``: the address of a running scheduler (``dask scheduler``); otherwise a
-    ``LocalCluster`` of ``local_workers`` processes with one thread each (a kernel per worker).
+    ``scheduler``: the address of a running scheduler (``dask scheduler``; ``security``: its TLS
+    settings, a ``distributed.Security``); otherwise a ``LocalCluster`` of ``local_workers``
+    processes with one thread each (a kernel per worker), on TLS. ``network="allow"`` (the
+    kernels' ``--allow-network``) refuses a scheduler that does not talk TLS.
     """
     try:
         from distributed import Client, LocalCluster
@@ -33,17 +44,48 @@ def dask_client(scheduler: str | None = None, local_workers: int | None = None):
         raise RuntimeError("the Dask engine needs `distributed`: pip install 'decoding-course[grader]'") from error
     cluster = None
     if scheduler:
-        client = Client(scheduler, timeout="30s")
+        if network == "allow" and not scheduler.startswith("tls://"):
+            raise RuntimeError(exposed_message(scheduler))
+        client = Client(scheduler, timeout="30s", security=security)
     else:
+        from distributed.security import Security
+
+        security = Security.temporary()  # in memory only: no file a kernel could read
         cluster = LocalCluster(n_workers=local_workers or 2, threads_per_worker=1, processes=True,
+                               protocol="tls://", security=security, host="127.0.0.1",
                                dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
+        client = Client(cluster, security=security)
     try:
         yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def exposed_message(address: str) -> str:
+    return (f"--allow-network would let every kernel reach the Dask cluster at {address}, which does not "
+            "use TLS, and run code there as the grader: use a TLS cluster (tls://, with certificates), "
+            "--local-cluster (TLS with a temporary certificate authority) or drop --allow-network")
+
+
+def exposed_by_network(options: dict) -> str | None:
+    """Why a kernel started with ``options`` in this process could reach the Dask cluster this
+    process works for (``None`` when it cannot: no network, no Dask, or TLS everywhere)."""
+    import sys
+
+    if options.get("network") != "allow" or "distributed" not in sys.modules:
+        return None
+    from distributed import get_worker
+
+    try:
+        worker = get_worker()
+    except ValueError:  # not in a Dask worker
+        return None
+    for address in (worker.address, worker.scheduler.address):
+        if address and not str(address).startswith("tls://"):
+            return exposed_message(str(address))
+    return None
 
 
 def executor(client, retries: int = 2):
@@ -54,13 +96,14 @@ def executor(client, retries: int = 2):
 
 
 @contextlib.contextmanager
-def dask_executor(scheduler: str | None = None, local_workers: int | None = None, retries: int = 2):
-    """``executor(client)`` on ``dask_client(scheduler, local_workers)``, closed on exit."""
-    with dask_client(scheduler, local_workers) as client:
+def dask_executor(scheduler: str | None = None, local_workers: int | None = None, retries: int = 2,
+                  network: str | None = None):
+    """``executor(client)`` on ``dask_client(scheduler, local_workers, network)``, closed on exit."""
+    with dask_client(scheduler, local_workers, network) as client:
         yield executor(client, retries)
 
 
 def describe(scheduler: str | None, local_workers: int | None) -> str:
     if scheduler:
         return f"Dask scheduler at {scheduler}"
-    return f"a local Dask cluster of {local_workers or 2} worker processes"
+    return f"a local Dask cluster of {local_workers or 2} worker processes (TLS, temporary certificates)"

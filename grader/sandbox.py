@@ -33,7 +33,7 @@ from jupyter_client import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from grader import bwrap, forked_kernel
+from grader import bwrap, cluster, forked_kernel
 from grader.capped_client import MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, CappedClient  # noqa: F401 (re-exported)
 from grader.environment import GRADING_ENV
 from grader.results import Status
@@ -99,8 +99,8 @@ def containment(options: dict) -> dict:
     return {
         "sandbox": box,
         "network": network,
-        "memory": f"RSS watchdog {options['memory_mb']} MiB on the kernel's process tree "
-                  f"+ RLIMIT_AS {options['address_space_mb']} MiB",
+        "memory": f"watchdog {options['memory_mb']} MiB on the kernel's process tree (resident memory, "
+                  f"scratch tmpfs, memfds held open) + RLIMIT_AS {options['address_space_mb']} MiB",
         "tasks": f"at most {options.get('max_processes', MAX_PROCESSES)} processes + threads + zombies",
         "time": f"{options['cell_timeout']} s per cell, {options['notebook_timeout']} s per notebook, "
                 "watchdog kills the process tree",
@@ -191,6 +191,9 @@ def run_notebook(nb, options: dict, hidden: list[str] = ()):
     when it stopped (``stopped_at``) and the peak memory.
     """
     flags = sandbox_flags(options)
+    exposed = cluster.exposed_by_network(options)  # the grader's own services must stay out of reach
+    if exposed:
+        raise SandboxUnavailable(exposed)
     workdir = bwrap.WORKDIR if flags is not None else tempfile.mkdtemp(prefix="grader-work-")
     env = kernel_env(options, workdir)
     began = time.monotonic()

@@ -1,6 +1,13 @@
 """The watchdog: kills a kernel's whole process tree on a deadline, a stuck cell, too much memory,
 too many tasks (processes, threads and zombies alike) or too many files in its IPC folder.
 
+Memory is everything the kernel holds: resident pages of its processes (shared memory they map
+included), its scratch tmpfs (``/tmp``, ``/dev/shm``), and the pages of memory files (``memfd``)
+it holds open without mapping them. Disk is the blocks allocated in its IPC folder, the only host
+folder it may write, counted from the blocks (``st_blocks``) rather than sizes, so that a file
+grown with ``fallocate(FALLOC_FL_KEEP_SIZE)`` or a sparse one counts for what it occupies, and
+including files it deleted but keeps open.
+
 Everything is polled from ``/proc`` by a thread of the grader's worker, so nothing the kernel
 does (ignoring SIGINT, ``setsid``, forking) takes it out of reach: in its own PID namespace every
 orphan is re-parented to the namespace's init, which stays a descendant of the kernel's leader.
@@ -9,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import threading
 import time
 
@@ -47,7 +55,8 @@ class Watchdog(threading.Thread):
             members = tree_members(self.pgid)
             if self.scratch and polls % 5 == 1:
                 self.scratch_bytes, self.scratch_files = scratch_usage(members - {self.pgid})
-            rss = sum(rss_bytes(pid) for pid in members) + self.scratch_bytes
+            memfd_bytes, run_dir_held = held_files(members, self.run_dir)
+            rss = sum(rss_bytes(pid) for pid in members) + self.scratch_bytes + memfd_bytes
             self.peak_rss = max(self.peak_rss, rss)
             if self.scratch_files > MAX_SCRATCH_FILES:
                 self.kill(Status.CRASH, f"the notebook created more than {MAX_SCRATCH_FILES:,} files")
@@ -60,7 +69,8 @@ class Watchdog(threading.Thread):
             elif self.cell_started is not None and now - self.cell_started > self.cell_limit:
                 self.kill(Status.TIMEOUT, f"a cell ran past its time limit ({self.cell_limit:.0f} s) and "
                                           "did not stop when interrupted")
-            elif self.run_dir and polls % 5 == 0 and not _small_folder(self.run_dir, self.run_dir_bytes):
+            elif self.run_dir and (run_dir_held > self.run_dir_bytes
+                                   or not _small_folder(self.run_dir, self.run_dir_bytes - run_dir_held)):
                 self.kill(Status.CRASH, "the notebook wrote files where the grader talks to it")
 
     def kill(self, status: Status, message: str):
@@ -128,6 +138,35 @@ def scratch_usage(members) -> tuple[int, int]:
     return 0, 0
 
 
+def held_files(members, run_dir: str | None) -> tuple[int, int]:
+    """``(memfd bytes, IPC-folder bytes)`` held open by ``members``: the pages of each memory file
+    (``memfd_create``; mapped or not) and the blocks of each file of the IPC folder (deleted ones
+    too), each file counted once however many descriptors hold it."""
+    seen, memfd, in_run_dir = set(), 0, 0
+    prefix = run_dir.rstrip("/") + "/" if run_dir else None
+    for pid in members:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            path = f"/proc/{pid}/fd/{fd}"
+            try:
+                target = os.readlink(path)
+                if not (target.startswith("/memfd:") or (prefix and target.startswith(prefix))):
+                    continue
+                info = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                if target.startswith("/memfd:"):
+                    memfd += info.st_blocks * 512
+                else:
+                    in_run_dir += max(info.st_size, info.st_blocks * 512)
+    return memfd, in_run_dir
+
+
 def task_count(pid: int) -> int:
     """The threads of ``pid`` (a zombie, whose task list is gone, counts as one)."""
     try:
@@ -153,8 +192,9 @@ def _small_folder(path: str, max_bytes: int) -> bool:
                 count += 1
                 if count > MAX_RUN_DIR_ENTRIES or entry.is_dir(follow_symlinks=False):
                     return False
-                if entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
+                if entry.is_file(follow_symlinks=False):  # allocated blocks, and the size a sparse file claims
+                    info = entry.stat(follow_symlinks=False)
+                    total += max(info.st_size, info.st_blocks * 512)
     except FileNotFoundError:
         return True
     except OSError:  # made unreadable: nothing the grader cannot see is allowed there

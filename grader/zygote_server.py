@@ -11,12 +11,15 @@ For each request (one JSON line on its Unix socket, from the grader's worker) it
 
 * ``C1`` joins new mount, PID, network, IPC and UTS namespaces, forks ``C2``, reports ``C2``'s pid
   and waits for it (both die with their parent: ``PR_SET_PDEATHSIG``);
-* ``C2`` is PID 1 of the new PID namespace and leads its own session: it mounts a fresh size-capped
-  ``/tmp`` (hence the other jobs and this server's socket disappear) and ``/dev/shm``, binds the
-  job's IPC folder back, mounts a ``/proc`` of its own namespace, brings loopback up, then drops
-  every capability (effective, permitted, inheritable, ambient, bounding) and sets
+* ``C2`` is PID 1 of the new PID namespace and leads its own session: it leaves the template's
+  working folder, mounts a fresh size-capped ``/tmp`` (hence the other jobs and this server's
+  socket disappear), a fresh read-only ``/dev`` holding only the device nodes a kernel uses and
+  a size-capped ``/dev/shm`` of its own, binds the job's IPC folder back, mounts a ``/proc`` of
+  its own namespace, brings loopback up, closes every descriptor it inherited from the template,
+  then drops every capability (effective, permitted, inheritable, ambient, bounding) and sets
   ``no_new_privs``; it forks the kernel ``C3`` and reaps orphans until the kernel exits, as
-  bubblewrap's PID 1 does. Killing ``C2`` kills everything in the namespace;
+  bubblewrap's PID 1 does. Killing ``C2`` kills everything in the namespace, and nothing the
+  template holds (its ``/dev``, its working folder, its descriptors) is reachable from it;
 * ``C3`` sets its resource limits, environment, working directory and random state to what a
   fresh interpreter would have, and becomes the IPython kernel on the job's connection file.
 
@@ -40,6 +43,9 @@ MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 1, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL, CAP_VERSION_3, CAP_LAST = 4, 0x20080522, 63
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")  # what bubblewrap's --dev offers too
+DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
+             "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
 REAPER = """\
 import os, sys
 kernel = int(sys.argv[1])
@@ -99,6 +105,41 @@ def loopback_up():
         fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | IFF_UP))
 
 
+def fresh_dev(shm_bytes: int):
+    """A new ``/dev`` over the template's: the device nodes a kernel uses, bound from the
+    template's, the usual links, a size-capped ``/dev/shm`` of this job's, and nothing writable
+    but that (the tmpfs under it is remounted read-only), so nothing one job leaves in ``/dev``
+    reaches the next."""
+    nodes = {}
+    for name in DEVICES:
+        try:
+            nodes[name] = os.open(f"/dev/{name}", os.O_PATH)
+        except OSError:
+            continue
+    mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,nr_inodes=64,mode=755")
+    for name, fd in nodes.items():
+        os.close(os.open(f"/dev/{name}", os.O_CREAT | os.O_WRONLY, 0o666))  # the mount point
+        mount(f"/proc/self/fd/{fd}", f"/dev/{name}", None, MS_BIND)
+        os.close(fd)
+    for name, target in DEV_LINKS.items():
+        os.symlink(target, f"/dev/{name}")
+    for name in ("shm", "pts"):
+        os.mkdir(f"/dev/{name}", 0o755)
+    mount(None, "/dev", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, "size=64k,nr_inodes=64,mode=755")
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_bytes},mode=1777")
+
+
+def close_inherited(keep: set[int]):
+    """Close every descriptor of the template's (its log, libraries' files) but ``keep``."""
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the descriptor listdir itself had open
+
+
 def isolate(job: dict):
     """In C2 (PID 1 of the new namespaces): the kernel's filesystem view, then no privileges.
 
@@ -107,10 +148,11 @@ def isolate(job: dict):
     must read that lies under ``/tmp`` (a virtual environment, a checkout: read-only, with what is
     hidden inside them still hidden), and the hidden folders (empty, read-only)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
+    os.chdir("/")  # the template's working folder must not stay reachable through /proc/1/cwd
     job_dir = os.open(job["job_dir"], os.O_PATH | os.O_DIRECTORY)
     needed = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in job.get("needed_in_tmp", [])}
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={job['tmp_bytes']},mode=1777")
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={job['shm_bytes']},mode=1777")
+    fresh_dev(job["shm_bytes"])
     hidden = [path for path in job.get("hidden_in_tmp", []) if path not in needed]
     for path in hidden:
         os.makedirs(path, exist_ok=True)
@@ -126,6 +168,7 @@ def isolate(job: dict):
     mount(f"/proc/self/fd/{job_dir}", job["job_dir"], None, MS_BIND)
     os.close(job_dir)
     os.makedirs(job["cwd"], exist_ok=True)
+    os.chdir(job["cwd"])  # the fresh one: the reaper (PID 1) shows it as its working folder
     # Read-only, like the only proc mount a user namespace may add beside the host's.
     mount("proc", "/proc", "proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if job.get("isolate_network", True):
@@ -167,11 +210,13 @@ def pid1(job: dict, report_fd: int):
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+    close_inherited({report_fd})
     kernel = os.fork()
     if kernel == 0:
         code = 1
         try:
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            os.close(report_fd)
             become_kernel(job)
             code = 0
         except SystemExit as done:

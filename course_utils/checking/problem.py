@@ -160,7 +160,7 @@ class Problem:
         """Show the reference solution."""
         show_text("Solution", self.solution_code or solutions.NOT_IN_THIS_RELEASE, code=bool(self.solution_code))
 
-    def grade(self, namespace: dict | None = None):
+    def grade(self, namespace: dict | None = None, nonce: str | None = None):
         """The locked test cell's call; what it does depends on ``locked_cell_mode()``:
 
         * ``"practice"`` (a student running the notebook): ``check()``, never raises, so "Run All"
@@ -168,7 +168,9 @@ class Problem:
         * ``"validate"`` (nbgrader's Validate): ``check()`` (public tests only: hidden inputs stay
           secret), then ``AssertionError`` unless Correct, so nbgrader counts the cell as failed;
         * ``"grade"`` (the grader): records the answer, hidden probes included, and raises
-          ``AssertionError`` unless Correct.
+          ``AssertionError`` unless Correct. The grader writes a ``nonce`` of its own into each test
+          cell's call and counts only a record that carries it: one emitted before that cell ran
+          (by a thread, a timer, an earlier cell) cannot know it.
         """
         mode = locked_cell_mode()
         if mode == "practice":
@@ -185,7 +187,7 @@ class Problem:
             payload = self.collect(namespace, grading=True)
         except Exception as error:  # noqa: BLE001
             payload = {"error": describe_exception(error)}
-        emit_answer_record(self.id, payload)
+        emit_answer_record(self.id, payload, nonce)
         verdict = self.judge_safely(payload)
         print(verdict)
         if not verdict.correct:

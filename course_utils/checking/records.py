@@ -15,6 +15,7 @@ MIME type ``ANSWER_MIME``; the grader reads it from the locked test cell and jud
 from __future__ import annotations
 
 import json
+import secrets
 
 from course_utils.checking.notebook import in_kernel
 from course_utils.checking.verdict import INCORRECT, Verdict, incorrect, not_attempted
@@ -45,15 +46,43 @@ def verdict_without_answer(payload: dict) -> Verdict | None:
     return None
 
 
-def emit_answer_record(problem_id: str, payload: dict):
-    """Send the payload out of the kernel for the grader (printed as JSON outside a kernel)."""
+def emit_answer_record(problem_id: str, payload: dict, nonce: str | None = None):
+    """Send the payload out of the kernel for the grader (printed as JSON outside a kernel), with
+    the test cell's ``nonce`` (the grader wrote it into that cell's source: see ``with_nonce``)."""
     data = {"problem": problem_id, "payload": payload}
+    if nonce is not None:
+        data["nonce"] = str(nonce)
     if in_kernel():
         from IPython.display import display
 
         display({ANSWER_MIME: displayable(data), "text/plain": f"[answer to {problem_id} recorded]"}, raw=True)
     else:
         print(json.dumps({ANSWER_MIME: data}))
+
+
+def with_nonce(test_source: str, nonce: str) -> str:
+    """The test cell ``qK.grade()`` as the grader runs it: ``qK.grade(nonce='...')``. The nonce is
+    new for every cell of every run, so the kernel learns it only when that cell runs."""
+    head, call, tail = test_source.rstrip().rpartition(".grade()")
+    if not call or tail:
+        raise ValueError(f"not a test cell's `qK.grade()` call: {test_source!r}")
+    return f"{head}.grade(nonce={nonce!r})"
+
+
+NONCE_KEY = "course_answer_nonce"  # in the grader's copy of a test cell's metadata (never sent to the kernel)
+
+
+def seal_test_cells(cells):
+    """Give each test cell (the grader's assembled copy) a fresh nonce, in its call and its metadata."""
+    for cell in cells:
+        cell.metadata[NONCE_KEY] = secrets.token_hex(16)
+        cell.source = with_nonce(cell.source, cell.metadata[NONCE_KEY])
+
+
+def carries_nonce(record: dict, cell) -> bool:
+    """Whether ``record``, read from test ``cell``'s outputs, carries that cell's nonce (a record
+    made before the cell ran, or by anything but its ``grade`` call, does not)."""
+    return record.get("nonce") == cell.get("metadata", {}).get(NONCE_KEY)
 
 
 def displayable(record: dict):

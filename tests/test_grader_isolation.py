@@ -1,0 +1,178 @@
+"""Round two of the attacks (issue 18), kernel side: forks that share nothing, every resource
+counted, answers only from the test cells, the grader's own services out of reach.
+
+Each case failed on the code before it and runs under forked and fresh kernels; the batch of
+students graded in sequence runs on the local pool (fork and fresh) and on a Dask cluster.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+
+import nbformat
+import pytest
+
+from grader import autograde, bwrap, release, sandbox
+from grader.samples import answered, insert_after, solutions
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bwrap.executable() is None, reason="bubblewrap is not installed")]
+os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
+
+OPTIONS = {**autograde.DEFAULT_OPTIONS, "cell_timeout": 60, "notebook_timeout": 180}
+HELD = "course-grader-isolation-note"
+
+FALLOCATE = '''\
+import ctypes, os, time
+libc = ctypes.CDLL(None, use_errno=True)
+def keep_size(fd, size):   # FALLOC_FL_KEEP_SIZE: blocks allocated, st_size stays 0
+    assert libc.fallocate(fd, 1, ctypes.c_long(0), ctypes.c_long(size)) == 0, os.strerror(ctypes.get_errno())
+'''
+RESOURCE_ATTACKS = {
+    # 1000 MiB of memory files never mapped: no RSS, only the memfd's own pages.
+    "memfd": FALLOCATE + "fds = [os.memfd_create(f'm{k}') for k in range(4)]\n"
+                        "for fd in fds:\n    keep_size(fd, 250 * 2**20)\ntime.sleep(8)\nprint('KEPT')",
+    # 256 MiB of the host's disk in the IPC folder with st_size 0, then the same, deleted but open.
+    "ipc_keep_size": FALLOCATE + "from ipykernel.connect import get_connection_file\n"
+                                 "fd = os.open(os.path.join(os.path.dirname(get_connection_file()), 'f'), "
+                                 "os.O_CREAT | os.O_WRONLY)\nkeep_size(fd, 256 * 2**20)\nos.close(fd)\n"
+                                 "time.sleep(8)\nprint('KEPT')",
+    "ipc_deleted_open": FALLOCATE + "from ipykernel.connect import get_connection_file\n"
+                                    "path = os.path.join(os.path.dirname(get_connection_file()), 'f')\n"
+                                    "fd = os.open(path, os.O_CREAT | os.O_WRONLY)\nos.unlink(path)\n"
+                                    "keep_size(fd, 256 * 2**20)\ntime.sleep(8)\nprint('KEPT')",
+}
+
+
+def run(sources, options) -> tuple[str, str, list[str]]:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    status, message, _ = sandbox.run_notebook(nb, options)
+    texts = ["".join(o.get("text", "") or o.get("evalue", "") for o in cell.get("outputs", [])) for cell in nb.cells]
+    return status, message, texts
+
+
+@pytest.mark.parametrize("kernel", ["fork", "fresh"])
+@pytest.mark.parametrize("attack", sorted(RESOURCE_ATTACKS))
+def test_memory_files_and_ipc_disk_blocks_are_counted(attack, kernel):
+    options = {**OPTIONS, "kernel": kernel, "memory_mb": 900}
+    status, message, (printed,) = run([RESOURCE_ATTACKS[attack]], options)
+    assert "KEPT" not in printed, (status, message)
+    if attack == "memfd":
+        assert status == "oom" and "900 MiB" in message
+    else:
+        assert status == "crash" and "where the grader talks to it" in message
+
+
+def test_a_fork_has_its_own_dev_and_no_view_of_the_template():
+    status, _, (dev, cwd, fds, write) = run([
+        "import os; print(sorted(os.listdir('/dev')))",
+        "print(os.readlink('/proc/1/cwd'), sorted(os.listdir('/proc/1/cwd')))",
+        "print(sorted(int(fd) for fd in os.listdir('/proc/1/fd')))",
+        "try:\n    open('/dev/x', 'w'); print('written')\nexcept OSError:\n    print('refused')"],
+        {**OPTIONS, "kernel": "fork"})
+    assert status == "ok"
+    assert eval(dev) == ["fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",  # noqa: S307
+                         "tty", "urandom", "zero"]
+    assert cwd.split()[0] == bwrap.WORKDIR and ".cache" not in cwd and ".keras" not in cwd  # not the template's
+    assert eval(fds) == [0, 1, 2]  # noqa: S307 - PID 1 holds nothing of the template's
+    assert write.strip() == "refused"
+
+
+LITTER = f'''\
+import os
+for path in ["/dev/{HELD}", "/dev/shm/{HELD}", "/proc/1/cwd/{HELD}", "/tmp/{HELD}", "/tmp/work/{HELD}"]:
+    try:
+        with open(path, "w") as f:
+            f.write("left by the first student")
+    except OSError:
+        pass
+'''
+LOOK = f'''\
+import glob, os
+for path in ["/dev/{HELD}", "/dev/shm/{HELD}", "/proc/1/cwd/{HELD}", "/tmp/{HELD}", "/tmp/work/{HELD}"]:
+    if os.path.exists(path):
+        print("SEEN" + "-BY-SECOND", path)
+print("LOOKED", len(glob.glob("/proc/1/cwd/*")))
+'''
+
+
+def thread_attack(lesson1) -> str:
+    """An ordinary cell starts a thread that keeps emitting q3's correct record; q3 is never set."""
+    q3 = solutions("lesson1")["lesson1_q3_answer"]
+    return ("import threading, time\nfrom course_utils.checking.records import emit_answer_record\n"
+            f"_ns = dict(globals())\nexec({q3!r}, _ns)\n_payload = q3.collect(_ns, grading=True)\n"
+            "def _forge():\n    for _ in range(3000):\n        emit_answer_record('lesson1.q3', _payload)\n"
+            "        time.sleep(0.02)\nthreading.Thread(target=_forge, daemon=True).start()")
+
+
+@pytest.fixture(scope="module", params=["fork", "fresh", "dask-fork"])
+def graded(tmp_path_factory, request):
+    """Students graded one after the other by ONE worker: a litterer, then a reader; a thread forger."""
+    engine, _, kernel = request.param.rpartition("-")
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    lesson1 = release.generate(["lesson1"])["lesson1"]
+    root = tmp_path_factory.mktemp(f"isolation-{request.param}")
+    submissions, out = root / "submissions", root / "out"
+    notebooks = {"a_first": insert_after(answered(lesson1, "lesson1"), "lesson1_q1", LITTER),
+                 "b_second": insert_after(answered(lesson1, "lesson1"), "lesson1_q1", LOOK),
+                 "c_thread": answered(lesson1, "lesson1", which=("lesson1_q1_answer",),
+                                      replace={"lesson1_q2_answer": thread_attack(lesson1)})}
+    for name, nb in notebooks.items():
+        (submissions / name).mkdir(parents=True)
+        (submissions / name / "lesson1.ipynb").write_text(release.dumps(nb))
+    options = {"cell_timeout": 60, "notebook_timeout": 300, "memory_mb": 3000, "kernel": kernel}
+    if engine == "dask":
+        from grader import cluster
+
+        with cluster.dask_executor(local_workers=1) as executor:
+            report = autograde.autograde(submissions, out, options=options, progress=False, executor=executor)
+    else:
+        report = autograde.autograde(submissions, out, workers=1, options=options, progress=False)
+    rows = {r["student_id"]: r for r in report.rows}
+    return rows, out, lesson1
+
+
+def test_the_second_student_sees_nothing_of_the_first(graded):
+    rows, out, _ = graded
+    assert rows["a_first"]["status"] == rows["b_second"]["status"] == "graded"
+    assert rows["b_second"]["score"] == rows["b_second"]["max_score"]
+    page = (out / "feedback" / "b_second" / "lesson1.html").read_text(encoding="utf-8")
+    assert "LOOKED" in page and "SEEN-BY-SECOND" not in page
+
+
+def test_records_from_a_thread_earn_nothing(graded):
+    rows, _, lesson1 = graded
+    q1 = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in lesson1.cells
+             if c.metadata.get("nbgrader", {}).get("grade_id") == "lesson1_q1")
+    assert rows["c_thread"]["score"] == q1, rows["c_thread"]  # its honest q1; nothing for q3
+
+
+def test_a_kernel_with_the_network_cannot_use_the_local_cluster():
+    distributed = pytest.importorskip("distributed")
+    from grader import cluster
+
+    with cluster.dask_client(local_workers=1) as client:
+        address = client.scheduler.address
+        assert address.startswith("tls://")
+        with pytest.raises((OSError, TimeoutError)):  # no certificate of the cluster's authority
+            distributed.Client(address, timeout="5s").run_on_scheduler(os.getpid)
+        with pytest.raises((OSError, TimeoutError)):
+            distributed.Client(address.replace("tls://", "tcp://"), timeout="5s")
+
+
+def test_allow_network_is_refused_where_it_would_expose_a_cluster():
+    distributed = pytest.importorskip("distributed")
+    from grader import cluster
+
+    with pytest.raises(RuntimeError, match="allow-network"):
+        with cluster.dask_client("tcp://127.0.0.1:1", network="allow"):
+            pass
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as plain, \
+            distributed.Client(plain) as client:
+        why = client.submit(cluster.exposed_by_network, {"network": "allow"}, pure=False).result()
+        assert why and "TLS" in why
+        assert client.submit(cluster.exposed_by_network, {"network": None}, pure=False).result() is None
+        with pytest.raises(sandbox.SandboxUnavailable, match="allow-network"):
+            client.submit(sandbox.run_notebook, nbformat.v4.new_notebook(), {**OPTIONS, "network": "allow"},
+                          pure=False).result()
