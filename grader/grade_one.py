@@ -22,6 +22,7 @@ from pathlib import Path
 import nbformat
 
 from course_utils.checking import ANSWER_MIME
+from course_utils.checking.records import carries_nonce, seal_test_cells
 from grader import assemble, feedback_html, sandbox, submissions, worker
 from grader.files import write_atomically
 from grader.results import GradeRow, Status, max_score, max_score_of_text
@@ -96,6 +97,7 @@ def _grade(job: dict) -> tuple[GradeRow, list[dict], dict]:
         return row, [], {}
 
     built = assemble.assemble(submitted, release, job["notebook"])
+    seal_test_cells([built.nb.cells[test.index] for test in built.tests])  # only their own records count
     status, message, info = sandbox.run_notebook(built.nb, job["options"], hidden=job.get("hide", []))
     stopped_at = info.get("stopped_at")
     judging = time.monotonic()
@@ -163,7 +165,8 @@ def _payload(cell, problem_id: str):
                 record = json.loads(record)
             except json.JSONDecodeError:
                 continue
-        if isinstance(record, dict) and record.get("problem") == problem_id and isinstance(record.get("payload"), dict):
+        if (isinstance(record, dict) and record.get("problem") == problem_id and carries_nonce(record, cell)
+                and isinstance(record.get("payload"), dict)):
             return record["payload"]
     return None
 
