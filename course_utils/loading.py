@@ -102,6 +102,8 @@ def _load(framework: str, name: str):
     path = BUNDLED_DIR if name == BUNDLED else name
     if framework == "pt":
         import torch
+        import transformers
+        from packaging.version import Version
         from transformers import GPT2LMHeadModel
         from transformers.utils import logging as transformers_logging
 
@@ -109,8 +111,10 @@ def _load(framework: str, name: str):
         was_enabled = transformers_logging.is_progress_bar_enabled()
         transformers_logging.disable_progress_bar()
         try:
-            # The bundled weights are stored in float16 to stay small; compute in float32.
-            return GPT2LMHeadModel.from_pretrained(path, dtype=torch.float32).eval()
+            # The bundled weights are stored in float16 to stay small; compute in float32. The
+            # argument is `dtype` since transformers 4.56, `torch_dtype` before (the oldest we accept).
+            dtype = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
+            return GPT2LMHeadModel.from_pretrained(path, **{dtype: torch.float32}).eval()
         finally:
             if was_enabled:
                 transformers_logging.enable_progress_bar()

@@ -21,6 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     release.add_argument("--out", type=Path, default=NOTEBOOKS_DIR, help="folder for the student notebooks")
     release.add_argument("--check", action="store_true",
                          help="write nothing; exit 1 if the student notebooks are out of date")
+    release.add_argument("--pip-source", default=None,
+                         help="what the notebooks' first cell installs the course from: a package name, a git "
+                              "URL (git+https://...) or a wheel's URL (default: decoding-course; with --repo: "
+                              "git+REPO@BRANCH)")
+    release.add_argument("--repo", default=None,
+                         help="the GitHub repository the notebooks are published in (https://github.com/OWNER/"
+                              "REPO): adds Open in Colab / Open in Kaggle links to each lesson and OUT/README.md")
+    release.add_argument("--branch", default="main", help="the branch the links point to (default: main)")
 
     grade = commands.add_parser("autograde", help="grade a folder of submissions")
     grade.add_argument("submissions", type=Path, help="<student>/<lesson>.ipynb, or nbgrader's submitted/ layout")
@@ -106,7 +114,18 @@ def _release(args) -> int:
             return 1
         print("student notebooks are up to date")
         return 0
-    for path in release.release(args.lessons or None, args.out):
+    publishing = {}
+    if args.repo or args.pip_source:
+        from grader import publish
+
+        try:
+            source = args.pip_source or publish.default_pip_source(args.repo, args.branch)
+            publish.github_repo(args.repo) if args.repo else None
+        except ValueError as error:
+            print(f"release failed: {error}", file=sys.stderr)
+            return 2
+        publishing = {"pip_source": source, "repo": args.repo, "branch": args.branch if args.repo else None}
+    for path in release.release(args.lessons or None, args.out, publishing):
         print(f"wrote {path}")
     return 0
 

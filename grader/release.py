@@ -81,21 +81,58 @@ def dumps(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def release(lesson_ids: list[str] | None = None, out_dir: Path = NOTEBOOKS_DIR) -> list[Path]:
-    """Write the student notebooks ``out_dir/<lesson>.ipynb``; returns their paths."""
+def release(lesson_ids: list[str] | None = None, out_dir: Path = NOTEBOOKS_DIR, publishing: dict | None = None) -> list[Path]:
+    """Write the student notebooks ``out_dir/<lesson>.ipynb``; returns their paths.
+
+    ``publishing`` (``pip_source``, ``repo``, ``branch``; see ``grader.publish``) makes a release to
+    publish: the install cell's source and "Open in Colab/Kaggle" links, and, with a ``repo``, an
+    index ``out_dir/README.md`` listing the lessons. Without it the release is the plain one."""
+    from grader import publish
+
+    publishing = {key: value for key, value in (publishing or {}).items() if value}
+    notebooks = {lesson: _published(nb, lesson, out_dir, publishing) for lesson, nb in generate(lesson_ids).items()}
     written = []
-    for lesson, nb in generate(lesson_ids).items():
+    for lesson, nb in notebooks.items():
         path = Path(out_dir) / f"{lesson}.ipynb"
         write_atomically(path, dumps(nb))
+        written.append(path)
+    if publishing.get("repo"):
+        path = Path(out_dir) / "README.md"
+        write_atomically(path, publish.index(notebooks, publishing, _repo_folder(out_dir)))
         written.append(path)
     return written
 
 
+def _repo_folder(out_dir: Path) -> str:
+    """``out_dir`` as a path in the repository (what the Colab and Kaggle links point into)."""
+    out_dir = Path(out_dir).resolve()
+    try:
+        return out_dir.relative_to(REPO).as_posix()
+    except ValueError:   # released outside this checkout: assume it is committed as a top-level folder
+        return out_dir.name
+
+
+def _published(nb, lesson: str, out_dir: Path, publishing: dict):
+    from grader import publish
+
+    if not publishing:
+        return nb
+    return publish.apply(nb, publishing, f"{_repo_folder(out_dir)}/{lesson}.ipynb")
+
+
 def out_of_sync(out_dir: Path = NOTEBOOKS_DIR) -> list[str]:
-    """Lessons whose student notebook in ``out_dir`` differs from a fresh release (or is missing)."""
+    """Lessons whose student notebook in ``out_dir`` differs from a fresh release (or is missing);
+    a published one is compared with a release made with the options it records."""
+    from grader import publish
+
     stale = []
     for lesson, nb in generate().items():
         path = Path(out_dir) / f"{lesson}.ipynb"
-        if not path.is_file() or path.read_text(encoding="utf-8") != dumps(nb):
+        if not path.is_file():
+            stale.append(lesson)
+            continue
+        text = path.read_text(encoding="utf-8")
+        options = publish.options_of(nbformat.reads(text, as_version=4))
+        if text != dumps(_published(nb, lesson, out_dir, options)):
             stale.append(lesson)
     return stale
