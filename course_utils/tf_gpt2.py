@@ -172,6 +172,17 @@ class GPT2(tf.Module):
         logits, present = self._step(input_ids, attention_mask, past)
         return CausalLMOutput(logits, tuple(present) if use_cache else None)
 
+    def attention_output(self, layer: int, x):
+        """Read-only: layer ``layer``'s causal self-attention on ``x`` (B, T, E), with no cache
+        and no padding -> (B, T, E), after the output projection c_proj: what the block adds to
+        its residual stream. The lessons compare a student's attention with it."""
+        x = tf.convert_to_tensor(x, tf.float32)
+        batch, new = x.shape[0], x.shape[1]
+        causal = tf.range(new)[None, :] <= tf.range(new)[:, None]                     # (T, T)
+        visible = tf.broadcast_to(causal[None, None], [batch, 1, new, new])             # (B, 1, T, T)
+        empty = tf.zeros([2, batch, self.config.n_head, 0, self.head_dim])
+        return self._attention(layer, x, empty, visible)[0]
+
     def _forward(self, input_ids, attention_mask, past):
         """input_ids (B, T) int32, attention_mask (B, S) float32, past (L, 2, B, H, P, D)
         -> logits (B, T, V) and one tensor (2, B, H, S, D) per layer."""

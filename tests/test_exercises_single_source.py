@@ -15,7 +15,7 @@ import pytest
 
 from course_utils.checking import Problem, solutions
 
-LESSONS = ["lesson1", "lesson3", "lesson4", "lesson5", "lesson6", "lesson7"]
+LESSONS = ["lesson1", "lesson2", "lesson3", "lesson4", "lesson5", "lesson6", "lesson7"]
 
 
 def graded_cells(lesson: str) -> dict[str, dict]:
