@@ -15,7 +15,7 @@ from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answe
 from course_utils.lessons import lesson4
 
 
-from lesson_check_helpers import assert_grading_agrees, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
+from lesson_check_helpers import assert_grading_agrees, assert_named, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
 def greedy_loop(step, period, *, append=True, stop=True, stop_first=False, extra=0, only_new=False):
@@ -77,8 +77,10 @@ def test_q1_tensorflow_reference_and_stub(tf_steps, tokenizer):
 ])
 def test_q1_named_mistakes(tf_steps, tokenizer, mistake, phrase):
     period = tokenizer.encode(".")[0]
-    verdict = check(lesson4.q1, greedy_tf=greedy_loop(tf_steps["right"], period, **mistake))
+    function = greedy_loop(tf_steps["right"], period, **mistake)
+    verdict = check(lesson4.q1, greedy_tf=function)
     assert verdict.status == INCORRECT and phrase in verdict.message, verdict
+    assert_named(judge_answer("lesson4.q1", lesson4.q1.collect({"greedy_tf": function}, grading=True)), phrase)
 
 
 @pytest.mark.parametrize("step, phrase", [("first position", "first position"),
@@ -137,6 +139,42 @@ def test_q2_pytorch_generator(tokenizer):
     assert check(lesson4.q2, greedy_ids_generator=stub).status == NOT_ATTEMPTED
 
 
+def pt_list_function(period):
+    """The right ids, returned as a list: a plain function, not a generator."""
+    generator = pt_generator(period)
+
+    def greedy_ids_generator(model, input_ids, max_new_tokens):
+        return list(generator(model, input_ids, max_new_tokens))
+
+    return greedy_ids_generator
+
+
+def pt_generator_variant(period, kind):
+    generator = pt_generator(period)
+
+    def greedy_ids_generator(model, input_ids, max_new_tokens):
+        new = list(generator(model, input_ids, max_new_tokens))
+        if kind == "prompt too":
+            yield from list(input_ids) + new
+        else:                                   # "one list": everything at once
+            yield new
+
+    return greedy_ids_generator
+
+
+@pytest.mark.parametrize("make, phrase", [
+    (pt_list_function, "must be a generator: use `yield`"),
+    (lambda period: pt_generator_variant(period, "prompt too"), "yields the prompt's ids too"),
+    (lambda period: pt_generator_variant(period, "one list"), "yielded a list"),
+])
+def test_q2_not_a_stream_is_named_under_check_and_grader(tokenizer, make, phrase):
+    function = make(tokenizer.encode(".")[0])
+    assert_named(check(lesson4.q2, greedy_ids_generator=function), phrase)
+    assert_named(grade(lesson4.q2, greedy_ids_generator=function), phrase)
+    payload = lesson4.q2.collect({"greedy_ids_generator": function}, grading=True)
+    assert_named(judge_answer("lesson4.q2", payload), phrase)
+
+
 # -- q3: predict the number of cached calls ---------------------------------------------------------
 def fresh_prediction():
     problem = lesson4.CachedModelCalls()
@@ -148,10 +186,26 @@ def test_q3_prediction():
     right = lesson4.CachedModelCalls.new_tokens
     assert fresh_prediction().verdict({"predicted_calls": right}).status == CORRECT
     assert fresh_prediction().verdict({"predicted_calls": ____}).status == NOT_ATTEMPTED
+
+
+@pytest.mark.parametrize("guess, phrase", [(11, "One call too many"), (9, "One call short"),
+                                           (1, "each new token needs its own")])
+def test_q3_named_mistakes(guess, phrase):
+    verdict = fresh_prediction().verdict({"predicted_calls": guess})
+    assert_named(verdict, phrase)
+    assert_named(judge_answer("lesson4.q3", {"value": guess, "first": guess}), phrase)
+
+
+def test_q3_a_wrong_first_guess_is_recorded_not_sticky():
+    """The first guess stays in the verdict; a corrected value is judged on its own merits."""
+    right = lesson4.CachedModelCalls.new_tokens
     problem = fresh_prediction()
-    assert problem.verdict({"predicted_calls": 1}).status == INCORRECT
-    changed = problem.verdict({"predicted_calls": right})     # changed after seeing the answer
-    assert changed.status == INCORRECT and "changed your prediction" in changed.message
+    assert problem.verdict({"predicted_calls": 11}).status == INCORRECT
+    fixed = problem.verdict({"predicted_calls": right})          # re-run after the explanation
+    assert fixed.status == CORRECT and "first prediction was 11" in fixed.message
+    again = problem.verdict({"predicted_calls": 9})               # the first guess is still 11
+    assert_named(again, "One call short")
+    assert "first prediction was 11" in again.message
 
 
 def test_q3_judge_keeps_no_memory_between_payloads():
@@ -159,7 +213,8 @@ def test_q3_judge_keeps_no_memory_between_payloads():
     assert judge_answer("lesson4.q3", {"value": 1, "first": 1}).status == INCORRECT
     assert judge_answer("lesson4.q3", {"value": right, "first": right}).status == CORRECT
     assert judge_answer("lesson4.q3", {"value": right}).status == CORRECT
-    assert judge_answer("lesson4.q3", {"value": right, "first": 1}).status == INCORRECT
+    recorded = judge_answer("lesson4.q3", {"value": right, "first": 1})
+    assert recorded.status == CORRECT and "first prediction was 1;" in recorded.message
 
 
 # -- grading mode and the trusted judge ------------------------------------------------------------
@@ -191,9 +246,13 @@ def test_q4_max_length(tokenizer):
     for wrong, phrase in [(lambda prompt, n: n, "counts the prompt"),
                           (lambda prompt, n: len(prompt.split()) + n, "words"),
                           (lambda prompt, n: len(prompt) + n, "characters"),
-                          (lambda prompt, n: right(prompt, n) + 1, "One too many")]:
+                          (lambda prompt, n: right(prompt, n) + 1, "One too many"),
+                          (lambda prompt, n: len(tokenizer(prompt)) + n, "keys of the dictionary"),
+                          (lambda prompt, n: 20 + n, "default `max_length` plus")]:
         verdict = check(lesson4.q4, max_length_for=wrong)
         assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
+        assert_named(judge_answer("lesson4.q4", lesson4.q4.collect({"max_length_for": wrong}, grading=True)),
+                     phrase)
         assert "`q4.hint()`" in verdict.message
 
     def stub(prompt, max_new_tokens):

@@ -3,11 +3,15 @@
 Expected ids come from the reference ``greedy_search`` of the exercise's framework, on the model
 the notebook uses; the known mistakes are the same search with one step done wrong.
 """
+import inspect
+
 import numpy as np
 
 from course_utils.checking import (FunctionProblem, PredictionProblem, bind_exercises, call_student,
                                    mistake, ____)  # noqa: F401
 from course_utils.checking.context import default_framework
+from course_utils.checking.value import ValueProblem
+from course_utils.checking.verdict import NOT_ATTEMPTED, Verdict
 from course_utils.checking.reference_cache import (next_token_logits, once_per_model, reference_module,
                                                    reference_result)
 
@@ -101,13 +105,15 @@ class GreedyTensorFlow(GreedyProblem):
     var = "greedy_tf"
     framework = "tf"
     hints = ('Predict, append, repeat: each step runs the model on all ids so far and appends the '
-             "single most likely next id; stop after appending '.' or after `max_new_tokens` steps.",
-             'Copy `input_ids` into a new list; in a `for` loop of `max_new_tokens` steps call '
-             "`model(tf.constant([ids])).logits`, take `tf.argmax` of the last position's row, "
-             'convert it with `int`, append it, and `break` if it is `period_id`.',
+             "single most likely next id; stop after appending '.' or after `max_new_tokens` steps. "
+             "Which row of the logits predicts the *next* token (lesson 3, section 2)?",
+             'Copy `input_ids` into a new list; in a `for` loop of `max_new_tokens` steps call the '
+             "model on `tf.constant([ids])`, take the argmax over the vocabulary of the row that has "
+             "seen the whole text, convert it with `int`, append it, and stop if it is `period_id`.",
              '```\nids = list(input_ids)\nfor _ in range(max_new_tokens):\n    logits = '
-             'model(tf.constant([ids])).logits\n    next_id = int(tf.argmax(...))        # the '
-             "last position's row\n    ids.append(next_id)\n    if ...: break\nreturn ids\n```")
+             'model(tf.constant([ids])).logits   # [1, len(ids), vocab_size]\n    next_id = ...'
+             "                     # one int: which row, which axis?\n    ids.append(next_id)\n"
+             "    ...                               # the stopping rule\nreturn ids\n```")
 
     def run_probe(self, function, spec):
         return call_student(function, self.ctx.model("tf"), self.prompt(spec), spec["max_new_tokens"])
@@ -130,12 +136,31 @@ class GreedyGeneratorPyTorch(GreedyProblem):
              'id to the caller\n    if next_id == period_id:\n        return\n```')
 
     def run_probe(self, function, spec):
-        generator = call_student(function, self.ctx.model("pt"), self.prompt(spec), spec["max_new_tokens"])
-        if generator is None:  # the starter stub
+        result = call_student(function, self.ctx.model("pt"), self.prompt(spec), spec["max_new_tokens"])
+        if result is None:  # the starter stub
             return None
+        if not inspect.isgenerator(result):
+            # A function that returns a list gives the right ids but streams nothing: record what
+            # it returned, so that check() and the grader both name the mistake.
+            return {"not_a_generator": type(result).__name__}
         # The student's generator runs while we consume it: wrap so its errors are theirs.
-        return self.prompt(spec) + call_student(list, generator)
+        return self.prompt(spec) + call_student(list, result)
 
+    def wrong_form(self, answer, spec):
+        if isinstance(answer, dict) and "not_a_generator" in answer:
+            return (f"`{self.var}` must be a generator: use `yield` to hand each id to the caller as soon "
+                    f"as it is chosen; it returned a {answer['not_a_generator']} instead, so nothing is "
+                    "shown until the whole text is done.")
+        if isinstance(answer, list) and any(isinstance(i, list) for i in answer):
+            return (f"`{self.var}` yielded a list; yield one id (an `int`) at a time, as soon as it is "
+                    "chosen.")
+        return None
+
+    @mistake("Your generator yields the prompt's ids too; yield only the new ones (the caller already "
+             "has the prompt).")
+    def yields_prompt(self, spec):
+        prompt = self.prompt(spec)
+        return prompt + self.reference(spec)
 
 @once_per_model
 def greedy_model_calls(model, framework: str, ids: tuple, max_new_tokens: int) -> int:
@@ -146,24 +171,58 @@ def greedy_model_calls(model, framework: str, ids: tuple, max_new_tokens: int) -
 
 
 class CachedModelCalls(PredictionProblem):
-    """Predict: how many forward passes does cached greedy search make for N new tokens?"""
+    """Predict: how many forward passes does cached greedy search make for N new tokens?
+
+    The first prediction this kernel checked travels in the payload (``"first"``), as for every
+    prediction. Here it is *recorded, not a trap*: a student whose first guess was wrong reads the
+    explanation, fixes the value and re-runs; the verdict is then judged on the new value (Correct
+    if it is right now) and keeps the first guess beside the measurement ("your first prediction
+    was 11; measured: 10"), so that the honest record stays in the grade's feedback. A wrong value
+    is named by the reasoning that gives it (the mistakes below).
+    """
 
     id = "lesson4.q3"
     var = "predicted_calls"
     new_tokens = 10
-    explanation = ("With the key/value cache the prompt is fed once, then one new token per step: "
-                   "one model call per generated token.")
+    explanation = ("With the key/value cache the call that reads the prompt already gives the scores of "
+                   "the first new token; every later call reads the one token just chosen and gives the "
+                   "scores of the next: one model call per generated token.")
     hints = ('Think about what one call of the model gives you: scores for one next token.',
              'With the cache, the first call reads the prompt and the following calls read one '
-             'token each. How many tokens are generated in all?',
-             '`predicted_calls = <calls per generated token> * <number of new tokens>`: put in the '
-             'two numbers.')
+             'token each. Which call gives the scores of the first new token? Of the last one?',
+             '`predicted_calls = <calls that read the prompt> + <calls that read one chosen token>`: '
+             'how many of each does a text of 10 new tokens need?')
 
     def expected(self):
         # Count the calls the reference really makes, rather than trusting the explanation.
         framework = default_framework()
         return greedy_model_calls(self.ctx.model(framework), framework,
                                   tuple(self.ctx.tokenizer.encode("Hello")), self.new_tokens)
+
+    @mistake("One call too many: the call that reads the prompt is not extra, its last position "
+             "already scores the first new token.")
+    def prompt_call_extra(self):
+        return self.expected() + 1
+
+    @mistake("One call short: the call that reads the prompt counts too, and it gives the first new "
+             "token; the other calls each feed one chosen token.")
+    def fed_tokens_only(self):
+        return self.expected() - 1
+
+    @mistake("The cache does not make one call write the whole text: each new token needs its own "
+             "forward pass, because the next one depends on it.")
+    def one_call(self):
+        return 1
+
+    def judge(self, payload):
+        verdict = ValueProblem.judge(self, payload)        # judged on the value given now
+        if verdict.status == NOT_ATTEMPTED or "value" not in payload:
+            return verdict
+        first, value = payload.get("first", payload["value"]), payload["value"]
+        record = (f"Your first prediction was {first!r}; measured: {self.expected()}. "
+                  if not self.same(first, value) else "")
+        return Verdict(verdict.status, " ".join(filter(None, [verdict.message, record, self.explanation])),
+                       verdict.score, verdict.max_score)
 
 
 class CountingModel:
@@ -214,6 +273,16 @@ class MaxLength(FunctionProblem):
     @mistake("You counted the prompt's characters; `max_length` counts tokens.")
     def characters(self, spec):
         return len(spec["prompt"]) + spec["max_new_tokens"]
+
+    @mistake("`len(tokenizer(prompt))` counts the keys of the dictionary the tokenizer returns "
+             "(`input_ids` and `attention_mask`), not the prompt's tokens.")
+    def dictionary_keys(self, spec):
+        return len(self.ctx.tokenizer(spec["prompt"])) + spec["max_new_tokens"]
+
+    @mistake("That is the default `max_length` plus the new tokens; the prompt's own length is what "
+             "`max_length` must cover, besides the new tokens.")
+    def default_plus_new(self, spec):
+        return 20 + spec["max_new_tokens"]
 
     @mistake("One too many: the prompt's tokens plus the new ones is already the whole length.")
     def one_more(self, spec):
