@@ -16,7 +16,7 @@ from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answe
 from course_utils.lessons import lesson3
 
 
-from lesson_check_helpers import EqualsEverythingFloat as EqualsEverything, LyingList, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
+from lesson_check_helpers import EqualsEverythingFloat as EqualsEverything, LyingList, assert_named, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
 def logits_of(model, tokenizer, text):
@@ -82,23 +82,52 @@ def test_q2_probability_ratio(pt_model, tokenizer):
     assert check(lesson3.q2, ratio=____).status == NOT_ATTEMPTED
 
 
-# -- q4: the ratio in TensorFlow -------------------------------------------------------------------
-def test_q4_ratio_in_tensorflow(tf_model, tokenizer):
+# -- q4: a continuation's log-probability in TensorFlow ------------------------------------------
+def continuation_variant(kind="right"):
+    """``continuation_logprob_tf`` as a student might write it; ``kind`` plants one mistake."""
     import tensorflow as tf
 
-    row = tf_model(**tokenizer(lesson3.TF_RATIO_PREFIX, return_tensors="np")).logits[0, -1]
-    probs = tf.nn.softmax(row)
-    be, do = (tokenizer.encode(t)[0] for t in lesson3.RATIO_TOKENS)
-    assert check(lesson3.q4, ratio_tf=float(probs[be] / probs[do])).status == CORRECT
-    assert check(lesson3.q4, ratio_tf=probs[be] / probs[do]).status == CORRECT     # a tf scalar
-    upside_down = check(lesson3.q4, ratio_tf=float(probs[do] / probs[be]))
-    assert upside_down.status == INCORRECT and "upside down" in upside_down.message
-    logits_ratio = check(lesson3.q4, ratio_tf=float(row[be] / row[do]))
-    assert logits_ratio.status == INCORRECT and "ratio of logits" in logits_ratio.message
-    assert "`q4.hint()`" in logits_ratio.message
-    other_prefix = check(lesson3.q4, ratio_tf=lesson3.q2.expected())              # exercise 2's prefix
-    assert other_prefix.status == INCORRECT
-    assert check(lesson3.q4, ratio_tf=____).status == NOT_ATTEMPTED
+    def continuation_logprob_tf(model, prefix_ids, continuation_ids):
+        ids = list(prefix_ids) + list(continuation_ids)
+        logits = model(tf.constant([ids])).logits[0]
+        start = len(prefix_ids) - (0 if kind == "own row" else 1)
+        rows = logits[start:start + len(continuation_ids)]
+        if kind == "prefix too":
+            rows, continuation_ids = logits[:-1], ids[1:]
+        scores = rows if kind == "raw logits" else tf.nn.log_softmax(rows)
+        picked = tf.gather(scores, continuation_ids, axis=1, batch_dims=1)
+        if kind == "per token":
+            return picked
+        if kind == "first only":
+            return float(picked[0])
+        total = float(tf.reduce_mean(picked) if kind == "mean" else tf.reduce_sum(picked))
+        return float(tf.exp(total)) if kind == "probability" else total
+
+    return continuation_logprob_tf
+
+
+def test_q4_continuation_logprob_in_tensorflow():
+    right = continuation_variant()
+    assert check(lesson3.q4, continuation_logprob_tf=right).status == CORRECT
+    assert grade(lesson3.q4, continuation_logprob_tf=right).status == CORRECT
+
+    def stub(model, prefix_ids, continuation_ids):
+        pass
+
+    assert check(lesson3.q4, continuation_logprob_tf=stub).status == NOT_ATTEMPTED
+    assert check(lesson3.q4, continuation_logprob_tf=____).status == NOT_ATTEMPTED
+
+
+@pytest.mark.parametrize("kind, phrase", [
+    ("own row", "row *before* it"), ("probability", "probability itself"), ("raw logits", "raw logits"),
+    ("first only", "only the first token"), ("mean", "average log-probability"),
+    ("prefix too", "prefix's tokens too"), ("per token", "one number"),
+])
+def test_q4_named_mistakes_under_check_and_grader(kind, phrase):
+    function = continuation_variant(kind)
+    assert_named(check(lesson3.q4, continuation_logprob_tf=function), phrase)
+    payload = lesson3.q4.collect({"continuation_logprob_tf": function}, grading=True)
+    assert_named(judge_answer("lesson3.q4", payload), phrase)
 
 
 # -- q3: the student's next_token_distribution -----------------------------------------------------

@@ -14,7 +14,6 @@ from course_utils.checking.reference_cache import next_token_logits
 PREFIX_PROMPT = "The quick brown fox jumps over the lazy"
 RATIO_PREFIX = "To be, or not to"
 RATIO_TOKENS = (" be", " do")
-TF_RATIO_PREFIX = "Machine learning with TensorFlow can"
 
 
 def logits_rows(ctx, text: str, framework: str | None = None) -> np.ndarray:
@@ -178,23 +177,109 @@ class NextTokenDistribution(FunctionProblem):
         return None
 
 
-class RatioTensorFlow(ProbabilityRatio):
-    """The ratio P(' be') / P(' do') again, in TensorFlow, after another prefix (as in the source)."""
+def log_softmax(rows: np.ndarray) -> np.ndarray:
+    """Log-probabilities of each row of logits, float64 (stable: the row's maximum is taken out)."""
+    shifted = rows - rows.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class ContinuationLogprobTensorFlow(FunctionProblem):
+    """``continuation_logprob_tf(model, prefix_ids, continuation_ids)``: log P(continuation | prefix).
+
+    The chain rule of section 2 in TensorFlow: one forward pass over prefix + continuation; the
+    continuation's token j is scored by the row of the position just before it.
+    """
 
     id = "lesson3.q4"
-    var = "ratio_tf"
+    var = "continuation_logprob_tf"
     framework = "tf"
-    hints = ("The same three steps as exercise 2, with TensorFlow's model and softmax: logits of the "
-             "last position, softmax, divide.",
-             "`tf_model(**tokenizer(TF_RATIO_PREFIX, return_tensors=\"np\")).logits` has shape "
-             "[1, seq_len, vocab_size]; keep the last position's row, apply `tf.nn.softmax`, and index it "
-             "with the ids of `\" be\"` and `\" do\"`. `float(...)` turns the result into a number.",
-             "```\nrow = tf_model(**tokenizer(TF_RATIO_PREFIX, return_tensors=\"np\")).logits[0, ...]\n"
-             "probs = tf.nn.softmax(row)\nbe_id, do_id = ...\nratio_tf = float(probs[...] / probs[...])\n```")
+    public_probes = [{"prefix": "Machine learning with TensorFlow can", "continuation": " be used to"},
+                     {"prefix": "To be, or not to", "continuation": " be, that is"}]
+    hidden_probes = [{"prefix": "The quick brown fox", "continuation": " jumps"},
+                     {"prefix": "Hello", "continuation": " world, how are you"}]
+    rtol, atol = 1e-3, 1e-3
+    hints = ("The chain rule: the log-probability of the continuation is a sum, one log-probability per "
+             "continuation token, each read from the row that predicts it.",
+             "Run the model once on prefix + continuation; row `t` of the logits predicts token `t + 1`, "
+             "so the continuation's tokens are predicted by the rows from the prefix's last position up "
+             "to the one before the end. Turn those rows into log-probabilities and pick each token's.",
+             "```\nids = list(prefix_ids) + list(continuation_ids)\nlogits = model(tf.constant([ids]))"
+             ".logits[0]          # [len(ids), vocab_size]\nrows = logits[...]                        "
+             "          # which rows predict the continuation?\nlog_probs = ...                          "
+             "  # log-probabilities of each row\npicked = tf.gather(log_probs, continuation_ids, axis=1, "
+             "batch_dims=1)\nreturn float(tf.reduce_sum(picked))\n```")
 
-    def logits(self) -> np.ndarray:
-        return logits_rows(self.ctx, TF_RATIO_PREFIX, "tf")[-1]
+    def run_probe(self, function, spec):
+        tokenizer = self.ctx.tokenizer
+        return call_student(function, self.ctx.model("tf"), tokenizer.encode(spec["prefix"]),
+                            tokenizer.encode(spec["continuation"]))
+
+    def ids(self, spec) -> tuple[list[int], list[int]]:
+        return self.ctx.tokenizer.encode(spec["prefix"]), self.ctx.tokenizer.encode(spec["continuation"])
+
+    def rows(self, spec) -> np.ndarray:
+        """Logits after every prefix of prefix + continuation, (seq_len, vocab_size), TensorFlow."""
+        prefix, continuation = self.ids(spec)
+        ids = tuple(prefix + continuation)
+        model = self.ctx.model("tf")
+        return np.stack([next_token_logits(model, "tf", ids[: n + 1]) for n in range(len(ids))]).astype(np.float64)
+
+    def scored(self, spec, rows: np.ndarray, first_row: int) -> np.ndarray:
+        """Each continuation token's value in ``rows``, read from row ``first_row + j`` for token j."""
+        _, continuation = self.ids(spec)
+        return np.array([rows[first_row + j, token] for j, token in enumerate(continuation)
+                         if first_row + j < len(rows)])
+
+    def expected(self, spec):
+        prefix, _ = self.ids(spec)
+        return float(self.scored(spec, log_softmax(self.rows(spec)), len(prefix) - 1).sum())
+
+    def wrong_form(self, answer, spec):
+        if isinstance(answer, list):
+            return ("`continuation_logprob_tf` should return one number, the sum over the continuation's "
+                    "tokens, not one value per token.")
+        return None
+
+    @mistake("Each token is scored by the row *before* it (row t predicts token t + 1); you read each "
+             "token's log-probability from its own row.")
+    def own_row(self, spec):
+        prefix, continuation = self.ids(spec)
+        rows = log_softmax(self.rows(spec))
+        return float(self.scored(spec, rows, len(prefix)).sum()) if len(prefix) + len(continuation) <= len(rows) else None
+
+    @mistake("That is the probability itself, a product; the exercise asks for its logarithm, the sum "
+             "of the tokens' log-probabilities.")
+    def probability(self, spec):
+        return float(np.exp(self.expected(spec)))
+
+    @mistake("Those are raw logits summed; turn each row into log-probabilities (a log-softmax over the "
+             "vocabulary) before you pick the tokens.")
+    def raw_logits(self, spec):
+        prefix, _ = self.ids(spec)
+        return float(self.scored(spec, self.rows(spec), len(prefix) - 1).sum())
+
+    @mistake("You scored only the first token of the continuation; the chain rule has one factor per "
+             "token, so add them all.")
+    def first_token_only(self, spec):
+        prefix, _ = self.ids(spec)
+        return float(self.scored(spec, log_softmax(self.rows(spec)), len(prefix) - 1)[0])
+
+    @mistake("That is the average log-probability per token; the continuation's log-probability is "
+             "the sum.")
+    def mean(self, spec):
+        prefix, _ = self.ids(spec)
+        return float(self.scored(spec, log_softmax(self.rows(spec)), len(prefix) - 1).mean())
+
+    @mistake("You scored the prefix's tokens too; the prefix is given: score only the continuation.")
+    def prefix_too(self, spec):
+        prefix, continuation = self.ids(spec)
+        rows, ids = log_softmax(self.rows(spec)), prefix + continuation
+        return float(sum(rows[t, ids[t + 1]] for t in range(len(ids) - 1)))
+
+    def describe_probe(self, spec):
+        return f"the prefix {spec['prefix']!r} and the continuation {spec['continuation']!r}"
 
 
-qvars = bind_exercises(globals(), [ArgmaxPerPrefix, ProbabilityRatio, NextTokenDistribution, RatioTensorFlow])
-__all__ = qvars + ["TF_RATIO_PREFIX", "____"]
+qvars = bind_exercises(globals(), [ArgmaxPerPrefix, ProbabilityRatio, NextTokenDistribution,
+                                   ContinuationLogprobTensorFlow])
+__all__ = qvars + ["____"]
