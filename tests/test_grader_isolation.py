@@ -155,8 +155,9 @@ def test_a_kernel_with_the_network_cannot_use_the_local_cluster():
     with cluster.dask_client(local_workers=1) as client:
         address = client.scheduler.address
         assert address.startswith("tls://")
-        with pytest.raises((OSError, TimeoutError)):  # no certificate of the cluster's authority
-            distributed.Client(address, timeout="5s").run_on_scheduler(os.getpid)
+        forged = cluster.temporary_security()  # TLS, but a certificate of the attacker's own authority
+        with pytest.raises((OSError, TimeoutError)):
+            distributed.Client(address, timeout="5s", security=forged).run_on_scheduler(os.getpid)
         with pytest.raises((OSError, TimeoutError)):
             distributed.Client(address.replace("tls://", "tcp://"), timeout="5s")
 
