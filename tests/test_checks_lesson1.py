@@ -14,7 +14,7 @@ from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answe
 from course_utils.lessons import lesson1
 
 
-from lesson_check_helpers import EqualsEverythingInt as EqualsEverything, LyingList, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
+from lesson_check_helpers import EqualsEverythingInt as EqualsEverything, LyingList, assert_named, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
 def round_trip(tokenizer):
@@ -69,6 +69,32 @@ def test_q3_round_trip(tokenizer):
         pass
 
     assert check(lesson1.q3, round_trip=stub).status == NOT_ATTEMPTED
+
+
+@pytest.mark.parametrize("kind, phrase", [
+    ("swapped", "wrong way round"), ("pieces", "decoded each id on its own"),
+    ("skip special", "skip_special_tokens=True"), ("stripped", "stripped"),
+    ("token strings", "token strings"),
+])
+def test_q3_named_mistakes_under_check_and_grader(tokenizer, kind, phrase):
+    def variant(text):
+        ids = tokenizer.encode(text)
+        if kind == "swapped":
+            return tokenizer.decode(ids), ids
+        if kind == "pieces":
+            return ids, "".join(tokenizer.decode([i]) for i in ids)
+        if kind == "skip special":
+            return ids, tokenizer.decode(ids, skip_special_tokens=True)
+        if kind == "stripped":
+            return ids, tokenizer.decode(ids).strip()
+        tokens = tokenizer.tokenize(text)
+        return tokens, tokenizer.convert_tokens_to_string(tokens)
+
+    if kind != "stripped":                       # only a hidden text has spaces at an end
+        assert_named(check(lesson1.q3, round_trip=variant), phrase)
+    assert_named(grade(lesson1.q3, round_trip=variant), phrase)
+    payload = lesson1.q3.collect({"round_trip": variant}, grading=True)
+    assert_named(judge_answer("lesson1.q3", payload), phrase)
 
 
 def test_q3_hidden_probes_catch_what_public_ones_miss(tokenizer):

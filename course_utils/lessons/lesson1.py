@@ -87,11 +87,13 @@ class EncodeDecode(FunctionProblem):
 
     id = "lesson1.q3"
     var = "round_trip"
-    public_probes = ["Hello world", "The quick brown fox jumps over the lazy dog."]
+    public_probes = ["Hello world", "The quick brown fox jumps over the lazy dog.",
+                     "A smile\U0001f642 and <|endoftext|>, then  two spaces"]
     hidden_probes = ["  two leading spaces", "Ünïcödé and emoji 🙂 survive byte-level BPE",
                      "<|endoftext|> is special"]
     hints = ('Encoding turns text into ids and decoding turns ids back into text: the function '
-             'does one after the other.',
+             'does one after the other, and the test texts are chosen to catch every shortcut that '
+             'loses a byte.',
              "First compute the list of ids with the tokenizer's encoding method and keep it in a "
              'variable; then decode *that* list; return both, ids first.',
              '```\ndef round_trip(text):\n    ids = tokenizer.encode(...)\n    decoded = '
@@ -114,8 +116,34 @@ class EncodeDecode(FunctionProblem):
             return "`round_trip` should return a pair `(ids, decoded_text)`"
         return None
 
+    @mistake("The pair is the wrong way round: the ids first, then the decoded text.")
+    def swapped(self, spec):
+        ids = self.ctx.tokenizer.encode(spec)
+        return self.ctx.tokenizer.decode(ids), ids
+
+    @mistake("You decoded each id on its own and joined the pieces: a token can hold only part of a "
+             "character's bytes (an emoji), and a part decodes alone to `\ufffd`. Decode the whole list at once.")
+    def pieces_joined(self, spec):
+        ids = self.ctx.tokenizer.encode(spec)
+        return ids, "".join(self.ctx.tokenizer.decode([i]) for i in ids)
+
+    @mistake("`skip_special_tokens=True` drops `<|endoftext|>`, so the round trip is no longer exact: "
+             "decode with the defaults.")
+    def special_skipped(self, spec):
+        ids = self.ctx.tokenizer.encode(spec)
+        return ids, self.ctx.tokenizer.decode(ids, skip_special_tokens=True)
+
+    @mistake("The decoded text was stripped of its leading and trailing spaces; the round trip gives "
+             "the text back exactly, spaces included.")
+    def stripped(self, spec):
+        ids = self.ctx.tokenizer.encode(spec)
+        return ids, self.ctx.tokenizer.decode(ids).strip()
+
     def diagnose(self, answer, expected, spec):
         (ids, text), (expected_ids, expected_text) = answer, expected
+        if isinstance(ids, list) and ids and all(isinstance(i, str) for i in ids):
+            return ("those 'ids' are token strings (what `tokenize` gives); the ids are the integers that "
+                    "`encode` gives")
         if isinstance(ids, list) and len(ids) == len(expected_ids) + 2 and ids[1:-1] == expected_ids:
             return "your ids include extra special tokens; GPT-2 adds none when encoding"
         wrong = compare.mismatch(ids, expected_ids)
