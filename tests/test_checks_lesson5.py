@@ -1,11 +1,15 @@
 """Lesson 5 (sampling): the goodness-of-fit helpers, the checks, and the notebook.
 
-References pass; every named mistake is named (probabilities passed as logits, greedy, unseeded,
-seed ignored, temperature multiplied / after softmax, top-k keeping k +- 1, top-p dropping the
-crossing token, probabilities or zeros instead of -inf); stubs are Not attempted; answers that lie
-about themselves fail; grading mode raises on wrong answers (hidden probes included) and the
-trusted ``judge_answer`` agrees. The source notebook runs with every reference answer Correct;
-its student version runs unanswered.
+References pass; every named mistake is named, each with its own message: q1 probabilities passed
+as logits, greedy, unseeded, seed ignored, no batch axis, batch kept, floats; q2 multiplied, after
+softmax, softmax of the result, powered probabilities, shifted (log-probabilities / T is accepted,
+with a note); q3 k +- 1, the lowest, an ascending sort, the first k ids, a tie with the k-th
+dropped; q4 the crossing token dropped, the least likely, the complement, the mask left in sorted
+order, the result left sorted, no sort at all, any other right-size wrong set; q5 re-seeding at
+every step, the first position's logits, probabilities, greedy, unseeded, too long; filters' 0 or
+probabilities instead of -inf. Stubs are Not attempted; answers that lie about themselves fail;
+grading mode raises on wrong answers (hidden probes included) and the trusted ``judge_answer``
+agrees.
 """
 from __future__ import annotations
 
@@ -95,6 +99,8 @@ def test_q1_categorical(tf_model):
     assert_named(check(lesson5.q1, sample_tf=seed_ignored), "two different seeds")
     assert_named(check(lesson5.q1, sample_tf=batch_kept), "take row 0")
     assert_named(check(lesson5.q1, sample_tf=floats), "integers")
+    no_batch = check(lesson5.q1, sample_tf=lambda l, n, s: tf.random.categorical(l, n))
+    assert_named(no_batch, "batch axis")
     lying = check(lesson5.q1, sample_tf=lambda l, n, s: LyingList([0] * n, sample_tf(l, n, s).numpy().tolist()))
     assert lying.status == INCORRECT
     assert check(lesson5.q1, sample_tf=lambda l, n, s: None).status == NOT_ATTEMPTED
@@ -117,6 +123,14 @@ def test_q2_temperature(pt_model):
     assert after.figure_png is not None and after.figure_png.startswith(b"\x89PNG")
     assert_named(check(lesson5.q2, apply_temperature=lambda logits, t: torch.softmax(logits / t, -1)),
                  "softmax of the scaled logits")
+    assert_named(check(lesson5.q2, apply_temperature=lambda logits, t: torch.softmax(logits, -1) ** (1 / t)),
+                 "power 1/T")
+    assert_named(check(lesson5.q2, apply_temperature=lambda logits, t: logits - t), "subtracted")
+    assert_named(check(lesson5.q2, apply_temperature=lambda logits, t: logits + t), "added")
+    # log-probabilities / T: the same distribution as logits / T, accepted with a note.
+    shifted = check(lesson5.q2, apply_temperature=lambda logits, t: torch.log_softmax(logits, -1) / t)
+    assert shifted.status == CORRECT and "one constant" in shifted.message
+    assert "one constant" not in check(lesson5.q2, apply_temperature=lambda logits, t: logits / t).message
     assert check(lesson5.q2, apply_temperature=lambda logits, t: EqualsEverything(0.0)).status == INCORRECT
     lying = check(lesson5.q2, apply_temperature=lambda logits, t: LyingList([0.0] * len(logits),
                                                                              (logits / t).tolist()))
@@ -143,6 +157,19 @@ def test_q3_top_k(tf_model):
 
     assert check(lesson5.q3, top_k_filter=top_k_tf).status == CORRECT
     assert grade(lesson5.q3, top_k_filter=top_k_tf).status == CORRECT
+    assert check(lesson5.q3, top_k_filter=lambda l, k: tf.where(l < tf.sort(l)[-k], float("-inf"), l)).status == CORRECT
+
+    def exactly_k(logits, k):      # k positions scattered: drops a token tied with the k-th
+        kept = tf.scatter_nd(tf.math.top_k(logits, k).indices[:, None], tf.ones([k], tf.bool), tf.shape(logits))
+        return tf.where(kept, logits, float("-inf"))
+
+    tie = check(lesson5.q3, top_k_filter=exactly_k)
+    assert_named(tie, "tie")
+    assert "tie" in lesson5.q3.describe_probe(lesson5.q3.public_probes[-1])
+    assert_named(check(lesson5.q3, top_k_filter=lambda l, k: tf.where(l < tf.sort(l)[k], float("-inf"), l)),
+                 "sorts from the smallest")
+    first_k = check(lesson5.q3, top_k_filter=lambda l, k: tf.where(tf.range(tf.size(l)) < k, l, float("-inf")))
+    assert_named(first_k, "id order")
     assert_named(check(lesson5.q3, top_k_filter=lambda l, k: top_k_tf(l, k, k + 1)), f"kept {5 + 1} tokens")
     assert_named(check(lesson5.q3, top_k_filter=lambda l, k: top_k_tf(l, k, k - 1)), f"kept {5 - 1} tokens")
 
@@ -191,6 +218,42 @@ def test_q4_top_p(pt_model):
         return kept / kept.sum()
 
     assert_named(check(lesson5.q4, top_p_filter=zeros), "not 0")
+
+    def not_scattered_back(logits, p):   # the mask of the sorted tokens applied to the unsorted logits
+        sorted_probs, order = torch.sort(torch.softmax(logits, -1), descending=True)
+        filtered = logits.clone()
+        filtered[torch.cumsum(sorted_probs, -1) - sorted_probs >= p] = float("-inf")
+        return filtered
+
+    def left_sorted(logits, p):
+        sorted_logits, order = torch.sort(logits, descending=True)
+        return torch.where(torch.isinf(top_p_pt(sorted_logits, p)), float("-inf"), sorted_logits)
+
+    def not_sorted(logits, p):
+        probs = torch.softmax(logits, -1)
+        return torch.where(torch.cumsum(probs, -1) - probs < p, logits, float("-inf"))
+
+    def complement(logits, p):
+        return torch.where(torch.isinf(top_p_pt(logits, p)), logits, float("-inf"))
+
+    def shuffled(logits, p):   # the right number of tokens, a scrambled set
+        kept = torch.isfinite(top_p_pt(logits, p))
+        return torch.where(kept[torch.randperm(len(kept), generator=torch.Generator().manual_seed(0))],
+                           logits, float("-inf"))
+
+    scrambled = check(lesson5.q4, top_p_filter=not_scattered_back)
+    assert_named(scrambled, "in id order")
+    assert "where the reference keeps" not in scrambled.message
+    assert_named(check(lesson5.q4, top_p_filter=left_sorted), "in sorted order")
+    assert_named(check(lesson5.q4, top_p_filter=not_sorted), "without sorting")
+    assert_named(check(lesson5.q4, top_p_filter=complement), "removed the nucleus")
+    assert_named(check(lesson5.q4, top_p_filter=shuffled), "right number of tokens")
+    def least_likely(logits, p):   # sorted ascending: the running total starts in the tail
+        probs, order = torch.sort(torch.softmax(logits, -1))
+        keep = order[torch.cumsum(probs, -1) <= p]
+        return torch.full_like(logits, float("-inf")).index_put((keep,), logits[keep])
+
+    assert_named(check(lesson5.q4, top_p_filter=least_likely), "least likely")
     assert_named(check(lesson5.q4, top_p_filter=probabilities), "renormalised probabilities")
     lying = check(lesson5.q4, top_p_filter=lambda l, p: LyingList([0.0] * len(l), top_p_pt(l, p).tolist()))
     assert lying.status == INCORRECT
@@ -226,7 +289,7 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_
 
 
 # -- q5: the sampling loop -------------------------------------------------------------------------
-def sampling_loop(tokenizer, draw):
+def sampling_loop(tokenizer, draw, position=-1, batch=True, reseed=False):
     import tensorflow as tf
 
     period_id = tokenizer.encode(".")[0]
@@ -235,14 +298,31 @@ def sampling_loop(tokenizer, draw):
         tf.random.set_seed(seed)
         ids = list(input_ids)
         for _ in range(max_new_tokens):
-            logits = model(tf.constant([ids])).logits[:, -1, :]
-            next_id = int(draw(logits)[0, 0])
+            if reseed:
+                tf.random.set_seed(seed)      # the slip: the same random number at every step
+            logits = model(tf.constant([ids])).logits[:, position, :]
+            next_id = int(draw(logits if batch else logits[0])[0, 0])
             ids.append(next_id)
             if next_id == period_id:
                 break
         return ids
 
     return sample_loop_tf
+
+
+def reseeding_loop(tokenizer):
+    import tensorflow as tf
+
+    return sampling_loop(tokenizer, lambda logits: tf.random.categorical(logits, 1), reseed=True)
+
+
+def test_q5_reseeding_at_every_step_is_incorrect_under_the_grader_too(monkeypatch, tokenizer):
+    import tensorflow as tf
+
+    right = sampling_loop(tokenizer, lambda logits: tf.random.categorical(logits, 1))
+    assert_named(grade(lesson5.q5, sample_loop_tf=reseeding_loop(tokenizer)), "at every step")
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    assert_grading_agrees(lesson5.q5, {"sample_loop_tf": right}, {"sample_loop_tf": reseeding_loop(tokenizer)})
 
 
 def test_q5_sampling_loop(tokenizer):
@@ -271,6 +351,12 @@ def test_q5_sampling_loop(tokenizer):
         return right(model, input_ids, max_new_tokens + 3, seed)
 
     assert check(lesson5.q5, sample_loop_tf=too_long).status == INCORRECT
+    assert_named(check(lesson5.q5, sample_loop_tf=reseeding_loop(tokenizer)), "set_seed(seed)` at every step")
+    first = check(lesson5.q5, sample_loop_tf=sampling_loop(tokenizer, lambda logits: tf.random.categorical(logits, 1),
+                                                           position=0))
+    assert_named(first, "*first* token")
+    no_batch = sampling_loop(tokenizer, lambda logits: tf.random.categorical(logits[None, :], 1), batch=False)
+    assert check(lesson5.q5, sample_loop_tf=no_batch).status == CORRECT      # [vocab] + a batch axis: the same
 
     def stub(model, input_ids, max_new_tokens, seed):
         pass

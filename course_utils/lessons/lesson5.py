@@ -6,17 +6,20 @@ and the filters are deterministic: they are compared with the references on the 
 logits, restricted to the ``SUBSET`` likeliest tokens so that the recorded answers stay small.
 
 One job per module: the exercise kinds shared with lesson 7 (``LogitsProblem``, ``FilterProblem``)
-are in ``logits_problems``, the sampling loop (q5) in ``lesson5_loop``, the judging of bags of
-samples in ``sampling_checks``; this module declares q1-q4 and binds q1-q5.
+are in ``logits_problems``, the filters (q3, q4) in ``lesson5_filters``, the sampling loop (q5) in
+``lesson5_loop``, the judging of bags of samples in ``sampling_checks``; this module declares q1 and
+q2 and binds q1-q5.
 """
 import numpy as np
 
-from course_utils.checking import bind_exercises, call_student, mistake, ____  # noqa: F401
+from course_utils.checking import CORRECT, bind_exercises, call_student, mistake, ____  # noqa: F401
 from course_utils.checking import stats
 from course_utils.checking.figures import bars_figure, with_figure
+from course_utils.checking.verdict import incorrect
 from course_utils.checking.numeric import softmax
+from course_utils.lessons.lesson5_filters import TopKTensorFlow, TopP
 from course_utils.lessons.lesson5_loop import SampleLoopTensorFlow
-from course_utils.lessons.logits_problems import SUBSET, FilterProblem, LogitsProblem, is_float_vector
+from course_utils.lessons.logits_problems import SUBSET, LogitsProblem, is_float_vector
 from course_utils.lessons.sampling_checks import counts_figure, is_id_list, judge_samples, judge_seeds
 
 NUM_SAMPLES = 3000          # draws per probe: enough for the chi-square test, quick to record
@@ -68,6 +71,11 @@ class CategoricalTensorFlow(LogitsProblem):
         return judge_seeds(answer, "`sample_tf`")
 
     def judge(self, payload):
+        probes = payload.get("probes") if isinstance(payload, dict) else None
+        if any("logits should be a matrix" in str(p.get("error", "")) for p in probes or [] if isinstance(p, dict)):
+            return incorrect("`tf.random.categorical` raised: it wants a batch of rows, logits of shape "
+                             "[batch, vocab_size], and `logits` here is one row of shape [vocab_size]. Give it a "
+                             "batch axis, then take row 0 of the draws." + self.hint_pointer())
         return with_figure(super().judge(payload), lambda: self.figure(payload))
 
     def figure(self, payload):
@@ -81,7 +89,12 @@ class CategoricalTensorFlow(LogitsProblem):
 
 # -- q2: temperature ----------------------------------------------------------------------------
 class Temperature(LogitsProblem):
-    """``apply_temperature(logits, temperature)`` in PyTorch: the logits divided by the temperature."""
+    """``apply_temperature(logits, temperature)`` in PyTorch: the logits divided by the temperature.
+
+    Found from a measurement (the notebook prints the gaps between log-probabilities at several
+    temperatures), not copied from a formula. Logits that differ from ``logits / T`` by one constant
+    give the same distribution: they are accepted, with a note (``judge``).
+    """
 
     id = "lesson5.q2"
     var = "apply_temperature"
@@ -90,12 +103,14 @@ class Temperature(LogitsProblem):
                      {"prompt": "In the future", "temperature": 2.0}]
     hidden_probes = [{"prompt": "The function returns", "temperature": 0.7},
                      {"prompt": "My lord, the king", "temperature": 1.5}]
-    hints = ('Temperature acts on the logits, before softmax: a small T sharpens the distribution, '
-             'a large T flattens it.',
-             'Softmax of (logits / T): dividing by T < 1 spreads the logits apart (sharper), T > 1 '
-             "pulls them together (flatter). Return the new logits; don't apply softmax.",
-             '`return logits <operator> temperature`: which operator makes T = 2 flatter and T = '
-             '0.5 sharper?')
+    hints = ('Read the table: how does each gap between two log-probabilities change from T = 1 to '
+             'T = 2, and to T = 0.5? A gap between log-probabilities is a gap between logits (softmax '
+             'subtracts the same number from every logit).',
+             'Every gap is multiplied by the same factor, a function of T alone. Do that to the '
+             'logits themselves and every gap follows. Work on the logits, not on probabilities, and '
+             'return logits: no softmax in your function.',
+             '```\ndef apply_temperature(logits, temperature):\n    return ...   # the logits, every '
+             'gap scaled by the factor the table shows for this temperature\n```')
 
     def run_probe(self, function, spec):
         return call_student(function, self.logits(spec), spec["temperature"])
@@ -104,20 +119,61 @@ class Temperature(LogitsProblem):
         ref = self.ctx.ref("pt")
         return np.asarray(ref.apply_temperature(self.logits(spec), spec["temperature"]), np.float64).tolist()
 
-    @mistake("You multiplied by the temperature: divide, so that T < 1 sharpens.")
-    def multiplied(self, spec):
-        return (self.numpy_logits(spec).astype(np.float64) * spec["temperature"]).tolist()
+    def scaled(self, spec, factor) -> list:
+        return (self.numpy_logits(spec).astype(np.float64) * factor).tolist()
 
-    @mistake("Temperature was applied to probabilities (after softmax); apply it to the logits.")
+    @mistake("You multiplied by the temperature: the table shows the gaps *shrinking* at T = 2, so "
+             "divide, and T < 1 sharpens.")
+    def multiplied(self, spec):
+        return self.scaled(spec, spec["temperature"])
+
+    @mistake("Temperature was applied to probabilities (after softmax): dividing probabilities by T "
+             "changes nothing once they are normalised again. Apply it to the logits.")
     def after_softmax(self, spec):
         return (softmax(self.numpy_logits(spec)) / spec["temperature"]).tolist()
 
-    @mistake("That is the softmax of the scaled logits; return the scaled logits themselves.")
+    @mistake("That is the softmax of the scaled logits; return the scaled logits themselves (the "
+             "softmax comes later, after the filters).")
     def softmax_of_scaled(self, spec):
         return softmax(self.numpy_logits(spec).astype(np.float64) / spec["temperature"]).tolist()
 
+    @mistake("Those are probabilities raised to the power 1/T: the right distribution once "
+             "normalised, but not logits. Return logits (the filters and softmax come later).")
+    def powered_probabilities(self, spec):
+        return (softmax(self.numpy_logits(spec)) ** (1.0 / spec["temperature"])).tolist()
+
+    @mistake("You subtracted the temperature: that moves every logit by the same amount, and softmax "
+             "ignores such a shift (the gaps in the table would not change). Scale the logits.")
+    def subtracted(self, spec):
+        return self.shifted(spec, -spec["temperature"])
+
+    @mistake("You added the temperature: that moves every logit by the same amount, and softmax "
+             "ignores such a shift (the gaps in the table would not change). Scale the logits.")
+    def added(self, spec):
+        return self.shifted(spec, spec["temperature"])
+
+    def shifted(self, spec, amount) -> list:
+        return (self.numpy_logits(spec).astype(np.float64) + amount).tolist()
+
+    def same_up_to_a_shift(self, answer, expected) -> bool:
+        difference = np.asarray(answer, np.float64) - np.asarray(expected, np.float64)
+        return bool(np.all(np.isfinite(difference)) and np.ptp(difference) <= 1e-4 * max(1.0, np.abs(expected).max()))
+
+    def judge_probe(self, spec, answer):
+        problem = super().judge_probe(spec, answer)
+        if problem is not None and is_float_vector(answer, SUBSET) and self.same_up_to_a_shift(answer, self.expected(spec)):
+            return None   # log-probabilities / T: the same distribution (noted by ``judge``)
+        return problem
+
     def judge(self, payload):
-        return with_figure(super().judge(payload), lambda: self.figure(payload))
+        verdict = with_figure(super().judge(payload), lambda: self.figure(payload))
+        shifted = [p for p in payload.get("probes") or [] if isinstance(p, dict) and is_float_vector(p.get("answer"), SUBSET)
+                   and not self.same(p["answer"], self.expected(p["spec"]))]
+        if verdict.status == CORRECT and shifted:
+            verdict.message += (" Your logits differ from `logits / temperature` by one constant (log-probabilities "
+                                "divided by T?): softmax gives the same distribution, so this is accepted; "
+                                "`generate()` returns the logits themselves divided by T.")
+        return verdict
 
     def figure(self, payload):
         """The student's temperature-scaled distribution next to the reference's."""
@@ -129,89 +185,6 @@ class Temperature(LogitsProblem):
                                softmax(answer),
                                f"After {spec['prompt']!r} at T = {spec['temperature']}: softmax of the result")
         return None
-
-
-# -- q3, q4: top-k and top-p --------------------------------------------------------------------
-class TopKTensorFlow(FilterProblem):
-    """``top_k_filter(logits, k)`` in TensorFlow: keep the k highest logits, the rest -inf."""
-
-    id = "lesson5.q3"
-    var = "top_k_filter"
-    framework = "tf"
-    param = "k"
-    public_probes = [{"prompt": "In the future", "k": 5}, {"prompt": "My lord, the king", "k": 50}]
-    hidden_probes = [{"prompt": "The function returns", "k": 1}, {"prompt": "A list is", "k": 20}]
-    hints = ('Top-k keeps the k largest logits and removes the others by setting them to -inf '
-             '(softmax later gives them probability 0).',
-             '`tf.math.top_k(logits, k)` returns the k largest values, sorted from largest; the '
-             "last of them is the threshold. Every logit below it becomes `float('-inf')`, with "
-             '`tf.where`.',
-             '```\nthreshold = tf.math.top_k(logits, k).values[...]\nreturn tf.where(logits < '
-             'threshold, ..., logits)\n```')
-
-    @staticmethod
-    def reference(ref):
-        return ref.top_k_filter
-
-    def ranked(self, spec) -> np.ndarray:
-        """Positions from the highest logit to the lowest (ties: the lower id first)."""
-        return np.argsort(-self.numpy_logits(spec), kind="stable")
-
-    def keeping_highest(self, spec, n: int):
-        """The logits with only the ``n`` highest kept (None when ``n`` is not a possible count)."""
-        return self.keeping(spec, self.ranked(spec)[:n]) if 1 <= n <= SUBSET else None
-
-    @mistake(lambda spec: f"You kept {spec['k'] + 1} tokens: keep exactly k = {spec['k']} (is your "
-                          "threshold the (k+1)-th largest value?).")
-    def one_too_many(self, spec):
-        return self.keeping_highest(spec, spec["k"] + 1)
-
-    @mistake(lambda spec: f"You kept {spec['k'] - 1} tokens: keep exactly k = {spec['k']} (the k-th "
-                          "largest logit itself stays: is there a `<=` where `<` belongs?).")
-    def one_too_few(self, spec):
-        return self.keeping_highest(spec, spec["k"] - 1)
-
-    @mistake("You kept the k *lowest* logits: keep the k highest.")
-    def lowest(self, spec):
-        return self.keeping(spec, self.ranked(spec)[-spec["k"]:])
-
-
-class TopP(FilterProblem):
-    """``top_p_filter(logits, p)`` in PyTorch: the nucleus, everything else set to -inf."""
-
-    id = "lesson5.q4"
-    var = "top_p_filter"
-    framework = "pt"
-    param = "p"
-    public_probes = [{"prompt": "In the future", "p": 0.5}, {"prompt": "My lord, the king", "p": 0.9}]
-    hidden_probes = [{"prompt": "The function returns", "p": 0.2}, {"prompt": "A list is", "p": 0.8}]
-    hints = ('Sort the probabilities from most to least likely, add them up as you go, and keep '
-             'tokens until the running total reaches p — the token that crosses p included.',
-             'A token is kept when the probability of the tokens *before* it (in sorted order) is '
-             "still below p: that is the running total minus the token's own probability. The "
-             "others' logits become `float('-inf')`, at their original positions (`torch.sort` "
-             'also returns the order).',
-             '```\nsorted_probs, order = torch.sort(torch.softmax(logits, dim=-1), '
-             'descending=True)\nbefore = ...                        # running total of the tokens '
-             'before each one\nfiltered = logits.clone()\nfiltered[order[before >= p]] = '
-             '...\nreturn filtered\n```')
-
-    @staticmethod
-    def reference(ref):
-        return ref.top_p_filter
-
-    @mistake("The token that crosses p was dropped: keep it, the nucleus is the smallest set whose "
-             "total reaches p.")
-    def crossing_token_dropped(self, spec):
-        probs = softmax(self.numpy_logits(spec))
-        order = np.argsort(-probs, kind="stable")
-        return self.keeping(spec, order[np.cumsum(probs[order]) <= spec["p"]])
-
-    @mistake("You kept the least likely tokens: sort from most to least likely.")
-    def least_likely(self, spec):
-        probs = softmax(self.numpy_logits(spec))
-        ascending = np.argsort(-probs, kind="stable")[::-1]
-        return self.keeping(spec, ascending[np.cumsum(probs[ascending]) <= spec["p"]])
 
 
 qvars = bind_exercises(globals(), [CategoricalTensorFlow, Temperature, TopKTensorFlow, TopP, SampleLoopTensorFlow])

@@ -124,7 +124,15 @@ class FilterProblem(LogitsProblem):
             return "Filtered tokens should be -inf (float('-inf')), not a large negative number."
         if np.array_equal(np.isneginf(yours), ~kept):
             return "the right tokens are kept, but their logits changed: keep the kept logits as they are"
-        return (f"your result keeps {int(np.sum(~np.isneginf(yours)))} tokens (not -inf) where the "
+        yours_kept = ~np.isneginf(yours)
+        if yours_kept.sum() == kept.sum():
+            # The right size but the wrong tokens: the set is what is wrong, not the count.
+            missing = int(np.sum(kept & ~yours_kept))
+            return (f"your result keeps the right number of tokens ({int(kept.sum())}), but not the right "
+                    f"ones: {missing} of the tokens that should stay are -inf and as many others are kept. "
+                    "Were the tokens ranked (sorted by logit), and is every decision applied at the "
+                    "token's own position?")
+        return (f"your result keeps {int(yours_kept.sum())} tokens (not -inf) where the "
                 f"reference keeps {int(kept.sum())}")
 
 
