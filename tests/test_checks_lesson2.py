@@ -11,10 +11,22 @@ import math
 import numpy as np
 import pytest
 
-from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, ____
+from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answer, ____
 from course_utils.lessons import lesson2
 
 from lesson_check_helpers import LyingList, assert_grading_agrees, assert_named, bundled, check, grade  # noqa: F401
+
+
+def named_everywhere(problem, phrase, **namespace):
+    """The mistake is named under ``check()`` and by the grader's trusted judge on what grading
+    mode records (hidden probes included)."""
+    assert_named(check(problem, **namespace), phrase)
+    assert_named(judge_answer(problem.id, problem.collect(namespace, grading=True)), phrase)
+
+
+def correct_everywhere(problem, **namespace):
+    assert check(problem, **namespace).status == CORRECT
+    assert judge_answer(problem.id, problem.collect(namespace, grading=True)).status == CORRECT
 
 
 # -- q1: the first hidden state ---------------------------------------------------------------------
@@ -32,15 +44,15 @@ def test_q1_first_hidden_state(pt_model, tokenizer):
 
     tokens, positions = embeddings(pt_model, tokenizer)
     right = tokens + positions
-    assert check(lesson2.q1, hidden_0=right).status == CORRECT
-    assert check(lesson2.q1, hidden_0=right[None]).status == CORRECT                # [1, seq, E]
-    assert_named(check(lesson2.q1, hidden_0=tokens), "token embeddings alone")
-    assert_named(check(lesson2.q1, hidden_0=positions), "position embeddings alone")
+    correct_everywhere(lesson2.q1, hidden_0=right)
+    correct_everywhere(lesson2.q1, hidden_0=right[None])                              # [1, seq, E]
+    named_everywhere(lesson2.q1, "token embeddings alone", hidden_0=tokens)
+    named_everywhere(lesson2.q1, "position embeddings alone", hidden_0=positions)
     shifted = sum(embeddings(pt_model, tokenizer, shift=1)[1:], tokens)
-    assert_named(check(lesson2.q1, hidden_0=shifted), "start at 1")
+    named_everywhere(lesson2.q1, "start at 1", hidden_0=shifted)
     with torch.no_grad():
         normed = pt_model.transformer.h[0].ln_1(right)
-    assert_named(check(lesson2.q1, hidden_0=normed), "layer-normalised")
+    named_everywhere(lesson2.q1, "layer-normalised", hidden_0=normed)
     assert check(lesson2.q1, hidden_0=right * 2).status == INCORRECT
     lying = LyingList([0.0], claimed=right.tolist())
     assert check(lesson2.q1, hidden_0=lying).status == INCORRECT
@@ -88,9 +100,9 @@ def test_q2_attention_head(pt_model):
             return F.scaled_dot_product_attention(q[None, :, part], k[None, :, part], v[None, :, part],
                                                   is_causal=True)[0]
 
-    assert check(lesson2.q2, attention_head=head_solution).status == CORRECT
+    correct_everywhere(lesson2.q2, attention_head=head_solution)
     assert grade(lesson2.q2, attention_head=head_solution).status == CORRECT
-    assert check(lesson2.q2, attention_head=with_sdpa).status == CORRECT
+    correct_everywhere(lesson2.q2, attention_head=with_sdpa)
     n_embd = pt_model.config.n_embd
     planted = {"not scaled": dict(scale=False), "sqrt(n_embd)": dict(scale=n_embd),
                "No causal mask": dict(mask="none"), "after the softmax": dict(mask="after"),
@@ -100,9 +112,9 @@ def test_q2_attention_head(pt_model):
     for phrase, options in planted.items():
         def wrong(model, x, head, options=options):
             return head_solution(model, x, head, **options)
-        assert_named(check(lesson2.q2, attention_head=wrong), phrase)
-    other = check(lesson2.q2, attention_head=lambda model, x, head: head_solution(model, x, (head + 1) % 4))
-    assert_named(other, "this test asks for head 1")
+        named_everywhere(lesson2.q2, phrase, attention_head=wrong)
+    named_everywhere(lesson2.q2, "this test asks for head 1",
+                     attention_head=lambda model, x, head: head_solution(model, x, (head + 1) % 4))
 
     def stub(model, x, head):
         pass
@@ -148,7 +160,7 @@ def layer_solution(tf_model, x, *, scale=True, mask="before", axis=-1, swap=Fals
 
 
 def test_q3_attention_layer_in_tensorflow(tf_model):
-    assert check(lesson2.q3, attention_tf=layer_solution).status == CORRECT
+    correct_everywhere(lesson2.q3, attention_tf=layer_solution)
     assert grade(lesson2.q3, attention_tf=layer_solution).status == CORRECT
     n_embd = tf_model.config.n_embd
     planted = {"output projection is missing": dict(project=False), "bias is missing": dict(bias=False),
@@ -159,7 +171,7 @@ def test_q3_attention_layer_in_tensorflow(tf_model):
     for phrase, options in planted.items():
         def wrong(tf_model, x, options=options):
             return layer_solution(tf_model, x, **options)
-        assert_named(check(lesson2.q3, attention_tf=wrong), phrase)
+        named_everywhere(lesson2.q3, phrase, attention_tf=wrong)
     assert check(lesson2.q3, attention_tf=lambda tf_model, x: None).status == NOT_ATTEMPTED
 
 
@@ -168,12 +180,12 @@ def test_q4_changed_positions(tokenizer):
     n = len(tokenizer.encode(lesson2.CHANGE_TEXT))
     p = lesson2.CHANGED_POSITION
     lesson2.q4.first_collected = None
-    assert check(lesson2.q4, changed_positions=list(range(p, n))).status == CORRECT
-    assert check(lesson2.q4, changed_positions=list(range(n - 1, p - 1, -1))).status == CORRECT  # any order
+    correct_everywhere(lesson2.q4, changed_positions=list(range(p, n)))
+    correct_everywhere(lesson2.q4, changed_positions=list(range(n - 1, p - 1, -1)))  # any order
     for answer, phrase in [(list(range(n)), "Every position"), ([p], "Only the changed position"),
                            (list(range(p + 1)), "backwards"), (list(range(p + 1, n)), "its own token")]:
         lesson2.q4.first_collected = None
-        assert_named(check(lesson2.q4, changed_positions=answer), phrase)
+        named_everywhere(lesson2.q4, phrase, changed_positions=answer)
     lesson2.q4.first_collected = None
 
 
@@ -205,19 +217,17 @@ def test_q5_tied_logits(pt_model, tokenizer):
     t = pt_model.transformer
     with torch.no_grad():
         right = t.ln_f(final_hidden)[-1] @ t.wte.weight.T
-        assert check(lesson2.q5, tied_logits=right).status == CORRECT
-        assert check(lesson2.q5, tied_logits=pt_model.lm_head(t.ln_f(final_hidden))[-1]).status == CORRECT
-        assert_named(check(lesson2.q5, tied_logits=final_hidden[-1] @ t.wte.weight.T), "final layer norm")
-        assert_named(check(lesson2.q5, tied_logits=torch.softmax(right, -1)), "probabilities")
-        assert_named(check(lesson2.q5, tied_logits=t.ln_f(final_hidden)[0] @ t.wte.weight.T), "first position")
+        correct_everywhere(lesson2.q5, tied_logits=right)
+        correct_everywhere(lesson2.q5, tied_logits=pt_model.lm_head(t.ln_f(final_hidden))[-1])
+        named_everywhere(lesson2.q5, "final layer norm", tied_logits=final_hidden[-1] @ t.wte.weight.T)
+        named_everywhere(lesson2.q5, "probabilities", tied_logits=torch.softmax(right, -1))
+        named_everywhere(lesson2.q5, "first position", tied_logits=t.ln_f(final_hidden)[0] @ t.wte.weight.T)
     assert check(lesson2.q5, tied_logits=____).status == NOT_ATTEMPTED
 
 
 # -- grading mode and the trusted judge -------------------------------------------------------------
 def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_model, tokenizer):
     monkeypatch.setenv("COURSE_GRADING", "1")
-    from course_utils.checking import judge_answer
-
     tokens, positions = embeddings(pt_model, tokenizer)
     for namespace, expected in [({"hidden_0": tokens + positions}, CORRECT), ({"hidden_0": tokens}, INCORRECT)]:
         if expected == CORRECT:
