@@ -1,5 +1,6 @@
 """Grading on a real Dask cluster: a LocalCluster whose scheduler and two worker processes talk over
-TCP, the same grades as the local pool, and a worker killed mid-batch loses nothing."""
+TLS (temporary certificates: no kernel can reach them), the same grades as the local pool, and a
+worker killed mid-batch loses nothing."""
 from __future__ import annotations
 
 import csv
@@ -61,7 +62,7 @@ def test_dask_cluster_grades_as_the_local_pool_and_survives_a_dead_worker(submis
 
     done, killed = threading.Event(), []
     with cluster.dask_client(local_workers=2) as client:
-        assert all(address.startswith("tcp://") for address in client.scheduler_info()["workers"])
+        assert all(address.startswith("tls://") for address in client.scheduler_info()["workers"])
         assert len(client.scheduler_info()["workers"]) == 2
         killer = threading.Thread(target=lambda: killed.append(_kill_one_worker_when_busy(client, done)))
         killer.start()

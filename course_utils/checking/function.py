@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 
 from course_utils.checking import compare
+from course_utils.checking.borrowed import MESSAGE, copied_reference, reference_names, watching
 from course_utils.checking.convert import AnswerTypeError, to_plain
 from course_utils.checking.mistakes import DeclaredAnswer
 from course_utils.checking.problem import Problem
@@ -58,17 +59,27 @@ class FunctionProblem(DeclaredAnswer, Problem):
         probes = [dict(spec=s, hidden=False) for s in self.public_probes]
         if grading:
             probes += [dict(spec=s, hidden=True) for s in self.hidden_probes]
-        for probe in probes:
-            try:
-                answer = self.run_probe(function, probe["spec"])
-                probe["answer"] = None if answer is None else to_plain(answer)
-            except StudentCodeError as error:
-                probe["error"] = error.describe()
-            except AnswerTypeError as error:
-                probe["error"] = f"an answer the checker cannot read ({error})"
-            except Exception as error:  # noqa: BLE001 - raised inside the student's function
-                probe["error"] = describe_exception(error)
-        return {"probes": probes}
+        names = reference_names(self)
+        with watching(names) as calls:
+            for probe in probes:
+                self.collect_probe(function, probe)
+        payload = {"probes": probes}
+        borrowed = copied_reference(function, names) or (calls[0] if calls else None)
+        if borrowed:
+            payload["reference"] = borrowed
+        return payload
+
+    def collect_probe(self, function, probe: dict):
+        """Run one probe, in place: ``probe["answer"]`` or ``probe["error"]``."""
+        try:
+            answer = self.run_probe(function, probe["spec"])
+            probe["answer"] = None if answer is None else to_plain(answer)
+        except StudentCodeError as error:
+            probe["error"] = error.describe()
+        except AnswerTypeError as error:
+            probe["error"] = f"an answer the checker cannot read ({error})"
+        except Exception as error:  # noqa: BLE001 - raised inside the student's function
+            probe["error"] = describe_exception(error)
 
     def run_probe(self, function, spec):
         return call_student(function, spec)
@@ -89,6 +100,9 @@ class FunctionProblem(DeclaredAnswer, Problem):
         early = verdict_without_answer(payload)
         if early is not None:
             return early
+        if payload.get("reference"):
+            return incorrect(f"{MESSAGE} (`{payload['reference']}`): write the function yourself; the "
+                             f"reference is there for the demos.", 0.0)
         probes = payload.get("probes") or []
         if not probes:
             return incorrect("No probe was run.")

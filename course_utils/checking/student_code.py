@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import traceback
 
+from course_utils.checking.borrowed import student_running
+
 
 class StudentCodeError(Exception):
     """The student's own code raised; ``describe()`` names the exception and the student's line."""
@@ -41,6 +43,7 @@ def is_student_frame(filename: str) -> bool:
 def call_student(function, *args, **kwargs):
     """Call the student's function; wrap whatever it raises so judges can report it."""
     try:
-        return function(*args, **kwargs)
+        with student_running():  # what it calls of the course's reference is noted (``borrowed``)
+            return function(*args, **kwargs)
     except Exception as error:  # noqa: BLE001 - any exception from student code is reportable
         raise StudentCodeError(error) from error
