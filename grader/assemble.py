@@ -53,15 +53,18 @@ def read_submission(data: bytes) -> nbformat.NotebookNode:
         raise InvalidSubmission(f"the file is not valid notebook JSON ({error.msg} at line {error.lineno})") from None
     except RecursionError:
         raise InvalidSubmission("the file's JSON is nested too deeply to be a notebook") from None
+    except ValueError as error:  # Python's limit on an int's digits (4,300), met while reading
+        raise InvalidSubmission(f"the file holds a value Python refuses to read ({str(error)[:90]})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
         raise InvalidSubmission("the file is JSON but not a notebook (no list of cells)")
     if len(raw["cells"]) > MAX_CELLS:
         raise InvalidSubmission(f"the notebook has more than {MAX_CELLS} cells")
-    for cell in raw["cells"]:  # what the grader never uses is not even validated
-        if isinstance(cell, dict):
-            if cell.get("cell_type") == "code":
-                cell["outputs"], cell["execution_count"] = [], None
-            cell.pop("attachments", None)
+    _keep_what_grading_reads(raw)
+    try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        raise InvalidSubmission("the file holds text that is not valid Unicode (a lone surrogate), "
+                                "or values nested too deeply") from None
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
     except Exception as error:  # noqa: BLE001 - nbformat raises many kinds for malformed input
@@ -70,6 +73,28 @@ def read_submission(data: bytes) -> nbformat.NotebookNode:
         if not isinstance(cell.get("source", ""), str) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             raise InvalidSubmission("the notebook has a malformed cell")
     return nb
+
+
+def _keep_what_grading_reads(raw: dict) -> None:
+    """Drop (in place) what the grader never uses, so it is not even validated: the notebook's
+    metadata (the release's is used), outputs, attachments, and every cell metadata but a flat
+    ``nbgrader`` one. Deep or huge values there (a 4,000-digit int, 900 levels of lists) could
+    otherwise break a later step (validation, copying, writing the feedback) and make the row an
+    ``error``."""
+    raw["metadata"] = {}
+    for cell in raw["cells"]:
+        if not isinstance(cell, dict):
+            continue
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+        cell.pop("attachments", None)
+        grading = cell.get("metadata", {}).get("nbgrader") if isinstance(cell.get("metadata"), dict) else None
+        flat = isinstance(grading, dict) and all(
+            isinstance(k, str) and len(k) < 100 and (isinstance(v, (str, bool, float)) and len(str(v)) < 1000
+                                                    or type(v) is int and abs(v) < 10**12 or v is None)
+            for k, v in grading.items())
+        if "metadata" in cell:  # a cell without any stays malformed: nbformat says so
+            cell["metadata"] = {"nbgrader": grading} if flat else {}
 
 
 def grade_id_of(cell) -> str | None:

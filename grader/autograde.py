@@ -1,7 +1,10 @@
 """Grade a folder of submissions: find them, grade them in parallel, write grades and feedback.
 
 Layouts accepted: ``SUBMISSIONS/<student>/<lesson>.ipynb`` and nbgrader's
-``SUBMISSIONS/submitted/<student>/<lesson>/<lesson>.ipynb`` (``grader.submissions``).
+``SUBMISSIONS/submitted/<student>/<lesson>/<lesson>.ipynb``, as ``layout`` says (``auto``: by the
+folder's structure as a whole, ``grader.submissions.decide_layout``). The batch's lessons
+(``lesson_ids``, else the course's lessons found) are written to ``OUT/lessons.json``: the exports
+make columns of those only, never of a file name a student chose.
 
 The coordinator (this process) decides what counts: it releases the lessons and hands each
 worker the release notebook itself (read once per batch), hashes each submission (the worker
@@ -34,10 +37,11 @@ from grader.files import UnreadableFile, read_regular_file, write_atomically
 from grader.options import GradingOptions
 from grader.release import generate, lessons
 from grader.results import CSV_FIELDS, GradeRow, Status, max_score
-from grader.submissions import Submission, find_submissions, read_bytes, sha256, with_missing
+from grader.submissions import Submission, decide_layout, find_submissions, read_bytes, sha256, with_missing
 
 DEFAULT_OPTIONS = GradingOptions().as_dict()   # the defaults as the jobs see them (``GradingOptions``)
 MAX_RESULT_BYTES = 64 * 2**20
+LESSONS_FILE = "lessons.json"   # OUT/lessons.json: the lessons of the batch grades.csv was made from
 
 
 @dataclass
@@ -45,14 +49,17 @@ class BatchReport:
     rows: list = field(default_factory=list)
     graded_now: int = 0
     reused: int = 0
+    layout: str = "plain"
+    lessons: list = field(default_factory=list)
 
 
 def autograde(submissions_dir, out_dir, workers: int | None = None, options: GradingOptions | dict | None = None,
               lesson_ids: list[str] | None = None, progress: bool = True, executor=None,
-              unsafe_no_sandbox: bool = False) -> BatchReport:
+              unsafe_no_sandbox: bool = False, layout: str = "auto") -> BatchReport:
     """Grade everything under ``submissions_dir`` into ``out_dir``; returns the rows.
 
     ``options``: a ``GradingOptions``, or a dict of the ones that differ from the defaults.
+    ``layout``: ``auto``, ``plain`` or ``nbgrader`` (``grader.submissions``).
 
     Raises ``sandbox.SandboxUnavailable`` when kernels cannot be sandboxed here, unless
     ``unsafe_no_sandbox`` (then kernels run with the grader's own rights: trusted work only).
@@ -65,7 +72,11 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     sandbox.sandbox_flags(options)  # refuse now, before anything is written, if it cannot run
     secret = signing.key()
     known = lessons()
-    found = find_submissions(submissions_dir)
+    chosen_layout = decide_layout(submissions_dir, layout)
+    found = find_submissions(submissions_dir, chosen_layout)
+    unknown = sorted(set(lesson_ids or ()) - set(known))
+    if unknown:
+        raise ValueError(f"not lessons of this course: {', '.join(unknown)} (its lessons: {', '.join(known)})")
     expected = lesson_ids or sorted({s.notebook for s in found if s.notebook in known})
     releases = generate(expected) if expected else {}  # only the lessons this batch grades
     release_dir = out_dir / "release"
@@ -76,7 +87,7 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
         keys[lesson] = fingerprint(lesson, texts[lesson], options)
     hide = sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)})
 
-    todo, report = [], BatchReport()
+    todo, report = [], BatchReport(layout=chosen_layout, lessons=list(expected))
     results = {}
     for sub in with_missing(found, expected):
         at = (sub.student, sub.notebook)
@@ -90,8 +101,8 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
         if sub.notebook not in releases:
             results[at] = _static_row(
                 sub, Status.INVALID,
-                f"{sub.path.name} is not a notebook of this course (expected one of: {', '.join(expected or known)})",
-                0.0)
+                f"{sub.path.name} is not a lesson of this batch (expected one of: {', '.join(expected or known)}): "
+                f"not graded, and left out of every export", 0.0)
             continue
         try:
             digest = sha256(read_bytes(sub.path))
@@ -117,6 +128,7 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
 
     report.rows = [results[k]["row"] for k in sorted(results)]
     write_grades_csv(out_dir / "grades.csv", report.rows)
+    write_atomically(out_dir / LESSONS_FILE, json.dumps({"lessons": list(expected)}))  # the exports' columns
     return report
 
 

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="a lesson not submitted: 0 points or an empty cell (default: zero)")
     export.add_argument("--invalid", choices=["zero", "blank"], default="zero",
                         help="a submission that is not a gradable notebook (default: zero)")
+    export.add_argument("--lessons", nargs="*", default=None,
+                        help="the lessons to export as columns (default: those of the autograde run, "
+                             "OUT/lessons.json); rows of any other file are left out")
     export.add_argument("--dest", type=Path, default=None,
                         help="file to write (default: OUT/export-FORMAT.csv; for nbgrader OUT/gradebook.db, "
                              "updated if it exists)")
@@ -66,11 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         from grader import export as exporting
 
         try:
-            path = exporting.export(args.out, args.format, args.missing, args.invalid, args.dest)
+            path = exporting.export(args.out, args.format, args.missing, args.invalid, args.dest, args.lessons)
+            skipped = exporting.left_out(args.out, args.lessons)
         except (FileNotFoundError, ValueError) as error:
             print(f"export failed: {error}", file=sys.stderr)
             return 2
         print(f"wrote {path}")
+        if skipped:  # a file a student named as they liked, or a refused folder: never a column
+            names = sorted({f"{r['student_id']}/{r['notebook']}" for r in skipped})
+            print(f"left out {len(skipped)} row(s) of no lesson of the release: {', '.join(names)[:300]}")
         return 0
     if args.command == "student-package":
         from grader import student_package
@@ -87,6 +94,9 @@ def _grading_options(parser):
     parser.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")
     parser.add_argument("--notebook-timeout", type=float, default=None, help="seconds per notebook")
     parser.add_argument("--memory-mb", type=int, default=None, help="memory cap per kernel (MiB)")
+    parser.add_argument("--layout", choices=["auto", "plain", "nbgrader"], default="auto",
+                        help="plain: SUBMISSIONS/<student>/<lesson>.ipynb; nbgrader: SUBMISSIONS/submitted/<student>/"
+                             "<lesson>/<lesson>.ipynb; auto (default): decided by the folder's structure as a whole")
     parser.add_argument("--allow-network", action="store_true", help="do not cut the kernel off the network")
     parser.add_argument("--unsafe-no-sandbox", action="store_true",
                         help="grade even where bubblewrap cannot run: kernels then run with your own rights "
@@ -148,13 +158,15 @@ def _autograde(submissions: Path, args) -> int:
         with _engine(args) as executor:
             report = autograde.autograde(submissions, args.out, workers=args.workers, options=options,
                                          lesson_ids=args.lessons, progress=not args.no_progress,
-                                         executor=executor, unsafe_no_sandbox=args.unsafe_no_sandbox)
-    except (FileNotFoundError, RuntimeError, OSError) as error:
+                                         executor=executor, unsafe_no_sandbox=args.unsafe_no_sandbox,
+                                         layout=args.layout)
+    except (FileNotFoundError, RuntimeError, OSError, ValueError) as error:
         print(f"grading could not run: {error}", file=sys.stderr)
         return 2
     print()
     print(autograde.summary_table(report.rows))
-    print(f"\n{report.graded_now} graded now, {report.reused} unchanged since the last run "
+    print(f"\nlayout: {report.layout}; lessons: {', '.join(report.lessons) or 'none'}")
+    print(f"{report.graded_now} graded now, {report.reused} unchanged since the last run "
           f"(reused), in {time.monotonic() - started:.0f} s")
     print(f"grades:   {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}/<student>/<lesson>.html")
     errors = [r for r in report.rows if r["status"] == Status.ERROR]

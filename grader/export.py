@@ -1,6 +1,7 @@
 """Grades where instructors keep them: ``OUT/grades.csv`` as the files learning platforms import.
 
     python -m grader export OUT --format canvas|moodle|wide|nbgrader [--missing zero|blank] [--invalid zero|blank]
+                                [--lessons lesson1 lesson3 ...]
 
 ``grades.csv`` has one row per (student, lesson) with a status. The exports have one row per student
 and one column per lesson, plus a total:
@@ -21,11 +22,17 @@ Each cell's status decides its number: ``graded`` and the partial-credit statuse
 give 0 or a blank cell, as ``--missing`` / ``--invalid`` say; ``error`` (the grader failed) is
 always blank, so that no student gets a zero for the grader's fault. Cells are neutralised for
 spreadsheets as ``grades.csv`` is (no leading ``= + - @``).
+
+The columns are the lessons of the release, never a name a student chose: ``--lessons``, else the
+batch's own list (``OUT/lessons.json``, written by autograde), else the course's lessons. A row of
+any other file (``Midterm Exam.ipynb`` in a student's folder: ``invalid`` in ``grades.csv``) and a
+row about a whole student folder are left out; ``left_out`` says which.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +56,34 @@ class Gradebook:
         return sum(score for score, _, _ in self.cells[student].values() if score is not None)
 
 
-def read_grades(out_dir: str | os.PathLike) -> list[dict]:
+def release_lessons(out_dir, lessons: list[str] | None = None) -> list[str]:
+    """The lessons an export may have as columns: ``lessons``, else ``OUT/lessons.json``'s, else the
+    course's (a ``grades.csv`` made before autograde wrote the list)."""
+    if lessons:
+        return list(lessons)
+    try:
+        listed = json.loads((Path(out_dir) / "lessons.json").read_text(encoding="utf-8"))["lessons"]
+        if isinstance(listed, list) and all(isinstance(lesson, str) for lesson in listed):
+            return listed
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from grader.release import lessons as course_lessons
+
+    return course_lessons()
+
+
+def read_grades(out_dir: str | os.PathLike, lessons: list[str] | None = None) -> list[dict]:
+    """The rows of ``grades.csv`` for the release's lessons (``release_lessons``); the others
+    are what ``left_out`` lists."""
+    return [row for row in read_all_grades(out_dir) if row["notebook"] in release_lessons(out_dir, lessons)]
+
+
+def left_out(out_dir, lessons: list[str] | None = None) -> list[dict]:
+    """The rows of ``grades.csv`` no export shows: files that are no lesson of the release."""
+    return [row for row in read_all_grades(out_dir) if row["notebook"] not in release_lessons(out_dir, lessons)]
+
+
+def read_all_grades(out_dir: str | os.PathLike) -> list[dict]:
     path = Path(out_dir) / "grades.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no grades yet (run `python -m grader autograde ... --out {out_dir}` first)")
@@ -114,14 +148,15 @@ def render(book: Gradebook, fmt: str) -> str:
     return buffer.getvalue()
 
 
-def export(out_dir, fmt: str, missing: str = "zero", invalid: str = "zero", dest=None) -> Path:
+def export(out_dir, fmt: str, missing: str = "zero", invalid: str = "zero", dest=None,
+           lessons: list[str] | None = None) -> Path:
     """Write ``OUT/export-<fmt>.csv`` (``OUT/gradebook.db`` for ``nbgrader``), or ``dest``,
-    atomically; returns its path."""
+    atomically; returns its path. ``lessons``: the columns (``release_lessons``)."""
     if fmt == "nbgrader":
         from grader import export_nbgrader
 
-        return export_nbgrader.write(out_dir, dest, missing, invalid)
-    text = render(build(read_grades(out_dir), missing, invalid), fmt)
+        return export_nbgrader.write(out_dir, dest, missing, invalid, lessons=lessons)
+    text = render(build(read_grades(out_dir, lessons), missing, invalid), fmt)
     dest = Path(dest) if dest else Path(out_dir) / f"export-{fmt}.csv"
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

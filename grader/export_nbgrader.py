@@ -72,7 +72,7 @@ def cell_scores(out_dir, row: dict, cells: list, invalid: str = "zero") -> dict[
 
 
 def write(out_dir, dest=None, missing: str = "zero", invalid: str = "zero",
-          source_dir: Path = SOURCE_DIR, course_id: str = "") -> Path:
+          source_dir: Path = SOURCE_DIR, course_id: str = "", lessons: list[str] | None = None) -> Path:
     """Write (or update) the gradebook from ``OUT/grades.csv`` and ``OUT/results``; returns its path."""
     from nbgrader.api import Gradebook
     from sqlalchemy.exc import SAWarning
@@ -80,7 +80,7 @@ def write(out_dir, dest=None, missing: str = "zero", invalid: str = "zero",
     for name, value in (("missing", missing), ("invalid", invalid)):
         if value not in ("zero", "blank"):
             raise ValueError(f"--{name} must be 'zero' or 'blank', not {value!r}")
-    rows = export.read_grades(out_dir)
+    rows = export.read_grades(out_dir, lessons)  # the release's lessons only (``export.release_lessons``)
     lessons = {row["notebook"] for row in rows}
     cells = {lesson: grade_cells(lesson, source_dir) for lesson in sorted(lessons)}
     cells = {lesson: found for lesson, found in cells.items() if found}

@@ -11,10 +11,7 @@ the same model the kernel used. The whole job, parsing included, is bounded in t
 """
 from __future__ import annotations
 
-import json
 import resource
-import signal
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -23,13 +20,13 @@ import nbformat
 
 from course_utils.checking import ANSWER_MIME
 from course_utils.checking.records import carries_nonce, seal_test_cells
-from grader import assemble, feedback_html, sandbox, submissions, worker
+from grader import assemble, capped_client, feedback_html, record_limits, sandbox, submissions, worker
 from grader.files import write_atomically
+from grader.job_limits import JobLimits, JobMemory, JobTimeout
+from grader.record_limits import RejectedRecord
 from grader.results import GradeRow, Status, max_score, max_score_of_text
 
-
-class JobTimeout(Exception):
-    """The whole job (parsing, kernel, judging, feedback) outlived its budget."""
+DEFAULT_JUDGE_MEMORY_MB = 1024
 
 
 def job_budget(options: dict) -> float:
@@ -41,28 +38,29 @@ def grade_submission(job: dict) -> dict:
     """``job``: student, notebook (lesson id), path, sha256, release (the release notebook's
     text), lesson_ids, options, feedback_path, hide (paths no kernel may see).
 
-    Returns ``{"row": {...grades.csv row...}, "problems": [...]}``; never raises.
+    Returns ``{"row": {...grades.csv row...}, "problems": [...]}``; never raises. The job is bounded
+    in time and in the worker's memory in any thread (``job_limits``): past a limit its row is
+    ``timeout`` / ``oom``, even when the limit fires inside the judge.
     """
     started = time.monotonic()
-    timer = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGALRM, _raise_timeout) if timer else None
     failure, timing = None, {}
+    budget = job_budget(job["options"])
+    memory = job["options"].get("judge_memory_mb", DEFAULT_JUDGE_MEMORY_MB) * 2**20
     try:
-        if timer:  # a backstop: the watchdog bounds the kernel, the caps bound everything else
-            signal.setitimer(signal.ITIMER_REAL, job_budget(job["options"]))
-        worker.prepare_judge(job["options"]["model"], (job["notebook"],))
-        row, problems, timing = _grade(job)
+        with JobLimits(budget, memory) as limits:
+            worker.prepare_judge(job["options"]["model"], (job["notebook"],))
+            limits.measure_memory_from_now()  # the judge's model, loaded once per worker, is not the job's
+            row, problems, timing = _grade(job, limits)
+            limits.check()  # a limit that fired and was swallowed on the way still counts
     except JobTimeout:
-        row, problems = _row(job, Status.TIMEOUT, f"grading this submission took longer than "
-                                                  f"{job_budget(job['options']):.0f} s"), []
+        row, problems = _row(job, Status.TIMEOUT, f"grading this submission took longer than {budget:.0f} s"), []
+    except JobMemory:
+        row, problems = _row(job, Status.OOM, f"judging this submission's answers needed more than "
+                                              f"{memory // 2**20} MiB of the grader's memory"), []
     except Exception as error:  # noqa: BLE001 - a grader bug must cost one row, not the batch
         row, problems = _row(job, Status.ERROR, f"the grader failed on this submission "
                                                 f"({type(error).__name__}: {error})"), []
         failure = traceback.format_exc()
-    finally:
-        if timer:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
     row.seconds = round(time.monotonic() - started, 1)
     result = row.as_result(problems)
     if timing:  # for the benchmark's breakdown; not a column of grades.csv
@@ -73,11 +71,7 @@ def grade_submission(job: dict) -> dict:
     return result
 
 
-def _raise_timeout(signum, frame):
-    raise JobTimeout()
-
-
-def _grade(job: dict) -> tuple[GradeRow, list[dict], dict]:
+def _grade(job: dict, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
     """The row, each test's verdict, and where the time went (template, kernel start, cells, judging)."""
     release = nbformat.reads(job["release"], as_version=4)
     try:
@@ -101,48 +95,68 @@ def _grade(job: dict) -> tuple[GradeRow, list[dict], dict]:
     status, message, info = sandbox.run_notebook(built.nb, job["options"], hidden=job.get("hide", []))
     stopped_at = info.get("stopped_at")
     judging = time.monotonic()
-    problems = []
+    problems, rejected = [], []
     for test in built.tests:
-        problems.append(_judge_cell(built.nb.cells[test.index], test, status, stopped_at))
-    score = sum(p["score"] for p in problems)
-    out_of = sum(p["max_score"] for p in problems)
-    if status == Status.OK:
-        reason = "; ".join(built.notes)
-        status = Status.GRADED
-    else:
-        reached = sum(1 for p in problems if p["reached"])
-        reason = f"{message}; graded the {reached} of {len(problems)} tests it reached"
-        if built.notes:
-            reason += "; " + "; ".join(built.notes)
-    row = _row(job, Status(status), reason, score, out_of)
+        limits.check()
+        problems.append(_judge_cell(built.nb.cells[test.index], test, status, stopped_at, rejected))
+    row = _outcome(job, built, problems, rejected, status, message)
     row.peak_memory_mib = info.get("peak_rss_mb")
     timing = info.get("timing", {})
     timing["memory_mib"] = {"kernel": info.get("peak_rss_mb"), "template": info.get("template_peak_rss_mb"),
-                            "worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+                            "worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+                            "judge_growth": limits.peak_growth // 2**20}
     timing["judge_s"] = time.monotonic() - judging
     _write_feedback(job, row, problems, built, stopped_at)
     timing["feedback_s"] = time.monotonic() - judging - timing["judge_s"]
     return row, problems, timing
 
 
-def _judge_cell(cell, test: assemble.TestCell, run_status: str, stopped_at) -> dict:
-    """Score one test cell from the payload it displayed, judged here (never in the kernel)."""
+def _outcome(job, built, problems: list[dict], rejected: list[str], status: str, message: str) -> GradeRow:
+    """The row: ``graded`` (or the run's own status) with the points earned; ``invalid``, scored 0,
+    when an answer record had to be rejected (only a kernel that forges records makes one)."""
+    score = sum(p["score"] for p in problems)
+    out_of = sum(p["max_score"] for p in problems)
+    notes = list(built.notes) + _cut_notes(built)
+    if rejected:
+        return _row(job, Status.INVALID, "; ".join(rejected), 0.0, out_of)
+    if status == Status.OK:
+        return _row(job, Status.GRADED, "; ".join(notes), score, out_of)
+    reached = sum(1 for p in problems if p["reached"])
+    reason = f"{message}; graded the {reached} of {len(problems)} tests it reached"
+    if notes:
+        reason += "; " + "; ".join(notes)
+    return _row(job, Status(status), reason, score, out_of)
+
+
+def _cut_notes(built) -> list[str]:
+    """One note when the capped client cut printed output somewhere."""
+    cut = [cell for cell in built.nb.cells if cell.get("cell_type") == "code" and capped_client.was_cut(cell)]
+    return [f"printed output was cut in {len(cut)} cell(s) (it was too large to keep; answers are "
+            f"not affected)"] if cut else []
+
+
+def _judge_cell(cell, test: assemble.TestCell, run_status: str, stopped_at, rejected: list[str]) -> dict:
+    """Score one test cell from the payload it displayed, judged here (never in the kernel). A
+    record that cannot be judged within bounds is refused before any judge runs and its reason
+    appended to ``rejected``."""
     from course_utils.checking import judge_answer
+    from course_utils.checking.registry import get_problem
 
     reached = run_status == Status.OK or stopped_at is None or test.index < stopped_at
     entry = {"grade_id": test.grade_id, "problem": test.problem_id, "max_score": test.points,
              "score": 0.0, "reached": reached, "status": "Not attempted", "message": ""}
-    payload = _payload(cell, test.problem_id)
+    try:
+        payload = _payload(cell, test.problem_id)
+        gap = None if payload is None else get_problem(test.problem_id).recorded_gap(payload)
+        if gap is not None:
+            raise RejectedRecord(gap)
+    except RejectedRecord as error:
+        rejected.append(f"the answer record of {test.grade_id} was rejected before judging: it {error}")
+        entry.update(status="Incorrect", message=f"your answer record was rejected before judging: it {error}")
+        return entry
     if payload is None:
-        error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
-        if not reached:
-            entry["message"] = "the run stopped before this test"
-        elif error is not None and error.get("ename") != "AssertionError":
-            entry["message"] = (f"no answer was recorded: the test cell raised {error.get('ename')}: "
-                                f"{str(error.get('evalue'))[:300]}")
-        else:
-            entry["message"] = "no answer was recorded by this test cell"
         entry["status"] = "Incorrect" if reached else "Not run"
+        entry["message"] = _no_answer(cell, reached)
         return entry
     verdict = judge_answer(test.problem_id, payload)
     fraction = verdict.score / verdict.max_score if verdict.max_score else 0.0
@@ -151,8 +165,18 @@ def _judge_cell(cell, test: assemble.TestCell, run_status: str, stopped_at) -> d
     return entry
 
 
+def _no_answer(cell, reached: bool) -> str:
+    error = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+    if not reached:
+        return "the run stopped before this test"
+    if error is not None and error.get("ename") != "AssertionError":
+        return f"no answer was recorded: the test cell raised {error.get('ename')}: {str(error.get('evalue'))[:300]}"
+    return "no answer was recorded by this test cell"
+
+
 def _payload(cell, problem_id: str):
-    """The first answer payload for ``problem_id`` among the cell's outputs (size-capped)."""
+    """The first answer payload for ``problem_id`` among the cell's outputs (size-capped);
+    ``RejectedRecord`` when that record cannot be read or judged within bounds."""
     for output in cell.get("outputs", []):
         data = output.get("data") if output.get("output_type") in ("display_data", "execute_result") else None
         if not isinstance(data, dict) or ANSWER_MIME not in data:
@@ -160,14 +184,11 @@ def _payload(cell, problem_id: str):
         record = data[ANSWER_MIME]
         if isinstance(record, str):
             if len(record) > sandbox.MAX_ANSWER_BYTES:
-                return None
-            try:
-                record = json.loads(record)
-            except json.JSONDecodeError:
-                continue
+                raise RejectedRecord(f"is larger than {sandbox.MAX_ANSWER_BYTES:,} bytes")
+            record = record_limits.parse_record(record)
         if (isinstance(record, dict) and record.get("problem") == problem_id and carries_nonce(record, cell)
                 and isinstance(record.get("payload"), dict)):
-            return record["payload"]
+            return record_limits.checked(record["payload"])
     return None
 
 

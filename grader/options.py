@@ -21,6 +21,7 @@ class GradingOptions:
     file_size_mb: int = 512
     scratch_mb: int = 512               # the kernel's private /tmp (its working directory)
     max_cell_output_bytes: int = 4 * 2**20  # printed output per cell; answer records have their own cap
+    judge_memory_mb: int = 1024         # what the worker's own memory may grow by while it grades one job
     network: str = "auto"               # "auto": blocked by the sandbox; "allow": not blocked
     sandbox: str = "bwrap"              # "none" only with --unsafe-no-sandbox
     model: str = "course"               # COURSE_MODEL for the kernel and for the judge alike

@@ -3,7 +3,7 @@
 An id is refused (its row says why, it is never graded) when it holds control or format
 characters (a newline that forges a CSV row, an ANSI escape that rewrites the terminal, a
 right-to-left override), a path separator, a leading character a spreadsheet evaluates
-(``= + - @``), leading or trailing spaces, or more than ``MAX_LENGTH`` characters; and when two
+(``= + - @``), a leading ``.`` (a hidden folder), leading or trailing spaces, or more than ``MAX_LENGTH`` characters; and when two
 ids would share a feedback file or look alike after normalisation (``jo smith`` / ``jo_smith``,
 ``Ada`` / ``ada``, ``ﬁ`` / ``fi``): then both are refused, so the instructor decides who is who.
 """
@@ -31,6 +31,8 @@ def problem(student: str) -> str | None:
     """Why ``student`` cannot be used as an id, or ``None`` when it can."""
     if not student:
         return "the student folder has an empty name"
+    if student.startswith("."):
+        return "the student folder's name starts with '.' (a hidden folder); rename it if it is a student's"
     if any(is_control(c) for c in student):
         return "the student folder's name contains control characters"
     if "/" in student or "\\" in student:

@@ -1,11 +1,14 @@
 """Find the submissions in a folder, and read one, without trusting anything found there.
 
-Layouts: ``SUBMISSIONS/<student>/<lesson>.ipynb`` and nbgrader's
-``SUBMISSIONS/submitted/<student>/<lesson>/<lesson>.ipynb`` (also without the ``submitted`` level).
+Layouts: ``plain``, ``SUBMISSIONS/<student>/<lesson>.ipynb`` (or ``<student>/<lesson>/<lesson>.ipynb``),
+and ``nbgrader``, ``SUBMISSIONS/submitted/<student>/<lesson>/<lesson>.ipynb``. The instructor chooses
+(``--layout``); ``auto`` reads the folder's structure as a whole (``decide_layout``), so that one
+student's folder named ``submitted`` can never make the grader look only inside it.
 Nothing there is followed or opened blindly: a student folder or notebook that is a symbolic link
 (dangling or not: it could point at the instructor's sources), a FIFO (opening it would hang),
-a device, a folder named like a notebook, or a student id that ``student_ids`` refuses becomes a
-``Submission`` with a ``problem``: a row with a reason, never a hang or a crash.
+a device, a folder named like a notebook, or a student id that ``student_ids`` refuses (a hidden
+``.name`` included) becomes a ``Submission`` with a ``problem``: a row with a reason, never a hang, a
+crash or a student who silently disappears.
 """
 from __future__ import annotations
 
@@ -66,14 +69,60 @@ def _notebooks(student_dir: Path, depth: int = 0):
             yield from _notebooks(Path(entry.path), depth + 1)
 
 
-def find_submissions(root: Path) -> list[Submission]:
-    """Every ``<student>/<notebook>.ipynb`` under ``root`` (either layout), sorted; refused
-    entries are included with their ``problem``."""
+LAYOUTS = ("auto", "plain", "nbgrader")
+NBGRADER_FOLDERS = {"source", "release", "autograded", "feedback", "submitted"}  # of an nbgrader course
+
+
+def _folders(path: Path) -> list[os.DirEntry]:
+    """The real (not linked) sub-folders of ``path``; none when it cannot be read."""
+    try:
+        return [e for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _holds_notebooks(path: Path) -> bool:
+    try:
+        return any(e.name.endswith(".ipynb") and e.is_file(follow_symlinks=False) for e in os.scandir(path))
+    except OSError:
+        return False
+
+
+def decide_layout(root: Path, layout: str = "auto") -> str:
+    """``plain`` or ``nbgrader``: ``layout`` itself unless ``auto``. ``auto`` is ``nbgrader`` only when
+    ``root/submitted`` is shaped as nbgrader's whole (notebooks at ``submitted/<student>/<lesson>/``,
+    none higher up) and no other folder of ``root`` is shaped as a student's (notebooks directly
+    inside, or one level down for a folder that is not one of an nbgrader course's)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"--layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    if layout != "auto":
+        return layout
+    submitted = Path(root) / "submitted"
+    if not submitted.is_dir() or submitted.is_symlink() or _holds_notebooks(submitted):
+        return "plain"
+    students = _folders(submitted)
+    if any(_holds_notebooks(Path(s.path)) for s in students):
+        return "plain"  # submitted/<lesson>.ipynb one level down: a student's own lesson folders
+    if not any(_holds_notebooks(Path(a.path)) for s in students for a in _folders(Path(s.path))):
+        return "plain"
+    for entry in _folders(Path(root)):
+        if entry.name == "submitted" or entry.name.startswith("."):
+            continue
+        if _holds_notebooks(Path(entry.path)) or (entry.name not in NBGRADER_FOLDERS and any(
+                _holds_notebooks(Path(sub.path)) for sub in _folders(Path(entry.path)))):
+            return "plain"  # a student's folder beside `submitted`: `submitted` is a student too
+    return "nbgrader"
+
+
+def find_submissions(root: Path, layout: str = "auto") -> list[Submission]:
+    """Every ``<student>/<notebook>.ipynb`` under ``root`` in the ``layout`` (``decide_layout``),
+    sorted; refused entries (hidden or odd folder names, links, pipes) are included with their
+    ``problem``."""
     root = Path(root)
-    if (root / "submitted").is_dir():
+    if decide_layout(root, layout) == "nbgrader":
         root = root / "submitted"
     found: dict = {}
-    entries = sorted((e for e in os.scandir(root) if not e.name.startswith(".")), key=lambda e: e.name)
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
     students = []
     for entry in entries:
         mode = entry.stat(follow_symlinks=False).st_mode

@@ -27,6 +27,7 @@ def out(tmp_path):
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(FIELDS)
         writer.writerows(ROWS)
+    (tmp_path / "lessons.json").write_text('{"lessons": ["lesson1", "lesson3", "lesson10"]}')  # as autograde writes
     return tmp_path
 
 

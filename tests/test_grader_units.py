@@ -294,7 +294,7 @@ def test_a_whole_job_is_bounded_in_time(monkeypatch):
 
     monkeypatch.setattr(worker, "prepare_judge", lambda *args: None)
     monkeypatch.setattr(grade_one, "job_budget", lambda options: 0.5)
-    monkeypatch.setattr(grade_one, "_grade", lambda job: time.sleep(30))   # e.g. a parser that never ends
+    monkeypatch.setattr(grade_one, "_grade", lambda job, limits: time.sleep(30))   # e.g. a parser that never ends
     lesson1 = nbformat.writes(release.generate(["lesson1"])["lesson1"])
     job = {"student": "s", "notebook": "lesson1", "release": lesson1, "options": {"model": "course"},
            "lesson_ids": ["lesson1"]}
@@ -303,3 +303,30 @@ def test_a_whole_job_is_bounded_in_time(monkeypatch):
     assert time.monotonic() - started < 5
     assert result["row"]["status"] == "timeout" and result["row"]["max_score"] == grade_one.max_score(
         nbformat.reads(lesson1, as_version=4))
+
+
+def test_a_whole_job_is_bounded_in_time_in_a_worker_thread_too(monkeypatch):
+    """Dask runs jobs in threads, where no alarm signal reaches: the limit still holds, and a
+    timer that fires inside the judge (behind its own ``except Exception``) is a timeout."""
+    import threading
+    import time
+
+    from grader import grade_one, worker
+
+    def judge_forever(job, limits):
+        while True:
+            try:
+                sum(range(10_000))
+            except Exception:  # noqa: BLE001 - "the checker could not judge"
+                pass
+
+    monkeypatch.setattr(worker, "prepare_judge", lambda *args: None)
+    monkeypatch.setattr(grade_one, "job_budget", lambda options: 0.5)
+    monkeypatch.setattr(grade_one, "_grade", judge_forever)
+    job = {"student": "s", "notebook": "lesson1", "release": "", "options": {"model": "course"}, "lesson_ids": []}
+    results = []
+    thread = threading.Thread(target=lambda: results.append(grade_one.grade_submission(job)))
+    started = time.monotonic()
+    thread.start()
+    thread.join(10)
+    assert time.monotonic() - started < 5 and results[0]["row"]["status"] == "timeout", results
