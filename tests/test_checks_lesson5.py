@@ -285,6 +285,24 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_
     assert judge_answer("lesson5.q1", forged).status == INCORRECT
 
 
+def test_q4_a_scrambled_nucleus_is_named_under_the_grader_too(monkeypatch, pt_model):
+    """The mask of the sorted tokens applied to the unsorted logits keeps as many tokens as the
+    nucleus: the recorded path names the real problem, not "keeps 12 where the reference keeps 12"."""
+    import torch
+
+    def not_scattered_back(logits, p):
+        sorted_probs, order = torch.sort(torch.softmax(logits, -1), descending=True)
+        filtered = logits.clone()
+        filtered[torch.cumsum(sorted_probs, -1) - sorted_probs >= p] = float("-inf")
+        return filtered
+
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    assert_grading_agrees(lesson5.q4, {"top_p_filter": top_p_pt}, {"top_p_filter": not_scattered_back})
+    payload = lesson5.q4.collect({"top_p_filter": not_scattered_back}, grading=True)
+    verdict = judge_answer("lesson5.q4", payload)
+    assert verdict.status == INCORRECT and "in id order" in verdict.message
+
+
 # -- the notebook -------------------------------------------------------------------------------------
 
 

@@ -40,12 +40,13 @@ class CategoricalTensorFlow(LogitsProblem):
     subset = False
     public_probes = [{"prompt": "The function returns"}]
     hidden_probes = [{"prompt": "My lord, the king"}]
-    hints = ('`tf.random.categorical` takes *logits* (not probabilities) with a batch axis, shape '
-             '[batch, vocab_size], and returns ids of shape [batch, num_samples].',
-             "Seed TensorFlow's random sequence first with `tf.random.set_seed(seed)`; then add a "
-             'batch axis to the 1-D `logits`, draw, and take row 0 of the result.',
-             '```\ntf.random.set_seed(...)\ndraws = tf.random.categorical(<logits with a batch '
-             'axis>, num_samples)\nreturn draws[...]\n```')
+    hints = ('`tf.random.categorical` does the sampling; what is left to you is getting its shapes right '
+             '(it works on a *batch* of rows) and making the seed decide the draws.',
+             "Seed TensorFlow's random sequence with `tf.random.set_seed(seed)` first. `tf.random.categorical` "
+             'wants logits (not probabilities) of shape [batch, vocab_size] and returns ids of shape '
+             '[batch, num_samples]: give the 1-D `logits` a batch axis, and take row 0 of the result.',
+             '```\ntf.random.set_seed(seed)\nbatch = ...      # the logits as a batch of one row: [1, vocab_size]\n'
+             'draws = ...      # [1, num_samples]\nreturn ...       # [num_samples]\n```')
 
     def run_probe(self, function, spec):
         first = call_student(function, self.logits(spec), NUM_SAMPLES, SEED)
