@@ -1,6 +1,9 @@
 """Lesson 6's beam search one step at a time: the reference step (the references expose only the
-whole search), the history of the beams kept, and the tree the notebook draws from it."""
+whole search), the history of the beams kept, the tree the notebook draws from it, and a toy tree of
+word probabilities to search by hand."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -15,8 +18,16 @@ def reference_beam_step(model, beams, scores, num_beams):
     beams: list of id lists (equal lengths); scores: list of floats (summed log-probs so far).
     Returns ``(new_beams, new_scores)`` as plain lists. Uses the PyTorch reference.
     """
+    return candidate_step(model, beams, scores, num_beams)
+
+
+def candidate_step(model, beams, scores, num_beams, combine=None):
+    """A beam step whose table of candidates is ``combine(scores, log_probs)`` (shapes
+    ``[len(beams)]`` and ``[len(beams), vocab_size]``; default: their sum, the right rule). The
+    checks pass other rules to compute the answers of known slips."""
     rows = np.stack([next_token_logits(model, "pt", tuple(int(t) for t in beam)) for beam in beams]).astype(np.float64)
-    totals = np.asarray(scores, np.float64)[:, None] + log_softmax(rows)    # [len(beams), vocab]
+    combine = combine or (lambda s, log_probs: s[:, None] + log_probs)
+    totals = combine(np.asarray(scores, np.float64), log_softmax(rows))    # [len(beams), vocab]
     best = np.argsort(-totals, axis=None, kind="stable")[:num_beams]
     parents, tokens = np.unravel_index(best, totals.shape)
     return ([list(beams[b]) + [int(t)] for b, t in zip(parents, tokens)],
@@ -77,3 +88,57 @@ def draw_beam_tree(history, tokenizer, title="Beam search, step by step"):
     axes.set_title(title + " (red: the best final beam's path; numbers: summed log-probs)", fontsize=10)
     figure.tight_layout()
     return figure
+
+
+# A toy "model": the probability of each next word after each partial sentence (after "The").
+TOY_TREE = {
+    (): {"cat": 0.5, "dog": 0.4, "owl": 0.1},
+    ("cat",): {"sat": 0.35, "ran": 0.34, "is": 0.31},
+    ("dog",): {"barked": 0.55, "was": 0.45},
+    ("owl",): {"flew": 0.6, "hooted": 0.4},
+    ("cat", "sat"): {"down": 0.6, "still": 0.4},
+    ("cat", "ran"): {"away": 0.98, "home": 0.02},
+    ("cat", "is"): {"asleep": 0.55, "hungry": 0.45},
+    ("dog", "barked"): {"loudly": 0.55, "twice": 0.45},
+    ("dog", "was"): {"happy": 0.9, "lost": 0.1},
+    ("owl", "flew"): {"off": 0.7, "in": 0.3},
+    ("owl", "hooted"): {"twice": 0.6, "softly": 0.4},
+}
+TOY_STEPS = 3
+
+
+def toy_probability(path, tree=TOY_TREE):
+    """P(path) = the product of each word's probability given the words before it."""
+    return math.prod(tree[tuple(path[:i])][word] for i, word in enumerate(path))
+
+
+def toy_beam_search(num_beams, tree=TOY_TREE, steps=TOY_STEPS, score=None):
+    """The best path of a beam search over ``tree`` (``num_beams=1``: greedy). ``score(beam_score,
+    p)`` gives a candidate's score (default: summed log-probabilities); a slip can be passed."""
+    score = score or (lambda beam_score, p: beam_score + math.log(p))
+    beams = [((), 0.0)]
+    for _ in range(steps):
+        candidates = [(score(s, p), path + (word,)) for path, s in beams for word, p in tree[path].items()]
+        candidates.sort(key=lambda c: -c[0])
+        beams = [(path, s) for s, path in candidates[:num_beams]]
+    return list(beams[0][0])
+
+
+def toy_greedy_starts(num_beams, tree=TOY_TREE, steps=TOY_STEPS):
+    """The slip "beam search = one greedy run from each of the num_beams best first words"."""
+    firsts = sorted(tree[()], key=lambda w: -tree[()][w])[:num_beams]
+    runs = []
+    for first in firsts:
+        path = (first,)
+        while len(path) < steps:
+            path += (max(tree[path], key=tree[path].get),)
+        runs.append(path)
+    return list(max(runs, key=toy_probability))
+
+
+def toy_exact(tree=TOY_TREE, steps=TOY_STEPS):
+    """The most likely of all complete paths: exact search, by enumeration."""
+    paths = [()]
+    for _ in range(steps):
+        paths = [path + (word,) for path in paths for word in tree[path]]
+    return list(max(paths, key=toy_probability))

@@ -3,44 +3,69 @@
 Expected values come from the references (``log_probs_from_logits``, ``sequence_logprob``,
 ``beam_search``, ``greedy_search``) on the model the notebook uses; the named mistakes are those
 same computations with one classic slip. The log-probability exercises (q1, q2) are declared in
-``lesson6_logprobs``; the beam-step helpers the notebook draws with live in ``beam_steps``.
+``lesson6_logprobs``, the search space, the toy tree and the cost of beams (q3, q4, q9, q10) in
+``lesson6_search``, the n-gram ban (q7) in ``lesson6_ngrams``; the beam-step helpers and the toy
+tree live in ``beam_steps``.
 """
 import numpy as np
 
 from course_utils.checking import FunctionProblem, ValueProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
 from course_utils.checking import compare
+from course_utils.checking.student_code import StudentCodeError
 from course_utils.checking.reference_cache import reference_result
-from course_utils.lessons.beam_steps import beam_history, draw_beam_tree, reference_beam_step
+from course_utils.lessons.beam_steps import beam_history, candidate_step, draw_beam_tree, reference_beam_step
 from course_utils.lessons.lesson6_logprobs import LogProbsTensorFlow, SequenceLogprob
-from course_utils.reference import banned_ngram_tokens
+from course_utils.lessons.lesson6_ngrams import BannedTokens
+from course_utils.lessons.lesson6_search import (COST_BEAMS, COST_SETTINGS, SEARCH_BEAMS, SEARCH_T, TIME_CHOICES,
+                                                 TOY_TREE, CacheRatio, SearchSpaceDigits, TimeGrowth, ToyTree,
+                                                 cache_bytes)
 
 BEAM_PROMPT = "The function returns"
 BEAM_SETTINGS = {"num_beams": 5, "max_new_tokens": 12, "no_repeat_ngram_size": 2}
 
 
-# -- q3: one step of beam search (PyTorch) --------------------------------------------------------
+# -- q5: one step of beam search (PyTorch) --------------------------------------------------------
 class BeamStep(FunctionProblem):
     """``beam_step(model, beams, scores, num_beams)`` -> ``(new_beams, new_scores)``, best first."""
 
-    id = "lesson6.q3"
+    id = "lesson6.q5"
     var = "beam_step"
     framework = "pt"
-    public_probes = [{"prompt": "The function returns", "width": 1, "num_beams": 3},
-                     {"prompt": "In the future", "width": 3, "num_beams": 3}]
+    # The probe that starts from several beams comes first: it is the one that tells most slips apart
+    # (from the prompt alone, with a score of 0, several of them give the right answer).
+    public_probes = [{"prompt": "In the future", "width": 3, "num_beams": 3},
+                     {"prompt": "The function returns", "width": 1, "num_beams": 3}]
     hidden_probes = [{"prompt": "My lord, the king", "width": 2, "num_beams": 4},
                      {"prompt": "A list is", "width": 4, "num_beams": 2}]
     rtol, atol = 1e-4, 1e-3
     hints = ("Every (beam, token) pair is a candidate whose score is the beam's score plus the "
              "token's log-probability; keep the best `num_beams` candidates of *all* of them, not "
-             'the best of each beam.',
-             'Run the model on all beams at once, log_softmax the last position: a [len(beams), '
-             "vocab_size] table; add each beam's score to its row; `torch.topk` on the flattened "
-             'table gives the best candidates, and `divmod(index, vocab_size)` gives the beam and '
-             'the token of each.',
-             '```\nlogits = model(torch.tensor(beams)).logits[:, -1]\ntable = '
-             'torch.tensor(scores)[:, None] + ...\ntop = torch.topk(table.flatten(), ...)\nfor '
-             'score, index in zip(top.values.tolist(), top.indices.tolist()):\n    beam, token = '
-             'divmod(index, ...)\n    ...                  # new beam: beams[beam] + [token]\n```')
+             "the best of each beam.",
+             "Run the model on all beams at once and log-softmax the last position: a [len(beams), "
+             "vocab_size] table of log P(token | beam). Add each beam's score to its row. Then rank "
+             "the table as one long list (flatten it): a flat index says both which row (beam) and "
+             "which column (token) the candidate came from; integer division and remainder by the "
+             "row length undo the flattening.",
+             "```\nwith torch.no_grad():\n    logits = model(torch.tensor(beams)).logits[:, -1]   "
+             "# [len(beams), vocab_size]\ntable = ...      # every candidate's score, same shape\nbest "
+             "= ...       # the num_beams best entries of the WHOLE table, best first\nfor score, "
+             "index in best:\n    beam, token = ...   # the row and column of a flat index\n    ...  "
+             "            # new beam: beams[beam] + [token]\n```")
+
+    def run_probe(self, function, spec):
+        beams, scores = self.inputs(spec)
+        try:
+            result = call_student(function, self.ctx.model("pt"), [list(b) for b in beams], list(scores),
+                                  spec["num_beams"])
+        except StudentCodeError as error:
+            if isinstance(error.error, IndexError):
+                return {"index_error": error.describe()}
+            raise
+        if result is None:
+            return None
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            return {"not_a_pair": True}
+        return list(result)
 
     def inputs(self, spec):
         """The beams going into the step: the prompt alone, or the prompt + each of its top tokens."""
@@ -49,24 +74,40 @@ class BeamStep(FunctionProblem):
             return [ids], [0.0]
         return reference_beam_step(model, [ids], [0.0], spec["width"])
 
-    def run_probe(self, function, spec):
-        beams, scores = self.inputs(spec)
-        result = call_student(function, self.ctx.model("pt"), [list(b) for b in beams], list(scores),
-                              spec["num_beams"])
-        if result is None:
-            return None
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            return {"not_a_pair": True}
-        return list(result)
-
     def expected(self, spec):
         beams, scores = self.inputs(spec)
         return tuple(reference_beam_step(self.ctx.model("pt"), beams, scores, spec["num_beams"]))
 
     def wrong_form(self, answer, spec):
+        if isinstance(answer, dict) and "index_error" in answer:
+            return (f"your function raised {answer['index_error']}. A flat index of the [len(beams), "
+                    "vocab_size] table is `row * vocab_size + column`: the beam is `index // vocab_size` "
+                    "and the token `index % vocab_size` (swapped, the beam number runs past the beams).")
         if not isinstance(answer, list) or len(answer) != 2:
             return "`beam_step` should return a pair `(new_beams, new_scores)`"
         return None
+
+    def slip(self, spec, combine, start=None):
+        """The step with a slip: ``combine(scores, log_probs)`` builds the table (default: the beams'
+        scores plus the log-probs); ``start`` limits the candidates to the first beam."""
+        model, (beams, scores) = self.ctx.model("pt"), self.inputs(spec)
+        return candidate_step(model, beams[:start], scores[:start], spec["num_beams"], combine)
+
+    @mistake("You added probabilities to the beams' scores; the scores are sums of log-probabilities: add "
+             "log-softmax, not softmax.")
+    def added_probabilities(self, spec):
+        return self.slip(spec, lambda scores, log_probs: scores[:, None] + np.exp(log_probs))
+
+    @mistake("You multiplied the beam's score by the log-probability; log-probabilities of a product add up.")
+    def multiplied_logs(self, spec):
+        if not any(self.inputs(spec)[1]):
+            return None                  # from the prompt (score 0) every product is 0: no order
+        return self.slip(spec, lambda scores, log_probs: scores[:, None] * log_probs)
+
+    @mistake("All your new beams extend the first beam: `topk` on the 2-D table works row by row. Rank "
+             "the flattened table, every (beam, token) pair together.")
+    def first_row_only(self, spec):
+        return self.slip(spec, None, start=1)
 
     @mistake("You kept only the best token of each beam; the best extensions may all come from one "
              "beam: rank every (beam, token) pair together.")
@@ -109,11 +150,11 @@ def sorted_beams(beams):
         return None
 
 
-# -- q4: the whole search (PyTorch) -----------------------------------------------------------------
+# -- q6: the whole search (PyTorch) -----------------------------------------------------------------
 class BeamSearch(FunctionProblem):
     """``beam_search_pt(model, input_ids, num_beams, max_new_tokens)`` -> the best beam's ids."""
 
-    id = "lesson6.q4"
+    id = "lesson6.q6"
     var = "beam_search_pt"
     framework = "pt"
     public_probes = [{"prompt": "The function returns", "num_beams": 3, "max_new_tokens": 5}]
@@ -171,63 +212,9 @@ class BeamSearch(FunctionProblem):
         return ", ".join(f"{k}={v!r}" for k, v in spec.items())
 
 
-# -- q5: the n-gram ban -------------------------------------------------------------------------------
-class BannedTokens(FunctionProblem):
-    """``banned_tokens(ids, n)``: the tokens that, appended to ``ids``, would repeat an n-gram."""
-
-    id = "lesson6.q5"
-    var = "banned_tokens"
-    public_probes = [{"ids": [10, 20, 30, 10, 20], "n": 3}, {"ids": [5, 6, 5, 7, 5], "n": 2}]
-    hidden_probes = [{"ids": [1, 2, 3, 4], "n": 2}, {"ids": [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5], "n": 1},
-                     {"ids": [7, 8, 9, 7, 8, 9, 7, 8], "n": 3}, {"ids": [1, 2, 1, 2, 1, 2, 1], "n": 4},
-                     {"ids": [4, 4], "n": 3}]
-    hints = ('An n-gram is n tokens in a row. The next token would complete an n-gram whose first '
-             'n - 1 tokens are the last n - 1 tokens of `ids`.',
-             'Take the last n - 1 tokens as a prefix; wherever the same n - 1 tokens occur earlier '
-             'in `ids`, the token that followed them there is banned.',
-             '```\nprefix = ids[len(ids) - (n - 1):]\nreturn [ids[i + n - 1] for i in '
-             'range(len(ids) - n + 1)\n        if ...]                  # the n - 1 tokens at i '
-             'equal the prefix\n```')
-
-    def run_probe(self, function, spec):
-        return call_student(function, list(spec["ids"]), spec["n"])
-
-    @staticmethod
-    def banned(ids, n):
-        """The reference's ban as a sorted list without repeats (the order of a ban does not matter)."""
-        return sorted(set(banned_ngram_tokens(list(ids), n))) if n >= 1 else []
-
-    def expected(self, spec):
-        return self.banned(spec["ids"], spec["n"])
-
-    def wrong_form(self, answer, spec):
-        if not isinstance(answer, list) or not all(type(t) is int for t in answer):
-            return "`banned_tokens` should return a list of token ids (ints)"
-        return None
-
-    def normalise(self, answer):
-        return sorted(set(answer))
-
-    @mistake("Off by one: you banned tokens for (n - 1)-grams. An n-gram is the last n - 1 tokens plus "
-             "the candidate.")
-    def shorter_ngrams(self, spec):
-        return self.banned(spec["ids"], spec["n"] - 1)
-
-    @mistake("Off by one: you banned tokens for (n + 1)-grams. An n-gram is the last n - 1 tokens plus "
-             "the candidate.")
-    def longer_ngrams(self, spec):
-        return self.banned(spec["ids"], spec["n"] + 1)
-
-    def diagnose(self, answer, expected, spec):
-        return f"the banned tokens should be {expected}, not {answer}"
-
-    def describe_probe(self, spec):
-        return f"ids={spec['ids']}, n={spec['n']}"
-
-
-# -- q6: generate() with beams -------------------------------------------------------------------------
+# -- q8: generate() with beams -------------------------------------------------------------------------
 class BeamIds(ValueProblem):
-    id = "lesson6.q6"
+    id = "lesson6.q8"
     var = "beam_ids"
     framework = "pt"
     hints = ('`model.generate` runs beam search when `num_beams > 1` and `do_sample=False`; the '
@@ -274,6 +261,8 @@ class BeamIds(ValueProblem):
         return self.expected()[len(self.prompt()):]
 
 
-qvars = bind_exercises(globals(), [LogProbsTensorFlow, SequenceLogprob, BeamStep, BeamSearch, BannedTokens, BeamIds])
+qvars = bind_exercises(globals(), [LogProbsTensorFlow, SequenceLogprob, SearchSpaceDigits, ToyTree, BeamStep,
+                                   BeamSearch, BannedTokens, BeamIds, CacheRatio, TimeGrowth])
 __all__ = qvars + ["____", "BEAM_PROMPT", "BEAM_SETTINGS", "beam_history", "draw_beam_tree",
-                   "reference_beam_step"]
+                   "reference_beam_step", "SEARCH_T", "SEARCH_BEAMS", "TOY_TREE", "COST_BEAMS", "COST_SETTINGS",
+                   "TIME_CHOICES", "cache_bytes"]
