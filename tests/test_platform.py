@@ -158,16 +158,17 @@ def test_student_package_pins_nothing_and_pulls_no_grading_or_test_stack():
     assert {"pytest", "nbval"} <= _requirement_names(extras["dev"])
 
 
-@pytest.mark.parametrize("stack", ["locked", "student-platform"])
+@pytest.mark.parametrize("stack", ["locked", "student-platform", "oldest"])
 def test_both_stacks_satisfy_the_student_ranges(stack):
-    """The ranges admit the locked pins and today's platform versions: pip then changes nothing."""
+    """The ranges admit the locked pins, today's platform versions and the oldest versions CI tests
+    (constraints/oldest.txt): pip then changes nothing."""
     from packaging.requirements import Requirement
 
     if stack == "locked":
         versions = _locked()
     else:
         versions = {}
-        for line in open(os.path.join(ROOT, "constraints", "student-platform.txt")):
+        for line in open(os.path.join(ROOT, "constraints", f"{stack}.txt")):
             match = re.match(r"^([A-Za-z0-9_.\-]+)==(\S+)", line)
             if match:
                 versions[match.group(1).lower()] = match.group(2)
@@ -199,8 +200,9 @@ def test_readme_commands_environment_yml_and_ci_use_the_lock():
     assert "-c constraints/locked.txt" in env_text and "-e .[tf,grader,dev]" in env_text
     ci = open(os.path.join(ROOT, ".ci", "run")).read()
     assert install in ci and "bash .ci/student-platform" in ci
-    platform = open(os.path.join(ROOT, ".ci", "student-platform")).read()
-    assert "comm -23" in platform and "pip install -q ." in platform
+    platform = open(os.path.join(ROOT, ".ci", "student-env")).read()  # .ci/student-platform runs it
+    assert "comm -23" in platform and "COURSE_PIP_SOURCE=" in platform and "pip wheel" in platform
+    assert "student-env" in open(os.path.join(ROOT, ".ci", "student-platform")).read()
 
 
 # -- the notebooks' first cell ------------------------------------------------------------------------------
