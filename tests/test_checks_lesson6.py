@@ -67,6 +67,10 @@ def sequence_logprob(model, ids, input_len, mistake=None):
         return float(torch.exp(token_log_probs[input_len - 1:]).prod())
     if mistake == "prompt":
         return float(token_log_probs.sum())
+    if mistake == "added":
+        return float(torch.exp(token_log_probs[input_len - 1:]).sum())
+    if mistake == "multiplied":
+        return float(token_log_probs[input_len - 1:].prod())
     if mistake == "first":
         return float(token_log_probs[input_len:].sum())
     return float(token_log_probs[input_len - 1:].sum())
@@ -76,7 +80,8 @@ def test_q2_sequence_logprob(pt_model):
     assert check(lesson6.q2, sequence_logprob_pt=sequence_logprob).status == CORRECT
     assert grade(lesson6.q2, sequence_logprob_pt=sequence_logprob).status == CORRECT
     for mistake, phrase in [("product", "product of probabilities"), ("prompt", "includes the prompt"),
-                            ("unshifted", "wrong positions"), ("first", "first generated token")]:
+                            ("unshifted", "wrong positions"), ("first", "first generated token"),
+                            ("added", "added probabilities"), ("multiplied", "multiplied log-probabilities")]:
         verdict = check(lesson6.q2, sequence_logprob_pt=lambda m, i, n: sequence_logprob(m, i, n, mistake))
         assert_named(verdict, phrase)
     assert check(lesson6.q2, sequence_logprob_pt=lambda m, i, n: EqualsEverything(0.0)).status == INCORRECT

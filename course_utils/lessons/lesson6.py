@@ -223,9 +223,9 @@ class BeamIds(ValueProblem):
              'it), pass the ids and the settings one by one, and keep the whole first sequence, '
              'prompt included, as a list of ints.',
              '```\nbeam_input = tokenizer(BEAM_PROMPT, return_tensors="pt")\noutput = '
-             'model.generate(**beam_input, num_beams=..., do_sample=False, max_new_tokens=...,\n   '
-             '                     no_repeat_ngram_size=..., '
-             'pad_token_id=tokenizer.eos_token_id)\nbeam_ids = output[...].tolist()\n```')
+             'model.generate(**beam_input, ...,   # the four settings, one by one\n'
+             '                        pad_token_id=tokenizer.eos_token_id)\nbeam_ids = ...       '
+             '# the first sequence, prompt included, as a list of ints\n```')
 
     def prompt(self):
         return tuple(self.ctx.tokenizer.encode(BEAM_PROMPT))

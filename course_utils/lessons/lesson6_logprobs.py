@@ -25,8 +25,8 @@ class LogProbsTensorFlow(FunctionProblem):
              '`tf.nn.log_softmax(logits, axis=-1)` gives the [seq_len, vocab_size] '
              'log-probabilities; picking entry `labels[t]` of row `t` is a gather with one index '
              'per row (`batch_dims=1`).',
-             '```\nlog_probs = tf.nn.log_softmax(logits, axis=...)\nreturn tf.gather(log_probs, '
-             '..., batch_dims=...)\n```')
+             '```\nlog_probs = ...   # [seq_len, vocab_size]: every row normalised over the vocabulary\n'
+             'return ...        # [seq_len]: from row t, the entry at labels[t] (one gather, no loop)\n```')
 
     def logits_labels(self, spec):
         """``(logits[:-1], ids[1:])`` as numpy: shapes (seq_len - 1, vocab_size) and (seq_len - 1,)."""
@@ -91,9 +91,9 @@ class SequenceLogprob(FunctionProblem):
              'after the prompt (position `input_len`) is entry `input_len - 1`. Sum from there and '
              'return a float.',
              '```\nwith torch.no_grad():\n    logits = '
-             'model(torch.tensor([ids])).logits[0]\nlabels = '
-             'torch.tensor(ids[1:])\ntoken_log_probs = torch.log_softmax(logits[...], '
-             '-1).gather(-1, ...)[:, 0]\nreturn float(token_log_probs[...].sum())\n```')
+             'model(torch.tensor([ids])).logits[0]     # [seq_len, vocab_size]\nlabels = '
+             'torch.tensor(ids[1:])\ntoken_log_probs = ...   # entry j: log P(ids[j + 1] | ids[:j + 1])'
+             '\nreturn float(...)        # summed from the first generated token on\n```')
 
     def run_probe(self, function, spec):
         ids = self.ctx.tokenizer.encode(spec["text"])
@@ -114,6 +114,15 @@ class SequenceLogprob(FunctionProblem):
              "products underflow for long texts.")
     def product(self, spec):
         return float(np.exp(self.token_log_probs(spec)[0][max(spec["input_len"], 1) - 1:].sum()))
+
+    @mistake("You added probabilities; a sequence's probability multiplies them, so its logarithm adds "
+             "their log-probabilities.")
+    def added_probabilities(self, spec):
+        return float(np.exp(self.token_log_probs(spec)[0][max(spec["input_len"], 1) - 1:]).sum())
+
+    @mistake("You multiplied log-probabilities; the logarithm of a product is the sum of the logarithms.")
+    def multiplied_logs(self, spec):
+        return float(np.prod(self.token_log_probs(spec)[0][max(spec["input_len"], 1) - 1:]))
 
     @mistake("Your sum includes the prompt's tokens: count only positions >= input_len.")
     def prompt_counted(self, spec):
