@@ -96,6 +96,8 @@ def test_q1_categorical(tf_model):
     assert_named(check(lesson5.q1, sample_tf=uniform), "uniform")
     assert_named(check(lesson5.q1, sample_tf=sharpened), "chi-square")
     assert_named(check(lesson5.q1, sample_tf=unseeded), "same seed")
+    op_seed_only = check(lesson5.q1, sample_tf=lambda l, n, s: tf.random.categorical(l[None, :], n, seed=s)[0])
+    assert_named(op_seed_only, "`seed=` argument alone")
     assert_named(check(lesson5.q1, sample_tf=seed_ignored), "two different seeds")
     assert_named(check(lesson5.q1, sample_tf=batch_kept), "take row 0")
     assert_named(check(lesson5.q1, sample_tf=floats), "integers")

@@ -33,7 +33,9 @@ def judge_samples(answer, num_samples, probs, name):
 def judge_seeds(answer, name):
     """Same seed, same draws; another seed, other draws."""
     if not isinstance(answer.get("again"), list) or answer["again"] != answer["samples"]:
-        return f"calling {name} twice with the same seed gave different draws: use the seed"
+        return (f"calling {name} twice with the same seed gave different draws: seed TensorFlow's random "
+                "sequence with `tf.random.set_seed(seed)` before drawing (an operation's own `seed=` "
+                "argument alone does not make two calls draw the same)")
     if answer.get("other") == answer["samples"]:
         return f"{name} gave the same draws for two different seeds: the seed must decide the draws"
     return None
