@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, Problem, solutions, ____
-from course_utils.lessons import lesson7
+from course_utils.lessons import lesson7, lesson7_measure
 
 from lesson_check_helpers import (EqualsEverythingFloat as EqualsEverything, LyingList, assert_grading_agrees,  # noqa: F401
                                   assert_named, bundled, check, grade)
@@ -168,9 +168,21 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_
                     {"perplexity_pt": lambda m, i, n: perplexity_pt(m, i, n, "prompt")}),
              "q3": ({"min_p_filter": min_p_filter}, {"min_p_filter": lambda l, p: min_p_filter(l, p, "absolute")}),
              "q4": ({"repetition_penalty_tf": repetition_penalty_tf},
-                    {"repetition_penalty_tf": lambda l, i, p: repetition_penalty_tf(l, i, p, "divide")})}
+                    {"repetition_penalty_tf": lambda l, i, p: repetition_penalty_tf(l, i, p, "divide")}),
+             "q5": ({"my_generate": my_generate},
+                    {"my_generate": lambda *a, **kw: my_generate(*a, mistake="temperature_last", **kw)}),
+             "q6": ({"distinct_n": distinct_n}, {"distinct_n": lambda s, n: distinct_n(s, n, "concatenated")})}
     for name, (right, wrong) in cases.items():
         assert_grading_agrees(getattr(lesson7, name), right, wrong)
+    from course_utils.checking import judge_answer
+
+    right = {"choices": right_choices()}
+    wrong = {"choices": dict(right_choices(), story=(right_choices()["factual"][0], "lowest perplexity"))}
+    lesson7.q7.grade(right)
+    with pytest.raises(AssertionError, match="Incorrect"):
+        lesson7.q7.grade(wrong)
+    for namespace, expected in [(right, CORRECT), (wrong, INCORRECT)]:
+        assert judge_answer("lesson7.q7", lesson7.q7.collect(namespace, grading=True)).status == expected
 
 
 def test_a_filters_record_keeps_its_infinities_on_the_way_to_the_grader(pt_model):
@@ -224,6 +236,173 @@ def test_no_cell_before_an_exercise_holds_its_solution():
             problem = getattr(lesson7, grade_id.split("_")[1])
             body = [line.strip() for line in problem.solution_code.splitlines()[1:]
                     if line.strip() and not line.strip().startswith(("#", "return", "def", "with "))]
-            assert not any(line.split("#")[0].strip() in before for line in body), grade_id
+            body = [line.split("#")[0].strip() for line in body]
+            assert not any(len(line) > 12 and line in before for line in body), grade_id
         if cell["cell_type"] == "code":
             before += "".join(cell["source"])
+
+
+# -- q5: the capstone, my_generate equals generate() ------------------------------------------------------
+def my_generate(model, input_ids, *, max_new_tokens, temperature=1.0, top_k=0, top_p=1.0, min_p=None,
+                repetition_penalty=1.0, no_repeat_ngram_size=0, do_sample=False, seed=0, mistake=None):
+    """A student's loop without the cache; ``mistake`` plants one slip."""
+    import torch
+
+    from course_utils.reference import pt as ref_pt
+
+    ids = input_ids[0].tolist()
+    torch.manual_seed(seed)
+    for _ in range(max_new_tokens):
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0, -1].clone()
+        if repetition_penalty != 1.0 and mistake != "no_penalty":
+            seen = torch.tensor(sorted(set(ids)))
+            scores = logits[seen]
+            logits[seen] = (scores / repetition_penalty if mistake == "penalty_divides" else
+                            torch.where(scores < 0, scores * repetition_penalty, scores / repetition_penalty))
+        if no_repeat_ngram_size > 0 and mistake != "no_ngram_ban":
+            logits[lesson7.banned_ngram_tokens(ids, no_repeat_ngram_size)] = float("-inf")
+        if do_sample and mistake != "argmax":
+            if mistake != "temperature_last":
+                logits = logits / temperature
+            if top_k:
+                logits = ref_pt.top_k_filter(logits, top_k + (mistake == "top_k_plus_one"))
+            if top_p < 1.0:
+                if mistake == "top_p_drops_crossing":      # descending, cumulative > p dropped, no shift
+                    sorted_logits, order = torch.sort(logits, descending=True)
+                    drop = sorted_logits.softmax(-1).cumsum(-1) >= top_p
+                    drop[0] = False
+                    logits = logits.masked_fill(drop.scatter(0, order, drop), float("-inf"))
+                else:
+                    logits = ref_pt.top_p_filter(logits, top_p)
+            if min_p is not None:
+                probs = torch.softmax(logits, -1)
+                logits = logits.masked_fill(probs < min_p * probs.max(), float("-inf"))
+            if mistake == "temperature_last":
+                logits = logits / temperature
+            if mistake == "reseed":
+                torch.manual_seed(seed)
+            next_id = int(torch.multinomial(torch.softmax(logits, -1), 1))
+        else:
+            next_id = int(torch.argmax(logits))
+        ids.append(next_id)
+        if next_id == model.config.eos_token_id:
+            break
+    return torch.tensor([ids]) if mistake is None else ids
+
+
+Q5_MISTAKES = [("argmax", "took the argmax"), ("reseed", "seed at every step"),
+               ("temperature_last", "temperature comes after the filters"), ("top_k_plus_one", "one token too many"),
+               ("top_p_drops_crossing", "drops the token whose cumulative"), ("penalty_divides", "divides every seen"),
+               ("no_ngram_ban", "ignores `no_repeat_ngram_size`"), ("no_penalty", "ignores `repetition_penalty`")]
+
+
+def test_q5_my_generate_equals_generate_and_names_every_slip(pt_model):
+    assert check(lesson7.q5, my_generate=my_generate).status == CORRECT        # a (1, n) tensor is read
+    assert grade(lesson7.q5, my_generate=my_generate).status == CORRECT
+    for mistake, phrase in Q5_MISTAKES:
+        assert_named(check(lesson7.q5, my_generate=lambda *a, k=mistake, **kw: my_generate(*a, mistake=k, **kw)),
+                     phrase)
+    only_new = check(lesson7.q5, my_generate=lambda m, i, **kw: my_generate(m, i, **kw)[0, i.shape[1]:])
+    assert_named(only_new, "only the new tokens")
+
+    def unseeded(model, input_ids, **kw):               # no seed at all: a generic, located diagnosis
+        kw["seed"] = kw["seed"] + 1000
+        return my_generate(model, input_ids, **kw)
+    assert_named(check(lesson7.q5, my_generate=unseeded), "new token")
+    assert check(lesson7.q5, my_generate=lambda m, i, **kw: None).status == NOT_ATTEMPTED
+    assert check(lesson7.q5, my_generate=lambda m, i, **kw: "text").status == INCORRECT
+
+
+def test_q5_every_slip_shows_on_a_public_probe_and_the_loop_equals_generate(pt_model, tokenizer):
+    from course_utils.lessons import lesson7_generate as gen
+
+    problem = lesson7.q5
+    for spec in problem.public_probes + problem.hidden_probes:
+        key = problem.key(spec)
+        assert gen.rebuilt(key[0], key[1], key[2], dict(key[3]), key[4]) == problem.expected(spec), spec
+    for slip in gen.SLIPS:
+        assert any(problem.slip(spec, slip, needs_sampling=False) != problem.expected(spec)
+                   for spec in problem.public_probes), slip
+
+
+def test_generate_default_budget_and_warper_order_are_what_the_lesson_says(pt_model, tokenizer):
+    """Section 4 and 5 state these; a transformers that changes them fails here."""
+    import torch
+    from transformers import MinPLogitsWarper, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+    from transformers.generation.configuration_utils import GenerationConfig
+
+    ids = torch.tensor([tokenizer.encode("My lord, the king is dead")])
+    out = pt_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                            pad_token_id=tokenizer.eos_token_id, eos_token_id=None)
+    assert out.shape[1] - ids.shape[1] == GenerationConfig().max_length == 20      # 20 *new* tokens
+    config = GenerationConfig(do_sample=True, temperature=0.7, top_k=10, top_p=0.9, min_p=0.1)
+    kinds = [type(p) for p in pt_model._get_logits_processor(generation_config=config, input_ids_seq_length=1,
+                                                             encoder_input_ids=ids, prefix_allowed_tokens_fn=None,
+                                                             logits_processor=None)]
+    wanted = [TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, MinPLogitsWarper]
+    assert [k for k in kinds if k in wanted] == wanted
+
+
+# -- q6: distinct-n --------------------------------------------------------------------------------------
+def distinct_n(sequences, n, mistake=None):
+    if mistake == "concatenated":
+        sequences = [[t for s in sequences for t in s]]
+    per = [[tuple(s[i:i + n]) for i in range(len(s) - n + 1)] for s in sequences]
+    grams = [g for p in per for g in p]
+    if mistake == "per_sample":
+        ratios = [len(set(p)) / len(p) for p in per if p]
+        return sum(ratios) / len(ratios)
+    if mistake == "count":
+        return len(set(grams))
+    if mistake == "over_tokens":
+        return len(set(grams)) / sum(len(s) for s in sequences)
+    if mistake == "unigrams":
+        return distinct_n(sequences, 1)
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def test_q6_distinct_n():
+    assert check(lesson7.q6, distinct_n=distinct_n).status == CORRECT
+    assert grade(lesson7.q6, distinct_n=distinct_n).status == CORRECT
+    for mistake, phrase in [("concatenated", "run across the end"), ("per_sample", "averaged each sample"),
+                            ("count", "number of distinct n-grams"), ("over_tokens", "number of tokens"),
+                            ("unigrams", "single tokens")]:
+        assert_named(check(lesson7.q6, distinct_n=lambda s, n, k=mistake: distinct_n(s, n, k)), phrase)
+    assert check(lesson7.q6, distinct_n=lambda s, n: None).status == NOT_ATTEMPTED
+
+
+# -- q7: the choice, checked against the measured table ---------------------------------------------------
+def right_choices():
+    table = lesson7.q7.table()
+    return {task: (lesson7.pick(table[task], rule), rule) for task, rule in
+            [("factual", "lowest perplexity"), ("summary", "fewest repeats under the cap"),
+             ("story", "most distinct-2 under the cap")]}
+
+
+def test_q7_choices(pt_model):
+    from course_utils.lessons.lesson7_choose import WHY_NOT
+
+    right = right_choices()
+    assert check(lesson7.q7, choices=right).status == CORRECT
+    assert grade(lesson7.q7, choices=right).status == CORRECT
+    for (task, rule), why in WHY_NOT.items():
+        wrong = dict(right, **{task: (lesson7.pick(lesson7.q7.table()[task], rule), rule)})
+        assert_named(check(lesson7.q7, choices=wrong), why[:40])
+    table = lesson7.q7.table()
+    for task, (strategy, rule) in right.items():
+        other = next(name for name in lesson7.STRATEGIES if name != lesson7.pick(table[task], rule))
+        assert_named(check(lesson7.q7, choices=dict(right, **{task: (other, rule)})), "by your own numbers")
+    assert_named(check(lesson7.q7, choices=dict(right, story=("beam", "most distinct-2"))), "not one of the strategies")
+    assert_named(check(lesson7.q7, choices=dict(right, story=(right["story"][0], "best"))), "not one of the rules")
+    assert check(lesson7.q7, choices={"factual": right["factual"]}).status == INCORRECT
+    assert check(lesson7.q7, choices=____).status == NOT_ATTEMPTED
+
+
+def test_the_cap_rules_out_junk_and_greedy_is_the_same_across_samples(pt_model):
+    table = lesson7.q7.table()
+    for task, entry in table.items():
+        rows = entry["strategies"]
+        assert rows["greedy"]["distinct-2"] <= 1 / lesson7_measure.SAMPLES + 1e-9 or \
+            rows["greedy"]["distinct-2"] < rows["top-p 0.9"]["distinct-2"], task
+        assert rows["sampling T=1.5"]["perplexity"] > entry["cap"], task

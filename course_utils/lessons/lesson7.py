@@ -17,6 +17,12 @@ from course_utils.checking.reference_cache import forward_logits
 from course_utils.lessons.logits_problems import FilterProblem, LogitsProblem
 from course_utils.lessons.lesson7_tools import (min_p_keep, per_token_probs, repeated_ngram_share,
                                                  repetition_penalty_numpy)
+from course_utils.lessons.lesson7_capstone import MyGenerate
+from course_utils.lessons.lesson7_generate import negative_logits
+from course_utils.lessons.lesson7_choose import ChooseStrategies, DistinctN
+from course_utils.lessons.lesson7_choose import measured as strategy_table   # once per model: q7 reuses it
+from course_utils.lessons.lesson7_measure import RULES, STRATEGIES, TASKS, as_frame, pick
+from course_utils.reference.framework_free import banned_ngram_tokens
 
 LN2 = math.log(2.0)
 
@@ -251,5 +257,7 @@ class RepetitionPenaltyTensorFlow(LogitsProblem):
                 f"among them as input_ids), penalty={spec['penalty']}")
 
 
-qvars = bind_exercises(globals(), [EntropyTensorFlow, PerplexityPyTorch, MinP, RepetitionPenaltyTensorFlow])
-__all__ = qvars + ["____", "per_token_probs", "repeated_ngram_share"]   # not the references of q3, q4
+qvars = bind_exercises(globals(), [EntropyTensorFlow, PerplexityPyTorch, MinP, RepetitionPenaltyTensorFlow,
+                                   MyGenerate, DistinctN, ChooseStrategies])
+__all__ = qvars + ["____", "per_token_probs", "repeated_ngram_share", "banned_ngram_tokens", "negative_logits",  # not the
+                   "TASKS", "STRATEGIES", "RULES", "strategy_table", "as_frame", "pick"]    # references of q3..q6

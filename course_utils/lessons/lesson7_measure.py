@@ -1,0 +1,120 @@
+"""Lesson 7's measurements: three tasks, six strategies, five samples each, three numbers per cell.
+
+``strategy_table(model, tokenizer)`` draws, for every task and strategy, ``SAMPLES`` continuations
+in one batched ``generate()`` call (the rows of one call, seeded once, are independent draws: the
+same as five seeds, five times cheaper), and measures them: ``repeats`` (the mean share of
+repeated token 3-grams inside one text), ``distinct-2`` (distinct token bigrams over all bigrams of
+the five texts pooled: variety across samples) and ``perplexity`` (the mean over the samples of
+exp(mean NLL) of the continuation under the model at temperature 1). A human continuation of each
+prompt gives the ``cap``: twice its perplexity. The checker of the choice exercise re-measures the
+same table on the same model, once per process.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from course_utils.lessons.lesson7_generate import OFF
+from course_utils.lessons.lesson7_tools import repeated_ngram_share
+
+SAMPLES = 5
+TASKS = {   # task -> (prompt, max_new_tokens, a continuation a person wrote)
+    "factual": ("A list is", 6, " a mutable sequence that stores items in order."),
+    "summary": ("In short, the function returns", 12,
+                " a new sorted list and leaves the original list unchanged, so it is safe to call twice."),
+    "story": ("Once upon a time, the king", 20,
+              " of a small country lost his crown in a river, and the fisherman who found it asked for "
+              "nothing in return but a song at the next feast."),
+}
+STRATEGIES = {
+    "greedy": {},
+    "greedy, no repeats": {"repetition_penalty": 1.2, "no_repeat_ngram_size": 3},
+    "sampling T=0.7": {"do_sample": True, "temperature": 0.7},
+    "top-p 0.9": {"do_sample": True, "top_p": 0.9},
+    "min-p 0.1, T=1.5": {"do_sample": True, "temperature": 1.5, "min_p": 0.1},
+    "sampling T=1.5": {"do_sample": True, "temperature": 1.5},
+}
+
+
+def distinct_n_reference(sequences, n: int) -> float:
+    """Distinct n-grams over all n-grams, pooled over ``sequences`` (no n-gram crosses two of them)."""
+    grams = [tuple(seq[i:i + n]) for seq in sequences for i in range(len(seq) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def continuations(model, tokenizer, prompt: str, max_new_tokens: int, settings: dict, seed: int = 0):
+    """``SAMPLES`` continuations (lists of new ids, cut after <|endoftext|>) from one batched call."""
+    import torch
+
+    s = {**OFF, **settings}
+    input_ids = torch.tensor([tokenizer.encode(prompt)] * SAMPLES)
+    kwargs = {"repetition_penalty": s["repetition_penalty"], "no_repeat_ngram_size": s["no_repeat_ngram_size"]}
+    if s["do_sample"]:
+        kwargs.update(temperature=s["temperature"], top_k=s["top_k"], top_p=s["top_p"], min_p=s["min_p"])
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        out = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), do_sample=s["do_sample"],
+                             max_new_tokens=max_new_tokens, pad_token_id=tokenizer.eos_token_id, **kwargs)
+    rows = []
+    for row in out[:, input_ids.shape[1]:].tolist():
+        eos = row.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in row else len(row)
+        rows.append(row[:eos])
+    return rows
+
+
+def perplexities(model, prompt_ids: list[int], rows: list[list[int]]) -> list[float]:
+    """exp(mean NLL) of each continuation in ``rows`` after ``prompt_ids``, at temperature 1."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([prompt_ids + r + [0] * (width - len(r)) for r in rows])  # padding after: never read
+    with torch.no_grad():
+        log_probs = torch.log_softmax(model(ids).logits[:, :-1].double(), -1)
+    token_log_probs = log_probs.gather(-1, ids[:, 1:, None])[..., 0].numpy()
+    start = len(prompt_ids) - 1                       # row t scores token t + 1
+    return [float(np.exp(-token_log_probs[i, start:start + len(r)].mean())) for i, r in enumerate(rows)]
+
+
+def strategy_table(model, tokenizer) -> dict:
+    """{task: {"cap": float, "human perplexity": float, "strategies": {name: {"repeats", "distinct-2",
+    "perplexity"}}}}: every number the choice exercise is judged on."""
+    table = {}
+    for task, (prompt, max_new_tokens, human) in TASKS.items():
+        prompt_ids = tokenizer.encode(prompt)
+        human_ppl = perplexities(model, prompt_ids, [tokenizer.encode(prompt + human)[len(prompt_ids):]])[0]
+        rows = {}
+        for name, settings in STRATEGIES.items():
+            texts = continuations(model, tokenizer, prompt, max_new_tokens, settings)
+            rows[name] = {"repeats": float(np.mean([repeated_ngram_share(t, 3) for t in texts])),
+                          "distinct-2": distinct_n_reference(texts, 2),
+                          "perplexity": float(np.mean(perplexities(model, prompt_ids, texts)))}
+        table[task] = {"cap": 2 * human_ppl, "human perplexity": human_ppl, "strategies": rows}
+    return table
+
+
+def as_frame(table: dict):
+    """The table as a pandas DataFrame, one row per (task, strategy), for the notebook."""
+    import pandas as pd
+
+    records = [{"task": task, "strategy": name, **{k: round(v, 3) for k, v in numbers.items()},
+                "under the cap": numbers["perplexity"] <= entry["cap"]}
+               for task, entry in table.items() for name, numbers in entry["strategies"].items()]
+    return pd.DataFrame(records).set_index(["task", "strategy"])
+
+
+# -- the rules a student may give as the reason for a choice -------------------------------------------
+RULES = ("lowest perplexity", "fewest repeats", "most distinct-2",
+         "fewest repeats under the cap", "most distinct-2 under the cap")
+
+
+def pick(entry: dict, rule: str) -> str:
+    """The strategy ``rule`` picks in one task's ``entry`` of ``strategy_table`` (ties: lower perplexity,
+    then the order of ``STRATEGIES``)."""
+    rows = entry["strategies"]
+    names = [n for n in rows if not rule.endswith("under the cap") or rows[n]["perplexity"] <= entry["cap"]]
+    if not names:
+        names = list(rows)
+    if rule.startswith("lowest perplexity"):
+        return min(names, key=lambda n: rows[n]["perplexity"])
+    if rule.startswith("fewest repeats"):
+        return min(names, key=lambda n: (round(rows[n]["repeats"], 6), rows[n]["perplexity"]))
+    return min(names, key=lambda n: (-round(rows[n]["distinct-2"], 6), rows[n]["perplexity"]))
