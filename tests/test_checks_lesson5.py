@@ -372,6 +372,20 @@ def test_q5_sampling_loop(tokenizer):
 
     assert check(lesson5.q5, sample_loop_tf=too_long).status == INCORRECT
     assert_named(check(lesson5.q5, sample_loop_tf=reseeding_loop(tokenizer)), "set_seed(seed)` at every step")
+
+    def no_stop(model, input_ids, max_new_tokens, seed):   # a run of the public probe draws a '.'
+        tf.random.set_seed(seed)
+        ids = list(input_ids)
+        for _ in range(max_new_tokens):
+            ids.append(int(tf.random.categorical(model(tf.constant([ids])).logits[:, -1, :], 1)[0, 0]))
+        return ids
+
+    assert_named(check(lesson5.q5, sample_loop_tf=no_stop), "runs past '.'")
+
+    def new_only(model, input_ids, max_new_tokens, seed):
+        return right(model, input_ids, max_new_tokens, seed)[len(input_ids):]
+
+    assert_named(check(lesson5.q5, sample_loop_tf=new_only), "start with the prompt's ids")
     first = check(lesson5.q5, sample_loop_tf=sampling_loop(tokenizer, lambda logits: tf.random.categorical(logits, 1),
                                                            position=0))
     assert_named(first, "*first* token")
