@@ -25,17 +25,19 @@ def pt_layer0_io(model, ids: tuple) -> dict:
 
     seen = {}
     transformer = model.transformer
-    hooks = [transformer.h[0].ln_1.register_forward_hook(lambda m, i, o: seen.update(attn_in=o)),
+    # Hooks on the layers themselves, not output_hidden_states: what each layer receives does not
+    # depend on how a transformers version collects its outputs. ln_1's input is block 0's input.
+    hooks = [transformer.h[0].ln_1.register_forward_hook(lambda m, i, o: seen.update(hidden_0=i[0], attn_in=o)),
              transformer.h[0].attn.c_proj.register_forward_hook(lambda m, i, o: seen.update(heads=i[0])),
              transformer.ln_f.register_forward_hook(lambda m, i, o: seen.update(final_hidden=i[0]))]
     try:
         with torch.no_grad():
-            output = model(torch.tensor([list(ids)]), output_hidden_states=True)
+            output = model(torch.tensor([list(ids)]))
     finally:
         for hook in hooks:
             hook.remove()
     found = {name: value[0].numpy() for name, value in seen.items()}
-    found.update(hidden_0=output.hidden_states[0][0].numpy(), logits=output.logits[0].numpy())
+    found["logits"] = output.logits[0].numpy()
     return found
 
 
