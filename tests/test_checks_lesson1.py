@@ -203,3 +203,33 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, tokenizer):
 
 
 # -- the notebook ----------------------------------------------------------------------------------
+
+
+# -- every named mistake, under check() and on the grader's recorded path ---------------------------
+def named_mistakes(tokenizer):
+    """(exercise, the student's namespace, a phrase of the message that names the mistake)."""
+    emoji_ids = tokenizer.encode(lesson1.EMOJI)
+    return [
+        ("q1", {"vocab_size": len(tokenizer) - 1}, "largest token id"),
+        ("q2", {"subword_tokens": lesson1.SUBWORD_TEXT.split()}, "words, not tokens"),
+        ("q2", {"subword_tokens": [tokenizer.decode([i]) for i in tokenizer.encode(lesson1.SUBWORD_TEXT)]},
+         "decoded pieces"),
+        ("q4", {"eos_id": len(tokenizer)}, "size of the vocabulary"),
+        ("q4", {"eos_id": tokenizer.eos_token}, "token's string"),
+        ("q4", {"eos_id": [tokenizer.eos_token_id]}, "single number"),
+        ("q5", {"token_cost": lambda word: len(tokenizer.encode(word))}, "without the space"),
+        ("q5", {"token_cost": len}, "characters"),
+        ("q5", {"token_cost": lambda word: len(tokenizer(" " + word))}, "keys of the dictionary"),
+        ("q6", {"token_string": str.strip}, "dropped the space"),
+        ("q6", {"token_string": lambda piece: piece}, "as it is"),
+        ("q6", {"token_string": lambda piece: piece.strip() + ("\u0120" if piece[0] == " " else "")}, "in front"),
+        ("q7", {"lone_pieces": [lesson1.EMOJI]}, "together"),
+        ("q7", {"lone_pieces": tokenizer.convert_ids_to_tokens(emoji_ids)}, "token strings"),
+    ]
+
+
+def test_every_named_mistake_under_check_and_the_recorded_path(tokenizer):
+    for name, namespace, phrase in named_mistakes(tokenizer):
+        problem = getattr(lesson1, name)
+        assert_named(check(problem, **namespace), phrase)
+        assert_named(judge_answer(problem.id, problem.collect(namespace, grading=True)), phrase)

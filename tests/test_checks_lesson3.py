@@ -225,3 +225,45 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tok
 
 
 # -- the notebook ----------------------------------------------------------------------------------
+
+
+# -- every named mistake, under check() and on the grader's recorded path ---------------------------
+def test_every_named_mistake_under_check_and_the_recorded_path(pt_model, tokenizer):
+    import torch
+
+    row = logits_of(pt_model, tokenizer, lesson3.RATIO_PREFIX)[0, -1]
+    probs = torch.softmax(row, dim=-1)
+    be, do = (tokenizer.encode(t)[0] for t in lesson3.RATIO_TOKENS)
+    be_bare, do_bare = (tokenizer.encode(t.strip())[0] for t in lesson3.RATIO_TOKENS)
+    prompt_rows = logits_of(pt_model, tokenizer, lesson3.PREFIX_PROMPT)[0]
+    predicted = prompt_rows.argmax(-1).tolist()
+    prompt_ids = tokenizer.encode(lesson3.PREFIX_PROMPT)
+
+    def distribution(pick):
+        def next_token_distribution(model, input_ids):
+            with torch.no_grad():
+                return pick(model(input_ids).logits)
+        return next_token_distribution
+
+    cases = [
+        ("q1", {"predicted_ids": prompt_ids}, "prompt's own token ids"),
+        ("q1", {"predicted_ids": prompt_ids[1:]}, "really follow each prefix"),
+        ("q1", {"predicted_ids": predicted[:-1]}, "the last row"),
+        ("q1", {"predicted_ids": predicted[1:]}, "the first row"),
+        ("q2", {"ratio": float(probs[do] / probs[be])}, "upside down"),
+        ("q2", {"ratio": float(row[be] / row[do])}, "ratio of logits"),
+        ("q2", {"ratio": float(row[be] - row[do])}, "*logarithm* of the ratio"),
+        ("q2", {"ratio": float(probs[be] - probs[do])}, "difference of probabilities"),
+        ("q2", {"ratio": float(probs[be_bare] / probs[do_bare])}, "leading space"),
+        ("q3", {"next_token_distribution": distribution(lambda l: l[0, -1])}, "not probabilities"),
+        ("q3", {"next_token_distribution": distribution(lambda l: torch.softmax(l[0], dim=0)[-1])},
+         "sequence axis"),
+        ("q3", {"next_token_distribution": distribution(lambda l: torch.softmax(l[0, -2], dim=-1))},
+         "one position too early"),
+        ("q3", {"next_token_distribution": distribution(lambda l: torch.softmax(l[0], dim=-1))},
+         "every position"),
+    ]
+    for name, namespace, phrase in cases:
+        problem = getattr(lesson3, name)
+        assert_named(check(problem, **namespace), phrase)
+        assert_named(judge_answer(problem.id, problem.collect(namespace, grading=True)), phrase)

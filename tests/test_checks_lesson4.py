@@ -87,8 +87,10 @@ def test_q1_named_mistakes(tf_steps, tokenizer, mistake, phrase):
                                           ("sequence axis", "look like positions")])
 def test_q1_wrong_logits(tf_steps, tokenizer, step, phrase):
     period = tokenizer.encode(".")[0]
-    verdict = check(lesson4.q1, greedy_tf=greedy_loop(tf_steps[step], period))
+    function = greedy_loop(tf_steps[step], period)
+    verdict = check(lesson4.q1, greedy_tf=function)
     assert verdict.status == INCORRECT and phrase in verdict.message, verdict
+    assert_named(judge_answer("lesson4.q1", lesson4.q1.collect({"greedy_tf": function}, grading=True)), phrase)
 
 
 def test_q1_hidden_probes(tf_steps, tokenizer):
@@ -126,6 +128,8 @@ def test_q2_pytorch_generator(tokenizer):
     assert grade(lesson4.q2, greedy_ids_generator=pt_generator(period)).status == CORRECT
     stuck = check(lesson4.q2, greedy_ids_generator=pt_generator(period, append=False))
     assert stuck.status == INCORRECT and "never appends" in stuck.message
+    payload = lesson4.q2.collect({"greedy_ids_generator": pt_generator(period, append=False)}, grading=True)
+    assert_named(judge_answer("lesson4.q2", payload), "never appends")
 
     def crashes(model, input_ids, max_new_tokens):
         yield 1 // 0

@@ -174,6 +174,10 @@ class EndOfTextId(ValueProblem):
     def vocabulary_size(self):
         return len(self.ctx.tokenizer)
 
+    @mistake("That is the token's string; the exercise asks for its id, the number the model reads.")
+    def token_string(self):
+        return self.ctx.tokenizer.eos_token
+
     def diagnose(self, answer, expected):
         if answer == [expected]:
             return "That is a list holding the id; give the id itself, a single number."
@@ -206,6 +210,11 @@ class TokenCost(FunctionProblem):
     @mistake("You counted characters; a token is usually several characters.")
     def characters(self, spec):
         return len(spec)
+
+    @mistake("`len(tokenizer(...))` counts the keys of the dictionary the tokenizer returns "
+             "(`input_ids`, `attention_mask`), not tokens: count the ids.")
+    def dictionary_keys(self, spec):
+        return len(self.ctx.tokenizer(" " + spec))
 
     def describe_probe(self, spec):
         return repr(spec)

@@ -104,6 +104,12 @@ class ProbabilityRatio(ValueProblem):
         logits, (be, do) = self.logits(), self.ids()
         return float(logits[be] / logits[do])
 
+    @mistake("That is the difference of the two logits, the *logarithm* of the ratio: take its "
+             "exponential.")
+    def logit_difference(self):
+        logits, (be, do) = self.logits(), self.ids()
+        return float(logits[be] - logits[do])
+
     @mistake("That is a difference of probabilities, not a ratio.")
     def difference(self):
         probs, (be, do) = softmax(self.logits()), self.ids()
@@ -141,6 +147,12 @@ class NextTokenDistribution(FunctionProblem):
 
     def expected(self, spec):
         return softmax(logits_rows(self.ctx, spec)[-1]).tolist()
+
+    def wrong_form(self, answer, spec):
+        if isinstance(answer, list) and answer and isinstance(answer[0], list):
+            return ("That is a distribution for every position (or a batch): return the last position's "
+                    "probabilities only, one vector of shape [vocab_size].")
+        return None
 
     @mistake("Those are logits, not probabilities: apply softmax.")
     def logits(self, spec):
