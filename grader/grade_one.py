@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 
 from course_utils.checking import ANSWER_MIME
+from course_utils.checking.borrowed_static import mark_reference_answers
 from course_utils.checking.records import carries_nonce, seal_test_cells
 from grader import assemble, capped_client, feedback_html, record_limits, sandbox, submissions, worker
 from grader.files import write_atomically
@@ -99,6 +100,7 @@ def _grade(job: dict, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
     for test in built.tests:
         limits.check()
         problems.append(_judge_cell(built.nb.cells[test.index], test, status, stopped_at, rejected))
+    mark_reference_answers(built.nb.cells, problems)  # the grader's own reading: answers that are the reference
     row = _outcome(job, built, problems, rejected, status, message)
     row.peak_memory_mib = info.get("peak_rss_mb")
     timing = info.get("timing", {})
