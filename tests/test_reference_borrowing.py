@@ -69,3 +69,40 @@ def test_an_honest_answer_and_a_strategy_built_on_the_filters_are_not_accused():
     assert reference_names(lesson7.q5) == ()
     assert ref_pt.top_p_filter.__code__.co_name == "top_p_filter"  # the watch put the code back
     assert ref_pt.top_p_filter(__import__("torch").tensor([1.0, 2.0]), 1.0).tolist() == [1.0, 2.0]
+
+
+def test_the_grader_reads_answer_cells_that_delegate_to_the_reference():
+    """The trusted, static half: what the student's cells bind, read by the grader, not the kernel."""
+    import nbformat
+
+    from course_utils.checking.borrowed_static import mark_reference_answers
+
+    def cell(source, **nbgrader):
+        made = nbformat.v4.new_code_cell(source)
+        if nbgrader:
+            made.metadata["nbgrader"] = nbgrader
+        return made
+
+    setup = cell("from course_utils.reference import pt as ref_pt", locked=True, grade_id="setup")
+    demo = cell("print(ref_pt.top_p_filter(ref_pt.top_k_filter([1.0, 2.0], 1), 0.9))", locked=True, grade_id="demo")
+    answers = {
+        "alias": [cell("top_p_filter = ref_pt.top_p_filter", solution=True, grade_id="a")],
+        "taken_earlier": [cell("nucleus = ref_pt.top_p_filter"),
+                          cell("def top_p_filter(logits, p):\n    return nucleus(logits, p)", solution=True, grade_id="a")],
+        "imported": [cell("from course_utils.reference.pt import top_p_filter as f\n"
+                          "def top_p_filter(logits, p):\n    return f(logits, p)", solution=True, grade_id="a")],
+        "getattr": [cell("import course_utils.reference.pt as R\ntop_p_filter = getattr(R, 'top_p_' + 'filter')",
+                         solution=True, grade_id="a")],
+        "honest": [cell(inspect.getsource(own_top_p).replace("own_top_p", "top_p_filter"), solution=True, grade_id="a")],
+    }
+    for how, cells in answers.items():
+        entries = [{"problem": "lesson5.q4", "score": 1.0, "status": CORRECT, "message": ""},
+                   {"problem": "lesson7.q5", "score": 1.0, "status": CORRECT, "message": ""}]
+        strategy = cell("def my_generate(model, ids, **kw):\n    return ref_pt.top_k_filter(ids, 2)",
+                        solution=True, grade_id="b")
+        mark_reference_answers([setup, demo, *cells, strategy], entries)
+        if how == "honest":
+            assert entries[0]["score"] == 1.0, how
+        else:
+            assert entries[0]["score"] == 0 and MESSAGE in entries[0]["message"], how
+        assert entries[1]["score"] == 1.0, how   # composes the filters by design; demos may use them
