@@ -1,7 +1,9 @@
 """Lesson 3 (next-token probabilities): the checks and the notebook.
 
 References pass in either framework, named mistakes are named (wrong softmax axis, a row off by
-one, logits for probabilities, an inverted ratio), starters are Not attempted, answers that lie
+one, logits for probabilities, an inverted ratio, a logit difference; in the TensorFlow chain rule
+of q4: each token read from its own row, a probability for a log-probability, raw logits, the first
+token only, a mean, the prefix scored too), under check() and on the grader's recorded path; starters are Not attempted, answers that lie
 about themselves fail, a wrong distribution comes with a figure, grading mode raises on wrong
 answers (hidden probes included), and the trusted ``judge_answer`` agrees with the kernel. The
 source notebook runs with every reference answer Correct; its student version runs unanswered.

@@ -2,9 +2,11 @@
 
 The TensorFlow loop and the PyTorch generator: references pass; each known mistake (never
 appending, running past '.', dropping the '.', a budget off by one, the first position's logits,
-argmax over the wrong axis) is named; stubs are Not attempted; hidden probes catch what public ones
-miss; grading mode raises and the trusted ``judge_answer`` agrees. The cached-calls prediction is
-judged from its payload alone. The notebooks run as in the lesson 1 tests.
+argmax over the wrong axis; for the generator also a plain function returning a list, a list
+yielded, the prompt yielded) is named, under check() and on the grader's recorded path; stubs are
+Not attempted; hidden probes catch what public ones miss; grading mode raises and the trusted
+``judge_answer`` agrees. The cached-calls prediction is judged from its payload alone: a wrong
+first guess is recorded in the verdict, never sticky. The notebooks run as in the lesson 1 tests.
 """
 from __future__ import annotations
 
