@@ -7,7 +7,10 @@ hash (the file is read again here, and must not have changed). The judge is load
 kernel runs (``worker.prepare_judge``); the assembled notebook runs in a contained kernel
 (``sandbox``); each answer payload is read from the test cell the assembler placed and judged
 here, in the grader's process, with ``course_utils.checking.judge_answer`` against references on
-the same model the kernel used. The whole job, parsing included, is bounded in time.
+the same model the kernel used. The whole job, parsing included, is bounded in time and in what it
+adds to the worker's memory, in whatever thread runs it (``job_limits``). Each record is checked
+(``record_limits``, then the exercise's declared probes, ``recorded_gap``) before any judge runs:
+one that cannot be judged within bounds makes the row ``invalid`` with the reason, never ``error``.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from grader.job_limits import JobLimits, JobMemory, JobTimeout
 from grader.record_limits import RejectedRecord
 from grader.results import GradeRow, Status, max_score, max_score_of_text
 
-DEFAULT_JUDGE_MEMORY_MB = 1024
+DEFAULT_JUDGE_MEMORY_MB = 1024   # GradingOptions.judge_memory_mb, for jobs made without it
 
 
 def job_budget(options: dict) -> float:
