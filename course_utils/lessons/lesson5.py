@@ -40,13 +40,14 @@ class CategoricalTensorFlow(LogitsProblem):
     subset = False
     public_probes = [{"prompt": "The function returns"}]
     hidden_probes = [{"prompt": "My lord, the king"}]
-    hints = ('`tf.random.categorical` does the sampling; what is left to you is getting its shapes right '
-             '(it works on a *batch* of rows) and making the seed decide the draws.',
-             "Seed TensorFlow's random sequence with `tf.random.set_seed(seed)` first. `tf.random.categorical` "
-             'wants logits (not probabilities) of shape [batch, vocab_size] and returns ids of shape '
-             '[batch, num_samples]: give the 1-D `logits` a batch axis, and take row 0 of the result.',
-             '```\ntf.random.set_seed(seed)\nbatch = ...      # the logits as a batch of one row: [1, vocab_size]\n'
-             'draws = ...      # [1, num_samples]\nreturn ...       # [num_samples]\n```')
+    hints = ('`tf.random.categorical` does the sampling; what is left to you is getting its shapes '
+             'right (it works on a *batch* of rows) and making the seed decide the draws.',
+             "Seed TensorFlow's random sequence with `tf.random.set_seed(seed)` first. "
+             '`tf.random.categorical` wants logits (not probabilities) of shape [batch, vocab_size] and '
+             'returns ids of shape [batch, num_samples]: give the 1-D `logits` a batch axis, and take '
+             'row 0 of the result.',
+             '```\ntf.random.set_seed(seed)\nbatch = ...      # the logits as a batch of one row: '
+             '[1, vocab_size]\ndraws = ...      # [1, num_samples]\nreturn ...       # [num_samples]\n```')
 
     def run_probe(self, function, spec):
         first = call_student(function, self.logits(spec), NUM_SAMPLES, SEED)
@@ -72,11 +73,13 @@ class CategoricalTensorFlow(LogitsProblem):
         return judge_seeds(answer, "`sample_tf`")
 
     def judge(self, payload):
-        probes = payload.get("probes") if isinstance(payload, dict) else None
-        if any("logits should be a matrix" in str(p.get("error", "")) for p in probes or [] if isinstance(p, dict)):
+        probes = (payload.get("probes") if isinstance(payload, dict) else None) or []
+        errors = [str(p.get("error", "")) for p in probes if isinstance(p, dict)]
+        if any("logits should be a matrix" in error for error in errors):
+            # TensorFlow's own message names no fix: say what the shapes are, and what to do.
             return incorrect("`tf.random.categorical` raised: it wants a batch of rows, logits of shape "
-                             "[batch, vocab_size], and `logits` here is one row of shape [vocab_size]. Give it a "
-                             "batch axis, then take row 0 of the draws." + self.hint_pointer())
+                             "[batch, vocab_size], and `logits` here is one row of shape [vocab_size]. "
+                             "Give it a batch axis, then take row 0 of the draws." + self.hint_pointer())
         return with_figure(super().judge(payload), lambda: self.figure(payload))
 
     def figure(self, payload):
@@ -157,23 +160,27 @@ class Temperature(LogitsProblem):
         return (self.numpy_logits(spec).astype(np.float64) + amount).tolist()
 
     def same_up_to_a_shift(self, answer, expected) -> bool:
+        """Whether ``answer`` is ``expected`` plus one constant (the same distribution after softmax)."""
         difference = np.asarray(answer, np.float64) - np.asarray(expected, np.float64)
-        return bool(np.all(np.isfinite(difference)) and np.ptp(difference) <= 1e-4 * max(1.0, np.abs(expected).max()))
+        scale = max(1.0, float(np.abs(expected).max()))
+        return bool(np.all(np.isfinite(difference)) and np.ptp(difference) <= 1e-4 * scale)
 
     def judge_probe(self, spec, answer):
         problem = super().judge_probe(spec, answer)
-        if problem is not None and is_float_vector(answer, SUBSET) and self.same_up_to_a_shift(answer, self.expected(spec)):
+        if (problem is not None and is_float_vector(answer, SUBSET)
+                and self.same_up_to_a_shift(answer, self.expected(spec))):
             return None   # log-probabilities / T: the same distribution (noted by ``judge``)
         return problem
 
     def judge(self, payload):
         verdict = with_figure(super().judge(payload), lambda: self.figure(payload))
-        shifted = [p for p in payload.get("probes") or [] if isinstance(p, dict) and is_float_vector(p.get("answer"), SUBSET)
+        probes = payload.get("probes") or [] if isinstance(payload, dict) else []
+        shifted = [p for p in probes if isinstance(p, dict) and is_float_vector(p.get("answer"), SUBSET)
                    and not self.same(p["answer"], self.expected(p["spec"]))]
         if verdict.status == CORRECT and shifted:
-            verdict.message += (" Your logits differ from `logits / temperature` by one constant (log-probabilities "
-                                "divided by T?): softmax gives the same distribution, so this is accepted; "
-                                "`generate()` returns the logits themselves divided by T.")
+            verdict.message += (" Your logits differ from `logits / temperature` by one constant "
+                                "(log-probabilities divided by T?): softmax gives the same distribution, so "
+                                "this is accepted; `generate()` returns the logits themselves divided by T.")
         return verdict
 
     def figure(self, payload):
