@@ -5,7 +5,8 @@ unshifted positions, the first generated token left out; the search space's digi
 toy tree searched greedily, as greedy runs, exhaustively, its probability added or in logs; one
 token per beam, scores not added, probabilities added, log-probs multiplied, the first row only,
 // and % swapped; greedy, the last beam; n-gram bans off by one, ids[-0:] for n = 1, the last
-window missed; the cache predicted shared, squared, exponential; the time misread); stubs are Not
+window missed; the length penalty on the whole length, as a factor, left out, multiplied, on the score; the cache
+predicted shared, squared, exponential; the time misread); stubs are Not
 attempted; answers that lie about
 themselves fail; grading mode raises on wrong answers (hidden probes included) and the trusted
 ``judge_answer`` agrees. The source notebook runs with every reference answer Correct; its student
@@ -321,8 +322,44 @@ def test_q4_toy_tree():
     assert check(lesson6.q4, toy_answer=____).status == NOT_ATTEMPTED
 
 
-# -- q9: predict the cache of 8 beams ---------------------------------------------------------------
-def test_q9_cache_ratio(pt_model, tokenizer):
+# -- q9: the length penalty ---------------------------------------------------------------------------
+def ranking_score(sum_logprob, prompt_len, total_len, length_penalty):
+    return sum_logprob / (total_len - prompt_len) ** length_penalty
+
+
+def test_q9_ranking_score():
+    assert check(lesson6.q9, ranking_score=ranking_score).status == CORRECT
+    assert grade(lesson6.q9, ranking_score=ranking_score).status == CORRECT
+    for slip, phrase in [(lambda s, p, t, lp: s / t ** lp, "prompt counted"),
+                         (lambda s, p, t, lp: s / ((t - p) * lp), "not a factor"),
+                         (lambda s, p, t, lp: s / (t - p), "left out"),
+                         (lambda s, p, t, lp: s * (t - p) ** lp, "multiplied"),
+                         (lambda s, p, t, lp: s ** lp / (t - p), "exponent went on the score")]:
+        assert_named(check(lesson6.q9, ranking_score=slip), phrase)
+        assert_named(grade(lesson6.q9, ranking_score=slip), phrase)
+    assert_named(check(lesson6.q9, ranking_score=lambda s, p, t, lp: "x"), "should return a number")
+    assert check(lesson6.q9, ranking_score=lambda s, p, t, lp: None).status == NOT_ATTEMPTED
+
+
+@pytest.mark.parametrize("length_penalty", [1.0, 2.0])
+def test_generate_ranks_beams_by_the_lessons_rule(pt_model, tokenizer, length_penalty):
+    """The library behaviour q9 teaches: sequences_scores = summed log-prob / new tokens ** length_penalty."""
+    import torch
+
+    from course_utils.reference import pt as ref
+
+    ids = tokenizer.encode(lesson6.BEAM_PROMPT)
+    out = pt_model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                            do_sample=False, num_beams=3, max_new_tokens=6, length_penalty=length_penalty,
+                            output_scores=True, return_dict_in_generate=True, pad_token_id=tokenizer.eos_token_id)
+    sequence = out.sequences[0].tolist()
+    total = ref.sequence_logprob(pt_model, sequence, len(ids))
+    assert float(out.sequences_scores[0]) == pytest.approx(ranking_score(total, len(ids), len(sequence), length_penalty),
+                                                           rel=1e-3, abs=1e-3)
+
+
+# -- q10: predict the cache of 8 beams ---------------------------------------------------------------
+def test_q10_cache_ratio(pt_model, tokenizer):
     import torch
 
     ids = tokenizer("The function returns", return_tensors="pt")
@@ -333,35 +370,35 @@ def test_q9_cache_ratio(pt_model, tokenizer):
         assert out.sequences.shape[1] == ids["input_ids"].shape[1] + lesson6.COST_SETTINGS["max_new_tokens"]
         sizes[k] = lesson6.cache_bytes(out.past_key_values)
     assert sizes[1] > 0 and sizes[8] == 8 * sizes[1]
-    for wrong, phrase in [(1, "do not share"), (64, "Squared"), (8 ** 10, "does not store")]:
-        lesson6.q9.first_collected = None
-        assert_named(check(lesson6.q9, predicted_cache_ratio=wrong), phrase)
-    lesson6.q9.first_collected = None
-    assert check(lesson6.q9, predicted_cache_ratio=8).status == CORRECT
-    lesson6.q9.first_collected = None
-    assert check(lesson6.q9, predicted_cache_ratio=____).status == NOT_ATTEMPTED
+    for wrong, phrase in [(1, "do not share"), (64, "Squared"), (8 ** lesson6.COST_SETTINGS["max_new_tokens"], "does not store")]:
+        lesson6.q10.first_collected = None
+        assert_named(check(lesson6.q10, predicted_cache_ratio=wrong), phrase)
+    lesson6.q10.first_collected = None
+    assert check(lesson6.q10, predicted_cache_ratio=8).status == CORRECT
+    lesson6.q10.first_collected = None
+    assert check(lesson6.q10, predicted_cache_ratio=____).status == NOT_ATTEMPTED
     del torch
 
 
-# -- q10: the time, read from the student's own measurement ------------------------------------------
-def test_q10_time_growth_against_own_measurement():
+# -- q11: the time, read from the student's own measurement ------------------------------------------
+def test_q11_time_growth_against_own_measurement():
     def times(ratio):
         return {1: 0.5, 2: 0.6, 4: 0.8, 8: 0.5 * ratio}
 
     for ratio, right in [(1.2, "a"), (3.0, "b"), (7.0, "c"), (1.5, "a"), (1.5, "b"), (5.0, "b"), (5.0, "c")]:
-        assert check(lesson6.q10, time_growth=right, beam_times=times(ratio)).status == CORRECT, (ratio, right)
+        assert check(lesson6.q11, time_growth=right, beam_times=times(ratio)).status == CORRECT, (ratio, right)
     for ratio, wrong, phrase in [(3.0, "c", "well under 8"), (3.0, "d", "nowhere near exponential"),
                                  (3.0, "a", "more than 'hardly changes'"), (7.5, "b", "close to num_beams"),
                                  (1.1, "b", "hardly a change"), (7.5, "d", "nowhere near exponential")]:
-        assert_named(check(lesson6.q10, time_growth=wrong, beam_times=times(ratio)), phrase)
-    assert_named(check(lesson6.q10, time_growth="e", beam_times=times(3.0)), "should be one of")
-    assert_named(check(lesson6.q10, time_growth="b"), "run the measurement cell")
-    assert check(lesson6.q10, time_growth=____, beam_times=times(3.0)).status == NOT_ATTEMPTED
+        assert_named(check(lesson6.q11, time_growth=wrong, beam_times=times(ratio)), phrase)
+    assert_named(check(lesson6.q11, time_growth="e", beam_times=times(3.0)), "should be one of")
+    assert_named(check(lesson6.q11, time_growth="b"), "run the measurement cell")
+    assert check(lesson6.q11, time_growth=____, beam_times=times(3.0)).status == NOT_ATTEMPTED
     # the grader judges what the kernel recorded: the choice and the student's own times
-    payload = lesson6.q10.collect({"time_growth": "b", "beam_times": times(3.0)}, grading=True)
-    assert judge_answer("lesson6.q10", payload).status == CORRECT
-    payload = lesson6.q10.collect({"time_growth": "c", "beam_times": times(3.0)}, grading=True)
-    assert judge_answer("lesson6.q10", payload).status == INCORRECT
+    payload = lesson6.q11.collect({"time_growth": "b", "beam_times": times(3.0)}, grading=True)
+    assert judge_answer("lesson6.q11", payload).status == CORRECT
+    payload = lesson6.q11.collect({"time_growth": "c", "beam_times": times(3.0)}, grading=True)
+    assert judge_answer("lesson6.q11", payload).status == INCORRECT
 
 
 # -- grading mode and the trusted judge ---------------------------------------------------------------
@@ -375,7 +412,8 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tf_
                     {"beam_step": lambda m, b, s, k: beam_step(m, b, [0.0] * len(b), k)}),
              "q6": ({"beam_search_pt": beam_search},
                     {"beam_search_pt": lambda m, i, k, n: beam_search(m, i, k, n, pick=-1)}),
-             "q7": ({"banned_tokens": banned_tokens}, {"banned_tokens": lambda ids, n: banned_tokens(ids, n + 1)})}
+             "q7": ({"banned_tokens": banned_tokens}, {"banned_tokens": lambda ids, n: banned_tokens(ids, n + 1)}),
+             "q9": ({"ranking_score": ranking_score}, {"ranking_score": lambda s, p, t, lp: s / t ** lp})}
     for name, (right, wrong) in cases.items():
         assert_grading_agrees(getattr(lesson6, name), right, wrong)
     lesson6.q3.grade({"search_space_digits": lesson6.q3.expected()})

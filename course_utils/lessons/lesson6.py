@@ -2,10 +2,10 @@
 
 Expected values come from the references (``log_probs_from_logits``, ``sequence_logprob``,
 ``beam_search``, ``greedy_search``) on the model the notebook uses; the named mistakes are those
-same computations with one classic slip. The log-probability exercises (q1, q2) are declared in
-``lesson6_logprobs``, the search space, the toy tree and the cost of beams (q3, q4, q9, q10) in
-``lesson6_search``, the n-gram ban (q7) in ``lesson6_ngrams``; the beam-step helpers and the toy
-tree live in ``beam_steps``.
+same computations with one classic slip. Declared elsewhere, bound here: the log-probability
+exercises (q1, q2) in ``lesson6_logprobs``; the search space, the toy tree and the cost of beams
+(q3, q4, q10, q11) in ``lesson6_search``; the n-gram ban and the length penalty (q7, q9) in
+``lesson6_generate``. The beam-step helpers and the toy tree live in ``beam_steps``.
 """
 import numpy as np
 
@@ -15,7 +15,7 @@ from course_utils.checking.student_code import StudentCodeError
 from course_utils.checking.reference_cache import reference_result
 from course_utils.lessons.beam_steps import beam_history, candidate_step, draw_beam_tree, reference_beam_step
 from course_utils.lessons.lesson6_logprobs import LogProbsTensorFlow, SequenceLogprob
-from course_utils.lessons.lesson6_ngrams import BannedTokens
+from course_utils.lessons.lesson6_generate import BannedTokens, RankingScore
 from course_utils.lessons.lesson6_search import (COST_BEAMS, COST_SETTINGS, SEARCH_BEAMS, SEARCH_T, TIME_CHOICES,
                                                  TOY_TREE, CacheRatio, SearchSpaceDigits, TimeGrowth, ToyTree,
                                                  cache_bytes)
@@ -262,7 +262,7 @@ class BeamIds(ValueProblem):
 
 
 qvars = bind_exercises(globals(), [LogProbsTensorFlow, SequenceLogprob, SearchSpaceDigits, ToyTree, BeamStep,
-                                   BeamSearch, BannedTokens, BeamIds, CacheRatio, TimeGrowth])
+                                   BeamSearch, BannedTokens, BeamIds, RankingScore, CacheRatio, TimeGrowth])
 __all__ = qvars + ["____", "BEAM_PROMPT", "BEAM_SETTINGS", "beam_history", "draw_beam_tree",
                    "reference_beam_step", "SEARCH_T", "SEARCH_BEAMS", "TOY_TREE", "COST_BEAMS", "COST_SETTINGS",
                    "TIME_CHOICES", "cache_bytes"]

@@ -1,5 +1,5 @@
 """Lesson 6, search and its cost: the exercises q3 (the size of the search space), q4 (beam search
-by hand on the toy tree of ``beam_steps``), q9 (predict the key/value cache of more beams) and q10
+by hand on the toy tree of ``beam_steps``), q10 (predict the key/value cache of more beams) and q11
 (explain the time measured), bound by ``lesson6``; and the cache measurement the notebook uses.
 
 Expected values are computed, never typed in: the search space from the model's vocabulary, the
@@ -158,7 +158,7 @@ class ToyTree(ValueProblem):
         return None
 
 
-# -- q9: predict the memory of more beams ---------------------------------------------------------------
+# -- q10: predict the memory of more beams ---------------------------------------------------------------
 def cache_bytes(cache) -> int:
     """Bytes held by a key/value cache: a transformers Cache (4.5x: ``.layers`` of keys and values;
     older: ``key_cache``/``value_cache``) or the legacy tuple of (key, value) per layer."""
@@ -186,7 +186,7 @@ def generate_cache_bytes(model, input_ids: tuple, num_beams: int, eos_token_id: 
 class CacheRatio(PredictionProblem):
     """Predict: the key/value cache of 8 beams is how many times that of 1 beam?"""
 
-    id = "lesson6.q9"
+    id = "lesson6.q10"
     var = "predicted_cache_ratio"
     framework = "pt"
     explanation = ("Beam search runs the beams as one batch: every beam is its own row, with its own keys "
@@ -217,7 +217,7 @@ class CacheRatio(PredictionProblem):
         return 8 ** COST_SETTINGS["max_new_tokens"]
 
 
-# -- q10: explain the time measured, by choosing ---------------------------------------------------------
+# -- q11: explain the time measured, by choosing ---------------------------------------------------------
 TIME_CHOICES = {
     "a": "hardly changes: all the beams go through the model together, as one batch",
     "b": "grows, but much less than num_beams times: one batched forward pass per step serves all the beams",
@@ -242,7 +242,7 @@ def accepted_choices(ratio: float) -> set:
 class TimeGrowth(ValueProblem):
     """``time_growth``: the letter of TIME_CHOICES that your own ``beam_times`` show."""
 
-    id = "lesson6.q10"
+    id = "lesson6.q11"
     var = "time_growth"
     hints = ("Read your own table: divide the time with 8 beams by the time with 1 beam.",
              "Compare that ratio with 8 (every beam paying its own forward pass) and with 1 (the beams "
