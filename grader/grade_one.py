@@ -167,6 +167,8 @@ def _judge_cell(cell, test: assemble.TestCell, run_status: str, stopped_at, reje
     fraction = verdict.score / verdict.max_score if verdict.max_score else 0.0
     entry.update(score=round(fraction * test.points, 4), status=verdict.status,
                  message=verdict.message)
+    # The named mistake's id and the failed tests' labels, when known: for the class report.
+    entry.update({k: v for k, v in verdict.to_dict().items() if k in ("mistake", "failed_tests")})
     return entry
 
 

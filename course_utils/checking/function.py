@@ -109,19 +109,21 @@ class FunctionProblem(DeclaredAnswer, Problem):
         if all(p.get("answer", 0) is None for p in probes):
             # The starter stub (a body of `pass`) returns None: nothing written yet.
             return not_attempted(f"`{self.var}` returns None so far: write its body.")
-        problems = []
+        problems, failed, named = [], [], []
         for i, probe in enumerate(probes):
             label = f"hidden test {i + 1}" if probe.get("hidden") else f"for {self.describe_probe(probe['spec'])}"
             if "error" in probe:
                 problems.append(f"{label}, your function raised {probe['error']}")
-                continue
-            if probe.get("answer") is None:
+            elif probe.get("answer") is None:
                 problems.append(f"{label}, your function returned None")
-                continue
-            what = self.judge_probe(probe["spec"], probe["answer"])
-            if what is not None:
+            else:
+                what, mistake = self.probe_verdict(probe["spec"], probe["answer"])
+                if what is None:
+                    continue
                 # Hidden probes are described by number only: their inputs stay secret.
                 problems.append(f"{label}: {what if not probe.get('hidden') else first_sentence(what)}")
+                named.append((len(problems), mistake))
+            failed.append(f"hidden test {i + 1}" if probe.get("hidden") else f"test {i + 1}")
         if not problems:
             return correct("the one test case passes." if len(probes) == 1
                            else f"all {len(probes)} test cases pass.")
@@ -129,16 +131,26 @@ class FunctionProblem(DeclaredAnswer, Problem):
         others = len(problems) - 1
         more = ("" if not others else " (1 more test case fails too.)" if others == 1
                 else f" ({others} more test cases fail too.)")
-        return incorrect(problems[0].rstrip(".") + "." + more + self.hint_pointer(), score)
+        # The mistake recorded is the one the message names: that of the first failing probe.
+        mistake = next((m for at, m in named if at == 1), None)
+        return incorrect(problems[0].rstrip(".") + "." + more + self.hint_pointer(), score,
+                         mistake=mistake, failed_tests=failed)
 
     def judge_probe(self, spec, answer) -> str | None:
         """None if ``answer`` is right for ``spec``, else what is wrong (the declaration decides)."""
+        return self.probe_verdict(spec, answer)[0]
+
+    def probe_verdict(self, spec, answer) -> tuple[str | None, str | None]:
+        """``(judge_probe's answer, the named mistake's stable id or None)``; a kind that
+        overrides ``judge_probe`` names no mistake id."""
+        if type(self).judge_probe is not FunctionProblem.judge_probe:
+            return self.judge_probe(spec, answer), None
         judged = self.judged(answer, spec)
         if judged.outcome == "right":
-            return None
+            return None, None
         if judged.message is not None:
-            return judged.message
-        return f"your result {compare.mismatch(judged.answer, judged.expected, self.rtol, self.atol)}"
+            return judged.message, judged.mistake
+        return f"your result {compare.mismatch(judged.answer, judged.expected, self.rtol, self.atol)}", None
 
     def describe_probe(self, spec) -> str:
         return json.dumps(spec)

@@ -51,6 +51,7 @@ class Judged(NamedTuple):
     message: str | None
     answer: Any = None        # as compared (normalised)
     expected: Any = None      # None for a wrong form: nothing was compared
+    mistake: str | None = None  # the named mistake's stable id, "<problem id>:<method name>"
 
 
 class DeclaredAnswer:
@@ -80,11 +81,18 @@ class DeclaredAnswer:
         A mistake that gives the right answer on this probe is skipped: it would name a mistake
         the student did not make. Mistakes are computed one by one, only as far as needed.
         """
+        named = self.first_mistake(answer, expected, *probe)
+        return None if named is None else named[1]
+
+    def first_mistake(self, answer, expected, *probe) -> tuple[str, str] | None:
+        """``(stable id, message)`` of the mistake ``named_mistake`` names, or None; the id is
+        ``"<problem id>:<method name>"`` (what the class report counts)."""
         for name, message in declared_mistakes(type(self)):
             wrong = getattr(self, name)(*probe)
             if wrong is None or self.same(wrong, expected) or not self.same(answer, wrong):
                 continue
-            return message(*probe) if callable(message) else message
+            return f"{getattr(self, 'id', type(self).__name__)}:{name}", (
+                message(*probe) if callable(message) else message)
         return None
 
     def judged(self, answer, *probe) -> Judged:
@@ -96,9 +104,9 @@ class DeclaredAnswer:
         expected = self.expected(*probe)
         if self.same(answer, expected):
             return Judged("right", None, answer, expected)
-        named = self.named_mistake(answer, expected, *probe)
+        named = self.first_mistake(answer, expected, *probe)
         if named is not None:
-            return Judged("mistake", named, answer, expected)
+            return Judged("mistake", named[1], answer, expected, named[0])
         return Judged("other", self.diagnose(answer, expected, *probe), answer, expected)
 
     def expected(self, *probe):

@@ -40,7 +40,8 @@ class MultipartProblem(Problem):
         statuses = {v.status for v in verdicts.values()}
         status = CORRECT if statuses == {CORRECT} else (
             NOT_ATTEMPTED if statuses == {NOT_ATTEMPTED} else INCORRECT)
-        return Verdict(status, lines, score, self.points)
+        named = next((v.mistake for v in verdicts.values() if v.mistake), None)  # for the class report
+        return Verdict(status, lines, score, self.points, mistake=named)
 
     def judge_safely(self, payload):
         try:

@@ -14,6 +14,8 @@ MIME type ``ANSWER_MIME``; the grader reads it from the locked test cell and jud
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import secrets
 
@@ -100,7 +102,7 @@ def displayable(record: dict):
 def scaled(verdict: Verdict, points: float) -> Verdict:
     """The verdict with its score rescaled from ``max_score`` to the exercise's ``points``."""
     fraction = verdict.score / verdict.max_score if verdict.max_score else 0.0
-    return Verdict(verdict.status, verdict.message, fraction * points, points, verdict.figure_png)
+    return dataclasses.replace(verdict, score=fraction * points, max_score=points)
 
 
 def checker_failure(error: BaseException, points: float) -> Verdict:

@@ -16,6 +16,8 @@ A declaration (see ``mistakes`` for the hooks)::
 """
 from __future__ import annotations
 
+import dataclasses
+
 from course_utils.checking import compare
 from course_utils.checking.convert import AnswerTypeError, to_plain
 from course_utils.checking.mistakes import DeclaredAnswer
@@ -52,7 +54,7 @@ class ValueProblem(DeclaredAnswer, Problem):
         if judged.outcome == "right":
             return correct()
         if judged.outcome == "mistake":
-            return incorrect(judged.message + self.hint_pointer())
+            return incorrect(judged.message + self.hint_pointer(), mistake=judged.mistake)
         if judged.message is not None:
             return incorrect(judged.message)
         difference = compare.mismatch(judged.answer, judged.expected, self.rtol, self.atol)
@@ -90,5 +92,4 @@ class PredictionProblem(ValueProblem):
         if not self.same(answer, first) and not self.same(first, expected):
             return incorrect(f"you changed your prediction after seeing the answer; your first "
                              f"prediction was {first!r}. {self.explanation}")
-        return Verdict(verdict.status, (verdict.message + " " + self.explanation).strip(),
-                       verdict.score, verdict.max_score)
+        return dataclasses.replace(verdict, message=(verdict.message + " " + self.explanation).strip())

@@ -25,6 +25,10 @@ class Verdict:
     score: float = 0.0
     max_score: float = 1.0
     figure_png: bytes | None = field(default=None, repr=False)
+    # For the class report (grader.report): the stable id of the named mistake
+    # ("lesson4.q1:never_appends"), and the labels of the tests that failed ("hidden test 3").
+    mistake: str | None = None
+    failed_tests: tuple[str, ...] | None = None
 
     @property
     def correct(self) -> bool:
@@ -49,16 +53,23 @@ class Verdict:
                 f'{": " if body else ""}{body}{figure}</div>')
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "message": self.message, "score": self.score,
-                "max_score": self.max_score}
+        found = {"status": self.status, "message": self.message, "score": self.score,
+                 "max_score": self.max_score}
+        if self.mistake is not None:
+            found["mistake"] = self.mistake
+        if self.failed_tests:
+            found["failed_tests"] = list(self.failed_tests)
+        return found
 
 
 def correct(message: str = "", max_score: float = 1.0) -> Verdict:
     return Verdict(CORRECT, message, max_score, max_score)
 
 
-def incorrect(message: str, score: float = 0.0, max_score: float = 1.0, figure=None) -> Verdict:
-    return Verdict(INCORRECT, message, score, max_score, figure_to_png(figure))
+def incorrect(message: str, score: float = 0.0, max_score: float = 1.0, figure=None,
+              mistake: str | None = None, failed_tests=None) -> Verdict:
+    return Verdict(INCORRECT, message, score, max_score, figure_to_png(figure), mistake,
+                   tuple(failed_tests) if failed_tests else None)
 
 
 def not_attempted(message: str = "", max_score: float = 1.0) -> Verdict:

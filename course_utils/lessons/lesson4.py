@@ -222,7 +222,7 @@ class CachedModelCalls(PredictionProblem):
         record = (f"Your first prediction was {first!r}; measured: {self.expected()}. "
                   if not self.same(first, value) else "")
         return Verdict(verdict.status, " ".join(filter(None, [verdict.message, record, self.explanation])),
-                       verdict.score, verdict.max_score)
+                       verdict.score, verdict.max_score, mistake=verdict.mistake)
 
 
 class CountingModel:
