@@ -78,13 +78,7 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     if unknown:
         raise ValueError(f"not lessons of this course: {', '.join(unknown)} (its lessons: {', '.join(known)})")
     expected = lesson_ids or sorted({s.notebook for s in found if s.notebook in known})
-    releases = generate(expected) if expected else {}  # only the lessons this batch grades
-    release_dir = out_dir / "release"
-    texts, keys = {}, {}
-    for lesson, nb in releases.items():
-        texts[lesson] = nbformat.writes(nb)
-        write_atomically(release_dir / f"{lesson}.ipynb", texts[lesson])  # for people; never read back
-        keys[lesson] = fingerprint(lesson, texts[lesson], options)
+    releases, texts, keys = _release(expected, out_dir, options)
     hide = sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)})
 
     todo, report = [], BatchReport(layout=chosen_layout, lessons=list(expected))
@@ -92,17 +86,9 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     for sub in with_missing(found, expected):
         at = (sub.student, sub.notebook)
         points = max_score(releases[sub.notebook]) if sub.notebook in releases else 0.0
-        if sub.problem is not None:
-            results[at] = _static_row(sub, Status.INVALID, sub.problem, points)
-            continue
-        if sub.path is None:
-            results[at] = _static_row(sub, Status.MISSING, f"no {sub.notebook}.ipynb was submitted", points)
-            continue
-        if sub.notebook not in releases:
-            results[at] = _static_row(
-                sub, Status.INVALID,
-                f"{sub.path.name} is not a lesson of this batch (expected one of: {', '.join(expected or known)}): "
-                f"not graded, and left out of every export", 0.0)
+        decided = _decided_without_running(sub, releases, expected or known, points)
+        if decided is not None:
+            results[at] = decided
             continue
         try:
             digest = sha256(read_bytes(sub.path))
@@ -115,10 +101,7 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
             results[at] = cached
             report.reused += 1
             continue
-        todo.append((sub, key, {
-            "student": sub.student, "notebook": sub.notebook, "path": str(sub.path), "sha256": digest,
-            "release": texts[sub.notebook], "lesson_ids": known, "options": options, "hide": hide,
-            "feedback_path": str(out_dir / "feedback" / student_ids.path_name(sub.student) / f"{sub.notebook}.html")}))
+        todo.append((sub, key, _job(sub, digest, texts[sub.notebook], known, options, hide, out_dir)))
 
     log_dir = out_dir / "logs"
     for (sub, key, job), result in _run_all(todo, workers, options, progress, executor, log_dir):
@@ -130,6 +113,40 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     write_grades_csv(out_dir / "grades.csv", report.rows)
     write_atomically(out_dir / LESSONS_FILE, json.dumps({"lessons": list(expected)}))  # the exports' columns
     return report
+
+
+def _release(expected: list[str], out_dir: Path, options: dict):
+    """``(releases, texts, keys)`` of the batch's lessons: each release notebook, its text (what
+    the jobs carry) and its fingerprint; the texts are also written to ``OUT/release`` for people."""
+    releases = generate(expected) if expected else {}  # only the lessons this batch grades
+    texts, keys = {}, {}
+    for lesson, nb in releases.items():
+        texts[lesson] = nbformat.writes(nb)
+        write_atomically(out_dir / "release" / f"{lesson}.ipynb", texts[lesson])  # never read back
+        keys[lesson] = fingerprint(lesson, texts[lesson], options)
+    return releases, texts, keys
+
+
+def _decided_without_running(sub: Submission, releases: dict, lessons: list[str], points: float) -> dict | None:
+    """The result of a submission nothing needs to run for (refused, missing, not a lesson of
+    the batch), or ``None``."""
+    if sub.problem is not None:
+        return _static_row(sub, Status.INVALID, sub.problem, points)
+    if sub.path is None:
+        return _static_row(sub, Status.MISSING, f"no {sub.notebook}.ipynb was submitted", points)
+    if sub.notebook not in releases:
+        return _static_row(sub, Status.INVALID, f"{sub.path.name} is not a lesson of this batch (expected one "
+                                                f"of: {', '.join(lessons)}): not graded, and left out of every export",
+                           0.0)
+    return None
+
+
+def _job(sub: Submission, digest: str, release_text: str, known: list[str], options: dict, hide: list[str],
+         out_dir: Path) -> dict:
+    """What a worker needs to grade ``sub`` (``grade_one.grade_submission``): plain JSON."""
+    return {"student": sub.student, "notebook": sub.notebook, "path": str(sub.path), "sha256": digest,
+            "release": release_text, "lesson_ids": known, "options": options, "hide": hide,
+            "feedback_path": str(out_dir / "feedback" / student_ids.path_name(sub.student) / f"{sub.notebook}.html")}
 
 
 def _run_all(todo, workers, options, progress, executor, log_dir):

@@ -66,25 +66,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "autograde":
         return _autograde(args.submissions, args)
     if args.command == "export":
-        from grader import export as exporting
-
-        try:
-            path = exporting.export(args.out, args.format, args.missing, args.invalid, args.dest, args.lessons)
-            skipped = exporting.left_out(args.out, args.lessons)
-        except (FileNotFoundError, ValueError) as error:
-            print(f"export failed: {error}", file=sys.stderr)
-            return 2
-        print(f"wrote {path}")
-        if skipped:  # a file a student named as they liked, or a refused folder: never a column
-            names = sorted({f"{r['student_id']}/{r['notebook']}" for r in skipped})
-            print(f"left out {len(skipped)} row(s) of no lesson of the release: {', '.join(names)[:300]}")
-        return 0
+        return _export(args)
     if args.command == "student-package":
         from grader import student_package
 
         print(f"wrote {student_package.build(args.out)}")
         return 0
     return _demo(args)
+
+
+def _export(args) -> int:
+    from grader import export as exporting
+
+    try:
+        path = exporting.export(args.out, args.format, args.missing, args.invalid, args.dest, args.lessons)
+        skipped = exporting.left_out(args.out, args.lessons)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"export failed: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    if skipped:  # a file a student named as they liked, or a refused folder: never a column
+        names = sorted({f"{r['student_id']}/{r['notebook']}" for r in skipped})
+        print(f"left out {len(skipped)} row(s) of no lesson of the release: {', '.join(names)[:300]}")
+    return 0
 
 
 def _grading_options(parser):
