@@ -11,7 +11,7 @@ thread runs the job: the local pool's main thread and a Dask worker's task threa
 only ever reaches the main thread, so Dask jobs ran unbounded). Both derive from ``BaseException``,
 so a checker's ``except Exception`` (which turns its own failures into "the checker could not
 judge") lets them through: a limit that fires inside the judge makes the row ``timeout`` / ``oom``.
-The exception is raised again every ``REPEAT_S`` until the job ends, in case something swallowed it,
+The exception is raised again every ``REPEAT_S`` (15 s) until the job ends, in case something swallowed it,
 and ``fired`` tells the job afterwards that its result cannot be trusted. An asynchronous exception
 waits for the next Python instruction, so a blocking call (a ``sleep``, a read) would hold it off:
 where the job runs in the main thread (the local pool), the monitor also sends that thread
@@ -32,7 +32,7 @@ import threading
 import time
 
 POLL_S = 0.1
-REPEAT_S = 1.0
+REPEAT_S = 15.0   # long enough for a cleanup (a kernel killed and reaped) not to be cut again
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
