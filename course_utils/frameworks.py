@@ -35,6 +35,19 @@ def installed(module: str) -> bool:
         return False
 
 
+def clashing_triton() -> bool:
+    """True if a triton 3 or later is installed (torch >= 2.4): its LLVM clashes with TensorFlow's.
+    triton 2.x (torch 2.2, 2.3) loads beside TensorFlow in either order, and importing it early
+    would import torch too, so it is left alone."""
+    if not installed("triton"):
+        return False
+    try:
+        from importlib.metadata import version
+        return int(version("triton").split(".")[0]) >= 3
+    except Exception:   # unknown version: assume the clash, the safe side
+        return True
+
+
 def quiet_environment() -> None:
     """Set the quiet defaults (never overriding the student's own settings) and warning filters."""
     for name, value in QUIET_DEFAULTS.items():
@@ -54,7 +67,7 @@ class _TensorFlowAfterTriton(importlib.abc.MetaPathFinder):
         if fullname != "tensorflow":
             return None
         sys.meta_path.remove(self)  # once is enough, and the imports below must not come back here
-        if installed("triton") and "triton" not in sys.modules:
+        if clashing_triton() and "triton" not in sys.modules:
             import triton  # noqa: F401  (its LLVM must be registered before TensorFlow's)
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is not None and spec.loader is not None and _tf_logs_unwanted():
@@ -101,7 +114,7 @@ def guard_tensorflow_import() -> None:
     fixed: warn, naming the cure, instead of letting a later import abort the kernel.
     """
     if "tensorflow" in sys.modules:
-        if "triton" not in sys.modules and installed("triton"):
+        if "triton" not in sys.modules and clashing_triton():
             warnings.warn(
                 "TensorFlow was imported before course_utils, and this torch build ships triton: "
                 "loading triton now would abort the kernel. Restart the kernel and import "

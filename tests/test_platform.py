@@ -31,9 +31,10 @@ def _python(code: str, **env) -> subprocess.CompletedProcess:
 
 
 def _triton_installed() -> bool:
-    import importlib.util
+    """A triton whose LLVM clashes with TensorFlow's (3.x; the 2.x of torch 2.2 does not clash)."""
+    from course_utils.frameworks import clashing_triton
 
-    return importlib.util.find_spec("triton") is not None
+    return clashing_triton()
 
 
 # -- the tokenizer ------------------------------------------------------------------------------------

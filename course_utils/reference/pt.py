@@ -251,7 +251,7 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         beam_scores = top_scores[live]
         if generated_len == max_new_tokens:                              # budget spent
             break
-        past_key_values.reorder_cache(origin)    # each live beam continues from its parent's cache
+        past_key_values = _reorder_cache(past_key_values, origin)  # each live beam continues from its parent's cache
         new_input = torch.tensor([[beam[-1]] for beam in beams])        # (num_beams, 1)
 
         best_possible = float(beam_scores[0] / (generated_len ** length_penalty))
@@ -259,3 +259,13 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
             break                                # no live beam can beat the finished ones
     score, ids = finished[0]
     return ids, score
+
+
+def _reorder_cache(past_key_values, origin):
+    """The cache with its rows taken from beams ``origin`` (shape ``(num_beams,)``): a ``Cache``
+    object reorders itself; transformers before 4.48 hand GPT-2's cache back as a tuple per layer
+    of ``(key, value)`` tensors of shape ``(num_beams, heads, seq, head_dim)``."""
+    if hasattr(past_key_values, "reorder_cache"):
+        past_key_values.reorder_cache(origin)
+        return past_key_values
+    return tuple(tuple(t.index_select(0, origin) for t in layer) for layer in past_key_values)
