@@ -112,7 +112,19 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     report.rows = [results[k]["row"] for k in sorted(results)]
     write_grades_csv(out_dir / "grades.csv", report.rows)
     write_atomically(out_dir / LESSONS_FILE, json.dumps({"lessons": list(expected)}))  # the exports' columns
+    _write_class_report(out_dir)
     return report
+
+
+def _write_class_report(out_dir: Path):
+    """``OUT/report.html`` and ``OUT/report.csv`` (``grader.report``); the grades stand without them."""
+    from grader import report as class_report
+
+    try:
+        class_report.write_report(out_dir)
+    except Exception as error:  # noqa: BLE001 - a report that fails must not fail the batch
+        print(f"the class report could not be written ({type(error).__name__}: {error}); "
+              f"run `python -m grader report {out_dir}`")
 
 
 def _release(expected: list[str], out_dir: Path, options: dict):

@@ -56,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
                                 help="the wheel to hand out for a graded class: no solutions, no hidden tests")
     wheel.add_argument("--out", type=Path, default=Path("dist"), help="folder for the wheel (default: dist)")
 
+    report = commands.add_parser("report", help="the class report of a graded batch: OUT/report.html and "
+                                                "OUT/report.csv (also written by every autograde)")
+    report.add_argument("out", type=Path, help="the --out folder of an autograde run")
+
     demo = commands.add_parser("demo", help="the whole instructor flow on the sample submissions")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
     _grading_options(demo)
@@ -67,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         return _autograde(args.submissions, args)
     if args.command == "export":
         return _export(args)
+    if args.command == "report":
+        return _report(args.out)
     if args.command == "student-package":
         from grader import student_package
 
@@ -88,6 +94,18 @@ def _export(args) -> int:
     if skipped:  # a file a student named as they liked, or a refused folder: never a column
         names = sorted({f"{r['student_id']}/{r['notebook']}" for r in skipped})
         print(f"left out {len(skipped)} row(s) of no lesson of the release: {', '.join(names)[:300]}")
+    return 0
+
+
+def _report(out: Path) -> int:
+    from grader import report
+
+    try:
+        paths = report.write_report(out)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"report failed: {error}", file=sys.stderr)
+        return 2
+    print("wrote " + " and ".join(str(p) for p in paths))
     return 0
 
 
