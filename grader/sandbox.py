@@ -38,6 +38,7 @@ from grader.capped_client import MAX_ANSWER_BYTES, MAX_MESSAGE_BYTES, CappedClie
 from grader.environment import GRADING_ENV
 from grader.results import Status
 from grader.watchdog import MAX_PROCESSES, Watchdog, kill_tree
+from grader.zygote_server import NO_SYSV_SHM
 
 # Exec wrapper: set limits on itself, then become the kernel (limits survive execve).
 LIMITS_WRAPPER = """\
@@ -54,6 +55,7 @@ except Exception:
     pass
 os.execv(sys.argv[4], sys.argv[4:])
 """
+LIMITS_WRAPPER = LIMITS_WRAPPER.replace("os.execv(", NO_SYSV_SHM + "os.execv(", 1)
 
 TEMPLATE_FAILED: list[str] = []  # why this worker's kernel template could not start, once it failed
 

@@ -177,3 +177,12 @@ def test_allow_network_is_refused_where_it_would_expose_a_cluster():
         with pytest.raises(sandbox.SandboxUnavailable, match="allow-network"):
             client.submit(sandbox.run_notebook, nbformat.v4.new_notebook(), {**OPTIONS, "network": "allow"},
                           pure=False).result()
+
+
+@pytest.mark.parametrize("kernel", ["fork", "fresh"])
+def test_no_system_v_shared_memory_to_hide_memory_in(kernel):
+    """A detached System V segment would hold memory no process owns: creating one is refused."""
+    status, _, (made,) = run(["import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                              "print(libc.shmget(0, 256 * 2**20, 0o1600), ctypes.get_errno())"],
+                             {**OPTIONS, "kernel": kernel})
+    assert status == "ok" and made.split() == ["-1", "1"]   # EPERM
