@@ -327,21 +327,33 @@ def test_q5_every_slip_shows_on_a_public_probe_and_the_loop_equals_generate(pt_m
 
 
 def test_generate_default_budget_and_warper_order_are_what_the_lesson_says(pt_model, tokenizer):
-    """Section 4 and 5 state these; a transformers that changes them fails here."""
+    """Sections 4, 5 and 8 state these; a transformers that changes them fails here (public API only,
+    so that it runs on transformers 4.x and 5.x alike)."""
     import torch
-    from transformers import MinPLogitsWarper, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
-    from transformers.generation.configuration_utils import GenerationConfig
+    from transformers import GenerationConfig
+
+    from course_utils.lessons import lesson7_generate as gen
 
     ids = torch.tensor([tokenizer.encode("My lord, the king is dead")])
     out = pt_model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
                             pad_token_id=tokenizer.eos_token_id, eos_token_id=None)
     assert out.shape[1] - ids.shape[1] == GenerationConfig().max_length == 20      # 20 *new* tokens
-    config = GenerationConfig(do_sample=True, temperature=0.7, top_k=10, top_p=0.9, min_p=0.1)
-    kinds = [type(p) for p in pt_model._get_logits_processor(generation_config=config, input_ids_seq_length=1,
-                                                             encoder_input_ids=ids, prefix_allowed_tokens_fn=None,
-                                                             logits_processor=None)]
-    wanted = [TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper, MinPLogitsWarper]
-    assert [k for k in kinds if k in wanted] == wanted
+    # Temperature before min-p: generate() equals the loop that scales first, not the one that scales last.
+    spec = next(s for s in lesson7.q5.public_probes if s["settings"].get("min_p"))
+    key = lesson7.q5.key(spec)
+    assert gen.with_generate(*key[:3], dict(key[3]), key[4]) == gen.rebuilt(*key[:3], dict(key[3]), key[4])
+    assert gen.with_generate(*key[:3], dict(key[3]), key[4]) != gen.rebuilt(*key[:3], dict(key[3]), key[4],
+                                                                           "temperature_last")
+
+
+def test_min_p_keeps_more_tokens_at_a_higher_temperature(pt_model):
+    """Section 5: in generate() min-p sees the logits after the temperature, so its kept set grows with T."""
+    import torch
+    from transformers import MinPLogitsWarper
+
+    logits = torch.tensor(lesson7.q3.full_logits({"prompt": "My lord, the"}))[None]
+    kept = [int(torch.isfinite(MinPLogitsWarper(min_p=0.1)(None, logits / t)).sum()) for t in (0.7, 1.0, 1.5, 2.0)]
+    assert kept == sorted(kept) and kept[-1] > kept[0], kept
 
 
 # -- q6: distinct-n --------------------------------------------------------------------------------------

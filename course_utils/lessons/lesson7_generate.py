@@ -68,7 +68,7 @@ def penalise(logits, ids, penalty: float, divides: bool = False):
 
 
 def top_k(logits, k: int):
-    kth_best = torch.topk(logits, min(k, logits.shape[-1])).values[-1]
+    kth_best = torch.topk(logits, min(k, logits.shape[-1])).values[..., -1:]
     return logits.masked_fill(logits < kth_best, float("-inf"))
 
 
@@ -78,17 +78,17 @@ def top_p(logits, p: float, drops_crossing: bool = False):
     if drops_crossing:
         sorted_logits, order = torch.sort(logits, descending=True)
         keep = sorted_logits.softmax(-1).cumsum(-1) < p
-        keep[0] = True
-        return logits.masked_fill(~keep.scatter(0, order, keep), float("-inf"))
+        keep[..., 0] = True
+        return logits.masked_fill(~keep.scatter(-1, order, keep), float("-inf"))
     sorted_logits, order = torch.sort(logits)
     remove = sorted_logits.softmax(-1).cumsum(-1) <= 1 - p
-    remove[-1] = False
-    return logits.masked_fill(remove.scatter(0, order, remove), float("-inf"))
+    remove[..., -1] = False
+    return logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
 
 
 def min_p(logits, m: float):
     probs = torch.softmax(logits, -1)
-    return logits.masked_fill(probs < m * probs.max(), float("-inf"))
+    return logits.masked_fill(probs < m * probs.max(-1, keepdim=True).values, float("-inf"))
 
 
 def process(logits, ids: list[int], s: dict, slip: str | None):
@@ -98,8 +98,12 @@ def process(logits, ids: list[int], s: dict, slip: str | None):
     if s["no_repeat_ngram_size"] > 0 and slip != "no_ngram_ban":
         banned = framework_free.banned_ngram_tokens(ids, s["no_repeat_ngram_size"])
         logits = logits.index_fill(0, torch.tensor(banned, dtype=torch.long), float("-inf")) if banned else logits
-    if not s["do_sample"]:
-        return logits
+    return warp(logits, s, slip) if s["do_sample"] else logits
+
+
+def warp(logits, s: dict, slip: str | None = None):
+    """The sampling warpers in generate()'s order: temperature, top-k, top-p, min-p; logits of shape
+    (vocab_size,) or (rows, vocab_size)."""
     temperature_first = slip != "temperature_last"
     if temperature_first and s["temperature"] != 1.0:
         logits = logits / s["temperature"]

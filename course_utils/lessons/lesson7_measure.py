@@ -1,8 +1,7 @@
 """Lesson 7's measurements: three tasks, six strategies, five samples each, three numbers per cell.
 
 ``strategy_table(model, tokenizer)`` draws, for every task and strategy, ``SAMPLES`` continuations
-in one batched ``generate()`` call (the rows of one call, seeded once, are independent draws: the
-same as five seeds, five times cheaper), and measures them: ``repeats`` (the mean share of
+(sample i seeded i), all strategies of a task in one batched loop (``samples``), and measures them: ``repeats`` (the mean share of
 repeated token 3-grams inside one text), ``distinct-2`` (distinct token bigrams over all bigrams of
 the five texts pooled: variety across samples) and ``perplexity`` (the mean over the samples of
 exp(mean NLL) of the continuation under the model at temperature 1). A human continuation of each
@@ -13,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.lessons.lesson7_generate import OFF
+import torch
+
+from course_utils.lessons.lesson7_generate import OFF, process, warp
 from course_utils.lessons.lesson7_tools import repeated_ngram_share
 
 SAMPLES = 5
@@ -41,30 +42,54 @@ def distinct_n_reference(sequences, n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-def continuations(model, tokenizer, prompt: str, max_new_tokens: int, settings: dict, seed: int = 0):
-    """``SAMPLES`` continuations (lists of new ids, cut after <|endoftext|>) from one batched call."""
-    import torch
+@torch.no_grad()
+def samples(model, tokenizer, prompt: str, max_new_tokens: int) -> dict:
+    """{strategy: ``SAMPLES`` continuations (lists of new ids, cut after <|endoftext|>)}: sample ``i``
+    draws with its own ``torch.Generator`` seeded ``i``; a greedy strategy runs once (its samples
+    are all the same). One batched loop with the key/value cache runs every strategy and sample of
+    the prompt at once (no padding needed), in generate()'s order of processors."""
+    settings = {name: {**OFF, **s} for name, s in STRATEGIES.items()}
+    rows = [(name, i) for name in STRATEGIES for i in range(SAMPLES if settings[name]["do_sample"] else 1)]
+    generators = [torch.Generator().manual_seed(i) for _, i in rows]
+    ids = [tokenizer.encode(prompt) for _ in rows]
+    start, eos = len(ids[0]), tokenizer.eos_token_id
+    past_key_values, new_input = None, torch.tensor(ids)
+    for _ in range(max_new_tokens):
+        output = model(new_input, past_key_values=past_key_values, use_cache=True)
+        past_key_values = output.past_key_values
+        logits = output.logits[:, -1].float()                       # (rows, vocab_size)
+        for name, s in settings.items():
+            where = [r for r, (n, _) in enumerate(rows) if n == name]
+            if s["do_sample"]:                                       # no penalty here: warp all rows at once
+                # An inverse-CDF draw: these samples need not equal generate()'s, and on 50,257
+                # tokens it is far cheaper than torch.multinomial.
+                cdf = torch.softmax(process_rows(logits[where], [ids[r] for r in where], s), -1).double().cumsum(-1)
+                u = torch.cat([torch.rand(1, generator=generators[r], dtype=torch.float64) for r in where])
+                drawn = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None])[:, 0]
+                chosen = [min(int(i), cdf.shape[-1] - 1) for i in drawn]
+            else:
+                chosen = [int(torch.argmax(process(logits[r], ids[r], s, None))) for r in where]
+            for r, next_id in zip(where, chosen):
+                ids[r].append(eos if eos in ids[r][start:] else next_id)   # a finished row only pads
+        if all(eos in row[start:] for row in ids):
+            break
+        new_input = torch.tensor([[row[-1]] for row in ids])
+    found = {name: [] for name in STRATEGIES}
+    for (name, _), row in zip(rows, ids):
+        new = row[start:]
+        found[name].append(new[:new.index(eos) + 1] if eos in new else new)
+    return {name: texts * (SAMPLES // len(texts)) for name, texts in found.items()}
 
-    s = {**OFF, **settings}
-    input_ids = torch.tensor([tokenizer.encode(prompt)] * SAMPLES)
-    kwargs = {"repetition_penalty": s["repetition_penalty"], "no_repeat_ngram_size": s["no_repeat_ngram_size"]}
-    if s["do_sample"]:
-        kwargs.update(temperature=s["temperature"], top_k=s["top_k"], top_p=s["top_p"], min_p=s["min_p"])
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        out = model.generate(input_ids, attention_mask=torch.ones_like(input_ids), do_sample=s["do_sample"],
-                             max_new_tokens=max_new_tokens, pad_token_id=tokenizer.eos_token_id, **kwargs)
-    rows = []
-    for row in out[:, input_ids.shape[1]:].tolist():
-        eos = row.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in row else len(row)
-        rows.append(row[:eos])
-    return rows
+
+def process_rows(logits, ids: list[list[int]], s: dict):
+    """``process`` on several rows: the sequence-dependent steps row by row, the warpers at once."""
+    if s["repetition_penalty"] != 1.0 or s["no_repeat_ngram_size"] > 0:
+        logits = torch.stack([process(row, i, {**s, "do_sample": False}, None) for row, i in zip(logits, ids)])
+    return warp(logits, s)
 
 
 def perplexities(model, prompt_ids: list[int], rows: list[list[int]]) -> list[float]:
     """exp(mean NLL) of each continuation in ``rows`` after ``prompt_ids``, at temperature 1."""
-    import torch
-
     width = max(len(r) for r in rows)
     ids = torch.tensor([prompt_ids + r + [0] * (width - len(r)) for r in rows])  # padding after: never read
     with torch.no_grad():
@@ -82,8 +107,7 @@ def strategy_table(model, tokenizer) -> dict:
         prompt_ids = tokenizer.encode(prompt)
         human_ppl = perplexities(model, prompt_ids, [tokenizer.encode(prompt + human)[len(prompt_ids):]])[0]
         rows = {}
-        for name, settings in STRATEGIES.items():
-            texts = continuations(model, tokenizer, prompt, max_new_tokens, settings)
+        for name, texts in samples(model, tokenizer, prompt, max_new_tokens).items():
             rows[name] = {"repeats": float(np.mean([repeated_ngram_share(t, 3) for t in texts])),
                           "distinct-2": distinct_n_reference(texts, 2),
                           "perplexity": float(np.mean(perplexities(model, prompt_ids, texts)))}
