@@ -15,6 +15,7 @@ import numpy as np
 from course_utils.checking import CORRECT, bind_exercises, call_student, mistake, ____  # noqa: F401
 from course_utils.checking import stats
 from course_utils.checking.figures import bars_figure, with_figure
+from course_utils.checking.mistakes import Judged
 from course_utils.checking.verdict import incorrect
 from course_utils.checking.numeric import softmax
 from course_utils.lessons.lesson5_filters import TopKTensorFlow, TopP
@@ -165,12 +166,13 @@ class Temperature(LogitsProblem):
         scale = max(1.0, float(np.abs(expected).max()))
         return bool(np.all(np.isfinite(difference)) and np.ptp(difference) <= 1e-4 * scale)
 
-    def judge_probe(self, spec, answer):
-        problem = super().judge_probe(spec, answer)
-        if (problem is not None and is_float_vector(answer, SUBSET)
-                and self.same_up_to_a_shift(answer, self.expected(spec))):
-            return None   # log-probabilities / T: the same distribution (noted by ``judge``)
-        return problem
+    def judged(self, answer, *probe):
+        judged = super().judged(answer, *probe)
+        if (judged.outcome in ("mistake", "other") and is_float_vector(judged.answer, SUBSET)
+                and self.same_up_to_a_shift(judged.answer, judged.expected)):
+            # log-probabilities / T: the same distribution, right (``judge`` adds a note).
+            return Judged("right", None, judged.answer, judged.expected)
+        return judged
 
     def judge(self, payload):
         verdict = with_figure(super().judge(payload), lambda: self.figure(payload))
