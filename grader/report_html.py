@@ -38,27 +38,34 @@ def _png(figure) -> str:
 
 
 def _plots(lesson) -> str:
-    """The score histogram and, per exercise, a bar of the shares of each status."""
+    """Two plots, one under the other (a phone shows each at full width): the scores' histogram,
+    and per exercise a bar of how many students got each status."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    figure, (scores, shares) = plt.subplots(1, 2, figsize=(10, 3.2))
-    scores.hist(lesson.scores, bins=max(1, int(lesson.max_score) + 1), range=(0, max(lesson.max_score, 1) + 1),
-                align="left", color="#1565c0", rwidth=0.85)
-    scores.set(title="scores", xlabel=f"points (of {lesson.max_score:g})", ylabel="students")
+    top = max(lesson.max_score, 1.0)
+    figure, scores = plt.subplots(figsize=(6, 2.6))
+    scores.hist(lesson.scores, bins=int(round(top)) + 1, range=(-0.5, top + 0.5), color="#1565c0", rwidth=0.85)
+    scores.set(title=f"{lesson.name}: scores", xlabel=f"points (of {lesson.max_score:g})", ylabel="students")
+    scores.yaxis.set_major_locator(MaxNLocator(integer=True))
+    parts = [_png(figure)]
     names = list(lesson.exercises)
-    left = [0.0] * len(names)
+    figure, shares = plt.subplots(figsize=(6, 0.6 + 0.35 * len(names)))
+    left = [0] * len(names)
     for status in (*STATUSES, NO_RESULT):
         counts = [len(lesson.exercises[n].statuses.get(status, ())) for n in names]
         if any(counts):
             shares.barh(names, counts, left=left, color=COLOURS[status], label=status)
             left = [a + b for a, b in zip(left, counts)]
     shares.invert_yaxis()
-    shares.set(title="each exercise", xlabel="students")
-    shares.legend(fontsize=8, loc="lower right")
-    return _png(figure)
+    shares.xaxis.set_major_locator(MaxNLocator(integer=True))
+    shares.set(title=f"{lesson.name}: each exercise", xlabel="students")
+    shares.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.25 - 1.2 / (1 + len(names))))
+    parts.append(_png(figure))
+    return "<br>".join(parts)
 
 
 def _exercise_table(lesson) -> str:
@@ -86,19 +93,24 @@ def _mistake_message(mistake_id: str) -> str:
 
 
 def _mistakes(lesson) -> str:
-    items = []
+    """Per exercise: its named mistakes, most made first, with who made them; its hidden tests
+    failed most."""
+    groups = []
     for exercise in lesson.exercises.values():
-        ranked = sorted(exercise.mistakes.items(), key=lambda item: (-len(item[1]), item[0]))
-        for mistake, students in ranked:
-            attempted = len(exercise.scores) - len(exercise.statuses.get("Not attempted", ()))
-            share = f"{100 * len(students) / attempted:.0f}% of those who answered" if attempted else ""
+        items = []
+        answered = len(exercise.scores) - len(exercise.statuses.get("Not attempted", ()))
+        for mistake, students in sorted(exercise.mistakes.items(), key=lambda item: (-len(item[1]), item[0])):
+            share = f" ({100 * len(students) / answered:.0f}% of those who answered)" if answered else ""
             message = _mistake_message(mistake)
-            items.append(f"<li><b>{len(students)}</b> ({share}) <code>{text(mistake)}</code>"
+            items.append(f"<li><b>{len(students)}</b>{share} <code>{text(mistake)}</code>"
                          + (f"<br>{text(message)}" if message else "")
                          + f'<br><span class="ids">{text(", ".join(sorted(students)))}</span></li>')
-        for label, count in exercise.hidden_failed.most_common(3):
-            items.append(f"<li>{text(exercise.grade_id)}: <b>{text(label)}</b> failed by {count}</li>")
-    return "<ul>" + "".join(items) + "</ul>" if items else "<p>No mistakes recorded.</p>"
+        hidden = ", ".join(f"{text(label)} ({count})" for label, count in exercise.hidden_failed.most_common(3))
+        if hidden:
+            items.append(f"<li>hidden tests failed most: {hidden}</li>")
+        if items:
+            groups.append(f"<li><b>{text(exercise.grade_id)}</b><ul>{''.join(items)}</ul></li>")
+    return "<ul>" + "".join(groups) + "</ul>" if groups else "<p>No mistakes recorded.</p>"
 
 
 def _statuses(lesson) -> str:

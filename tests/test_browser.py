@@ -47,8 +47,9 @@ def lab(tmp_path_factory):
     wrong = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in [
         "import torch\nfrom course_utils import load_model, load_tokenizer\n"
         "from course_utils.lessons.lesson3 import *\nmodel, tokenizer = load_model('pt'), load_tokenizer()",
-        "def next_token_distribution(model, input_ids):   # the logits, not yet probabilities\n"
-        "    with torch.no_grad():\n        return model(input_ids).logits[0, -1]",
+        "def next_token_distribution(model, input_ids, attention_mask):   # the logits, not yet probabilities\n"
+        "    last = attention_mask.sum(dim=-1) - 1\n"
+        "    with torch.no_grad():\n        return model(input_ids).logits[torch.arange(len(last)), last]",
         "q3.check()"]])
     wrong.metadata["kernelspec"] = sliders.metadata["kernelspec"]
     nbformat.write(wrong, folder / "figure.ipynb")
@@ -246,3 +247,50 @@ def _move_a_slider(lab, page):
     after = page.locator(".jp-OutputArea-output img").first.get_attribute("src")
     assert after and after != before
     assert "1.5" in slider.inner_text()
+
+
+def _class_rows_and_results():
+    """A small graded class, as grades.csv rows and their results: two named mistakes, a timeout."""
+    rows, results = [], {}
+    for k, (status, verdicts) in enumerate([("graded", ["Correct", "Correct"]), ("graded", ["Incorrect", "Correct"]),
+                                            ("graded", ["Incorrect", "Incorrect"]), ("timeout", ["Correct", "Not run"])]):
+        student = f"s{k + 1:03d}"
+        problems = [{"grade_id": f"lesson1_q{i + 1}", "problem": f"lesson1.q{i + 1}", "max_score": 1.0,
+                     "score": 1.0 if v == "Correct" else 0.0, "status": v, "message": "",
+                     **({"mistake": "lesson1.q1:largest_id", "failed_tests": ["hidden test 3"]} if v == "Incorrect" else {})}
+                    for i, v in enumerate(verdicts)]
+        row = {"student_id": student, "notebook": "lesson1", "score": sum(p["score"] for p in problems),
+               "max_score": 2.0, "status": status, "reason": "the notebook ran past 400 s" if status == "timeout" else ""}
+        rows.append({k: str(v) for k, v in row.items()})
+        results[(student, "lesson1")] = {"row": row, "problems": problems}
+    return rows, results
+
+
+@pytest.mark.parametrize("width", [1280, 390])   # a laptop and a phone
+def test_the_class_report_opens_with_no_script_and_no_remote_load(tmp_path, width):
+    """``OUT/report.html`` in Chromium: its plots load (inline PNGs), nothing is fetched from
+    anywhere, no script runs, and on a phone the page does not scroll sideways."""
+    from grader import report, report_html
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install '.[dev]')")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set COURSE_CHROMIUM)")
+    path = tmp_path / "report.html"
+    path.write_text(report_html.page(report.summarise(*_class_rows_and_results())), encoding="utf-8")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        requests = []
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(path.as_uri())
+        page.wait_for_load_state("load")
+        page.screenshot(path=str(tmp_path / f"report-{width}.png"), full_page=True)
+        images = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth > 0)")
+        scripts = page.eval_on_selector_all("script", "els => els.length")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        text = page.inner_text("body")
+        browser.close()
+    assert images == [True, True]                  # the one lesson's two plots
+    assert scripts == 0 and all(url.startswith(("file:", "data:")) for url in requests)
+    assert overflow <= 1
+    assert "lesson1.q1:largest_id" in text and "s002" in text and "s003" in text and "timeout" in text
