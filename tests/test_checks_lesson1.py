@@ -14,7 +14,7 @@ from course_utils.checking import CORRECT, INCORRECT, NOT_ATTEMPTED, judge_answe
 from course_utils.lessons import lesson1
 
 
-from lesson_check_helpers import EqualsEverythingInt as EqualsEverything, LyingList, assert_named, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
+from lesson_check_helpers import EqualsEverythingInt as EqualsEverything, assert_named, bundled, check, grade  # noqa: F401 (bundled: autouse fixture)
 
 
 def round_trip(tokenizer):
@@ -35,16 +35,44 @@ def test_q1_vocab_size(tokenizer):
     assert check(lesson1.q1, vocab_size=EqualsEverything(3)).status == INCORRECT
 
 
-# -- q2: subword tokens ----------------------------------------------------------------------------
+# -- q2: the pieces of each word -------------------------------------------------------------------
+def subword_tokens(tokenizer):
+    def subword_tokens(sentence):
+        words = []
+        for token in tokenizer.tokenize(sentence):
+            if not words or token.startswith("\u0120"):
+                words.append([])
+            words[-1].append(token)
+        return words
+
+    return subword_tokens
+
+
 def test_q2_subword_tokens(tokenizer):
-    tokens = tokenizer.tokenize(lesson1.SUBWORD_TEXT)
-    assert check(lesson1.q2, subword_tokens=tokens).status == CORRECT
-    words = check(lesson1.q2, subword_tokens=lesson1.SUBWORD_TEXT.split())
-    assert words.status == INCORRECT and "words, not tokens" in words.message
-    decoded = [tokenizer.decode([i]) for i in tokenizer.encode(lesson1.SUBWORD_TEXT)]
-    assert "decoded pieces" in check(lesson1.q2, subword_tokens=decoded).message
-    assert check(lesson1.q2, subword_tokens=LyingList(["x"], claimed=tokens)).status == INCORRECT
+    import re
+
+    def by_chunks(sentence):   # equivalent: the pre-tokenisation chunks, each tokenized
+        return [tokenizer.tokenize(chunk) for chunk in re.findall(r" ?[^\W\d_]+", sentence)]
+
+    for answer in (subword_tokens(tokenizer), by_chunks):
+        assert check(lesson1.q2, subword_tokens=answer).status == CORRECT
+        assert grade(lesson1.q2, subword_tokens=answer).status == CORRECT
+    flat = check(lesson1.q2, subword_tokens=tokenizer.tokenize)
+    assert flat.status == INCORRECT and "one list of token strings per word" in flat.message
+    ids = check(lesson1.q2, subword_tokens=lambda s: [tokenizer.encode(" " + w) for w in s.split()])
+    assert ids.status == INCORRECT and "not ids" in ids.message
     assert check(lesson1.q2, subword_tokens=____).status == NOT_ATTEMPTED
+    assert check(lesson1.q2, subword_tokens=subword_tokens(tokenizer)("TensorFlow tokenization")).status == INCORRECT
+
+
+def test_q2_hidden_probes(tokenizer):
+    right = subword_tokens(tokenizer)
+
+    def public_only(sentence):
+        return right(sentence) if sentence in lesson1.q2.public_probes else [[sentence]]
+
+    assert check(lesson1.q2, subword_tokens=public_only).status == CORRECT
+    assert grade(lesson1.q2, subword_tokens=public_only).status == INCORRECT
 
 
 # -- q3: round trip --------------------------------------------------------------------------------
@@ -109,17 +137,43 @@ def test_q3_hidden_probes_catch_what_public_ones_miss(tokenizer):
     assert 0 < hidden.score < hidden.max_score            # partial credit
 
 
-# -- q4: the special token's id --------------------------------------------------------------------
-def test_q4_eos_id(tokenizer):
-    assert check(lesson1.q4, eos_id=tokenizer.eos_token_id).status == CORRECT
-    as_list = check(lesson1.q4, eos_id=[tokenizer.eos_token_id])
-    assert as_list.status == INCORRECT and "single number" in as_list.message
-    size = check(lesson1.q4, eos_id=len(tokenizer))
-    assert size.status == INCORRECT and "size of the vocabulary" in size.message
-    pieces = check(lesson1.q4, eos_id=tokenizer.encode("<|endoftext|>", split_special_tokens=True))
-    assert pieces.status == INCORRECT and "single id" in pieces.message
-    assert check(lesson1.q4, eos_id=EqualsEverything(0)).status == INCORRECT
-    assert check(lesson1.q4, eos_id=____).status == NOT_ATTEMPTED
+# -- q4: documents split at <|endoftext|> -----------------------------------------------------------
+def split_documents(tokenizer):
+    def split_documents(ids):
+        documents, current = [], []
+        for token_id in ids:
+            if token_id == tokenizer.eos_token_id:
+                documents.append(current)
+                current = []
+            else:
+                current.append(token_id)
+        return [d for d in documents + [current] if d]
+
+    return split_documents
+
+
+def test_q4_split_documents(tokenizer):
+    def by_text(ids):   # equivalent: decode, split on the token's string, encode each part again
+        parts = tokenizer.decode(ids).split(tokenizer.eos_token)
+        return [tokenizer.encode(part) for part in parts if part]
+
+    for answer in (split_documents(tokenizer), by_text):
+        assert check(lesson1.q4, split_documents=answer).status == CORRECT
+        assert grade(lesson1.q4, split_documents=answer).status == CORRECT
+    assert check(lesson1.q4, split_documents=____).status == NOT_ATTEMPTED
+    flat = check(lesson1.q4, split_documents=lambda ids: ids)
+    assert flat.status == INCORRECT and "list of documents" in flat.message
+    assert check(lesson1.q4, split_documents=lambda ids: [[0]]).status == INCORRECT
+
+
+def test_q4_hidden_probes(tokenizer):
+    right = split_documents(tokenizer)
+
+    def only_ends(ids):   # never sees a separator at the start: keeps the empty first piece
+        return [[]] + right(ids) if ids and ids[0] == tokenizer.eos_token_id else right(ids)
+
+    assert check(lesson1.q4, split_documents=only_ends).status == CORRECT
+    assert grade(lesson1.q4, split_documents=only_ends).status == INCORRECT
 
 
 def test_q1_typed_number_gets_a_remark(tokenizer):
@@ -183,13 +237,13 @@ def test_q7_lone_pieces(tokenizer):
 def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, tokenizer):
     monkeypatch.setenv("COURSE_GRADING", "1")
     right = {"q1": {"vocab_size": len(tokenizer)},
-             "q2": {"subword_tokens": tokenizer.tokenize(lesson1.SUBWORD_TEXT)},
+             "q2": {"subword_tokens": subword_tokens(tokenizer)},
              "q3": {"round_trip": round_trip(tokenizer)},
-             "q4": {"eos_id": tokenizer.eos_token_id}}
+             "q4": {"split_documents": split_documents(tokenizer)}}
     wrong = {"q1": {"vocab_size": len(tokenizer) - 1},
-             "q2": {"subword_tokens": lesson1.SUBWORD_TEXT.split()},
+             "q2": {"subword_tokens": lambda sentence: [[w] for w in sentence.split()]},
              "q3": {"round_trip": lambda text: (tokenizer.encode(text.strip()), text.strip())},
-             "q4": {"eos_id": len(tokenizer)}}
+             "q4": {"split_documents": lambda ids: [ids]}}
     for name in right:
         problem = getattr(lesson1, name)
         problem.grade(right[name])                       # no exception: Correct
@@ -206,17 +260,66 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, tokenizer):
 
 
 # -- every named mistake, under check() and on the grader's recorded path ---------------------------
+def kept_separator(tokenizer, at_end):
+    """split_documents that keeps <|endoftext|> at the end (or the start) of a document."""
+    def split(ids):
+        documents = [[]]
+        for token_id in ids:
+            if token_id == tokenizer.eos_token_id and at_end:
+                documents[-1].append(token_id)
+                documents.append([])
+            elif token_id == tokenizer.eos_token_id:
+                documents.append([token_id])
+            else:
+                documents[-1].append(token_id)
+        return [d for d in documents if d]
+
+    return split
+
+
+def split_on(separator):
+    """split_documents comparing each id with ``separator`` (a list or a string: never equal)."""
+    def split(ids):
+        documents = [[]]
+        for token_id in ids:
+            if token_id == separator:
+                documents.append([])
+            else:
+                documents[-1].append(token_id)
+        return [d for d in documents if d]
+
+    return split
+
+
+def keep_empty(tokenizer):
+    """split_documents that keeps the empty pieces (like str.split)."""
+    def split(ids):
+        documents = [[]]
+        for token_id in ids:
+            if token_id == tokenizer.eos_token_id:
+                documents.append([])
+            else:
+                documents[-1].append(token_id)
+        return documents
+
+    return split
+
+
 def named_mistakes(tokenizer):
     """(exercise, the student's namespace, a phrase of the message that names the mistake)."""
     emoji_ids = tokenizer.encode(lesson1.EMOJI)
     return [
         ("q1", {"vocab_size": len(tokenizer) - 1}, "largest token id"),
-        ("q2", {"subword_tokens": lesson1.SUBWORD_TEXT.split()}, "words, not tokens"),
-        ("q2", {"subword_tokens": [tokenizer.decode([i]) for i in tokenizer.encode(lesson1.SUBWORD_TEXT)]},
-         "decoded pieces"),
-        ("q4", {"eos_id": len(tokenizer)}, "size of the vocabulary"),
-        ("q4", {"eos_id": tokenizer.eos_token}, "token's string"),
-        ("q4", {"eos_id": [tokenizer.eos_token_id]}, "single number"),
+        ("q2", {"subword_tokens": lambda s: [tokenizer.tokenize(w) for w in s.split()]}, "each word alone"),
+        ("q2", {"subword_tokens": lambda s: [tokenizer.tokenize(" " + w) for w in s.split()]}, "first word"),
+        ("q2", {"subword_tokens": lambda s: [[tokenizer.decode([i]) for i in tokenizer.convert_tokens_to_ids(w)]
+                                             for w in subword_tokens(tokenizer)(s)]}, "decoded pieces"),
+        ("q2", {"subword_tokens": lambda s: [[w] for w in s.split()]}, "subword tokens"),
+        ("q4", {"split_documents": kept_separator(tokenizer, at_end=True)}, "does not belong to the document before"),
+        ("q4", {"split_documents": kept_separator(tokenizer, at_end=False)}, "did not begin each one"),
+        ("q4", {"split_documents": split_on(tokenizer.encode(tokenizer.eos_token))}, "Nothing was split"),
+        ("q4", {"split_documents": split_on(tokenizer.eos_token)}, "Nothing was split"),
+        ("q4", {"split_documents": keep_empty(tokenizer)}, "empty document"),
         ("q5", {"token_cost": lambda word: len(tokenizer.encode(word))}, "without the space"),
         ("q5", {"token_cost": len}, "characters"),
         ("q5", {"token_cost": lambda word: len(tokenizer(" " + word))}, "keys of the dictionary"),

@@ -132,51 +132,56 @@ def test_q4_named_mistakes_under_check_and_grader(kind, phrase):
     assert_named(judge_answer("lesson3.q4", payload), phrase)
 
 
-# -- q3: the student's next_token_distribution -----------------------------------------------------
-def solution(model, input_ids):
+# -- q3: the student's next_token_distribution, for a right-padded batch ------------------------------
+def solution(model, input_ids, attention_mask):
     import torch
 
     with torch.no_grad():
-        return torch.softmax(model(input_ids).logits[0, -1], dim=-1)
+        logits = model(input_ids, attention_mask=attention_mask).logits
+    last = attention_mask.sum(dim=-1) - 1
+    return torch.softmax(logits[torch.arange(len(last)), last], dim=-1)
+
+
+def picking(pick, masked=True):
+    """A next_token_distribution that runs the model on the batch and returns ``pick(logits, lengths)``."""
+    import torch
+
+    def next_token_distribution(model, input_ids, attention_mask):
+        with torch.no_grad():
+            logits = model(input_ids, attention_mask=attention_mask if masked else None).logits
+        return pick(logits, attention_mask.sum(dim=-1))
+    return next_token_distribution
+
+
+def rows_at(logits, positions):
+    import torch
+
+    return logits[torch.arange(len(positions)), positions]
 
 
 def test_q3_next_token_distribution(pt_model):
     import torch
 
-    def logits_only(model, input_ids):
-        with torch.no_grad():
-            return model(input_ids).logits[0, -1]
+    without_mask = picking(lambda l, n: torch.softmax(rows_at(l, n - 1), dim=-1), masked=False)
+    for answer in (solution, without_mask):        # causal attention: the padding after a text changes nothing
+        assert check(lesson3.q3, next_token_distribution=answer).status == CORRECT
+        assert grade(lesson3.q3, next_token_distribution=answer).status == CORRECT
 
-    def sequence_axis(model, input_ids):
-        with torch.no_grad():
-            return torch.softmax(model(input_ids).logits[0], dim=0)[-1]
-
-    def one_row_early(model, input_ids):
-        with torch.no_grad():
-            return torch.softmax(model(input_ids).logits[0, -2], dim=-1)
-
-    def stub(model, input_ids):
+    def stub(model, input_ids, attention_mask):
         pass
 
-    assert check(lesson3.q3, next_token_distribution=solution).status == CORRECT
-    assert grade(lesson3.q3, next_token_distribution=solution).status == CORRECT
-    for function, phrase in [(logits_only, "not probabilities"), (sequence_axis, "sequence axis"),
-                             (one_row_early, "one position too early")]:
-        verdict = check(lesson3.q3, next_token_distribution=function)
-        assert verdict.status == INCORRECT and phrase in verdict.message, (phrase, verdict)
     assert check(lesson3.q3, next_token_distribution=stub).status == NOT_ATTEMPTED
     assert check(lesson3.q3, next_token_distribution=____).status == NOT_ATTEMPTED
     not_callable = check(lesson3.q3, next_token_distribution=[0.5, 0.5])
     assert not_callable.status == INCORRECT and "function" in not_callable.message
+    first_only = check(lesson3.q3, next_token_distribution=picking(lambda l, n: torch.softmax(l[0, n[0] - 1], dim=-1)))
+    assert first_only.status == INCORRECT and "one row of probabilities per text" in first_only.message
+    two_args = check(lesson3.q3, next_token_distribution=lambda model, input_ids: None)
+    assert two_args.status == INCORRECT
 
 
 def test_q3_wrong_distribution_comes_with_a_figure(pt_model):
-    import torch
-
-    def logits_only(model, input_ids):
-        with torch.no_grad():
-            return model(input_ids).logits[0, -1]
-
+    logits_only = picking(lambda l, n: rows_at(l, n - 1))
     wrong = check(lesson3.q3, next_token_distribution=logits_only)
     assert wrong.figure_png is not None and wrong.figure_png.startswith(b"\x89PNG")
     assert "<img" in wrong._repr_html_()
@@ -186,13 +191,13 @@ def test_q3_wrong_distribution_comes_with_a_figure(pt_model):
 def test_q3_hidden_probes(pt_model):
     import torch
 
-    def uniform_for_one_token(model, input_ids):  # right on the public probes only
-        if input_ids.shape[-1] == 1:
-            return torch.full((model.config.vocab_size,), 1 / model.config.vocab_size)
-        return solution(model, input_ids)
+    def public_only(model, input_ids, attention_mask):  # right on the public batches only
+        if input_ids.shape[0] == 2:
+            return solution(model, input_ids, attention_mask)
+        return torch.full((input_ids.shape[0], model.config.vocab_size), 1 / model.config.vocab_size)
 
-    assert check(lesson3.q3, next_token_distribution=uniform_for_one_token).status == CORRECT
-    hidden = grade(lesson3.q3, next_token_distribution=uniform_for_one_token)
+    assert check(lesson3.q3, next_token_distribution=public_only).status == CORRECT
+    hidden = grade(lesson3.q3, next_token_distribution=public_only)
     assert hidden.status == INCORRECT and "hidden test" in hidden.message
 
 
@@ -206,10 +211,7 @@ def test_grading_mode_raises_and_trusted_judge_agrees(monkeypatch, pt_model, tok
     probs = torch.softmax(row, dim=-1)
     be, do = (tokenizer.encode(t)[0] for t in lesson3.RATIO_TOKENS)
 
-    def logits_only(model, input_ids):
-        with torch.no_grad():
-            return model(input_ids).logits[0, -1]
-
+    logits_only = picking(lambda l, n: rows_at(l, n - 1))
     cases = {"q1": ({"predicted_ids": logits[0].argmax(-1)},
                     {"predicted_ids": tokenizer.encode(lesson3.PREFIX_PROMPT)}),
              "q2": ({"ratio": probs[be] / probs[do]}, {"ratio": probs[do] / probs[be]}),
@@ -241,12 +243,6 @@ def test_every_named_mistake_under_check_and_the_recorded_path(pt_model, tokeniz
     predicted = prompt_rows.argmax(-1).tolist()
     prompt_ids = tokenizer.encode(lesson3.PREFIX_PROMPT)
 
-    def distribution(pick):
-        def next_token_distribution(model, input_ids):
-            with torch.no_grad():
-                return pick(model(input_ids).logits)
-        return next_token_distribution
-
     cases = [
         ("q1", {"predicted_ids": prompt_ids}, "prompt's own token ids"),
         ("q1", {"predicted_ids": prompt_ids[1:]}, "really follow each prefix"),
@@ -257,13 +253,15 @@ def test_every_named_mistake_under_check_and_the_recorded_path(pt_model, tokeniz
         ("q2", {"ratio": float(row[be] - row[do])}, "*logarithm* of the ratio"),
         ("q2", {"ratio": float(probs[be] - probs[do])}, "difference of probabilities"),
         ("q2", {"ratio": float(probs[be_bare] / probs[do_bare])}, "leading space"),
-        ("q3", {"next_token_distribution": distribution(lambda l: l[0, -1])}, "not probabilities"),
-        ("q3", {"next_token_distribution": distribution(lambda l: torch.softmax(l[0], dim=0)[-1])},
+        ("q3", {"next_token_distribution": picking(lambda l, n: rows_at(l, n - 1))}, "not probabilities"),
+        ("q3", {"next_token_distribution": picking(lambda l, n: torch.softmax(l[:, -1], dim=-1))}, "last column"),
+        ("q3", {"next_token_distribution": picking(lambda l, n: torch.softmax(l[:, -1], dim=-1), masked=False)},
+         "last column"),
+        ("q3", {"next_token_distribution": picking(lambda l, n: rows_at(torch.softmax(l, dim=1), n - 1))},
          "sequence axis"),
-        ("q3", {"next_token_distribution": distribution(lambda l: torch.softmax(l[0, -2], dim=-1))},
+        ("q3", {"next_token_distribution": picking(lambda l, n: torch.softmax(rows_at(l, n - 2), dim=-1))},
          "one position too early"),
-        ("q3", {"next_token_distribution": distribution(lambda l: torch.softmax(l[0], dim=-1))},
-         "every position"),
+        ("q3", {"next_token_distribution": picking(lambda l, n: torch.softmax(l, dim=-1))}, "every position"),
     ]
     for name, namespace, phrase in cases:
         problem = getattr(lesson3, name)

@@ -7,6 +7,7 @@ import re
 
 from course_utils.checking import compare
 from course_utils.checking.verdict import correct
+from course_utils.lessons.lesson1_documents import SplitDocuments
 
 SUBWORD_TEXT = "TensorFlow tokenization"
 
@@ -49,37 +50,67 @@ class VocabularySize(ValueProblem):
         return len(self.ctx.tokenizer) - 1
 
 
-class SubwordTokens(ValueProblem):
+class SubwordTokens(FunctionProblem):
+    """``subword_tokens(sentence)``: for each word of ``sentence``, the token strings it is made of
+    *in that sentence* (a list of lists of strings, one list per word)."""
+
     id = "lesson1.q2"
     var = "subword_tokens"
-    hints = ("You want the token *strings*, not the ids: one of the tokenizer's three methods in "
-             'section 1 returns them.',
-             'Call that method on the exact text of the exercise and keep its list as it is, `Ġ` '
-             "(the leading-space marker) included: don't decode the pieces or strip anything.",
-             '`subword_tokens = tokenizer.<method>("TensorFlow tokenization")`, where `<method>` '
-             'is the one that returns token strings.')
+    public_probes = [SUBWORD_TEXT, "I flew to Lisbon"]
+    hidden_probes = ["Tokenization is antidisestablishmentarianism", "Kaggle notebooks run TensorFlow"]
+    hints = ("A word in the middle of a sentence is not the same text as the word alone: the space in "
+             "front of it belongs to its first token.",
+             "Either tokenize each word the way it appears in the sentence (its space included, except "
+             "for the first word), or tokenize the whole sentence once and cut the list of tokens "
+             "wherever a new word starts: what marks the first token of a word that follows a space?",
+             "```\ndef subword_tokens(sentence):\n    words = []\n    for token in "
+             "tokenizer.tokenize(sentence):\n        if not words or ...:   # does this token start a "
+             "new word?\n            words.append([])\n        words[-1].append(token)\n    return "
+             "words\n```")
 
-    def expected(self):
-        return self.ctx.tokenizer.tokenize(SUBWORD_TEXT)
+    def expected(self, spec):
+        words = []
+        for token in self.ctx.tokenizer.tokenize(spec):
+            if not words or token.startswith("\u0120"):   # Ġ: this token begins with a space
+                words.append([])
+            words[-1].append(token)
+        return tuple(words)   # a record: compared word by word, each list of strings exactly
 
-    def wrong_form(self, answer):
-        if not isinstance(answer, list) or not all(isinstance(t, str) for t in answer):
-            return "`subword_tokens` should be a list of strings (the token pieces)."
+    def wrong_form(self, answer, spec):
+        if not isinstance(answer, list) or not all(isinstance(word, list) for word in answer):
+            return "`subword_tokens` should return a list with one list of token strings per word"
+        if not all(isinstance(token, str) for word in answer for token in word):
+            return "each word's list should hold token strings (what `tokenize` gives), not ids"
         return None
+
+    @mistake("You tokenized each word alone, without the space that comes before it in the sentence: "
+             "`' tokenization'` and `'tokenization'` are different texts, and BPE splits them differently.")
+    def words_alone(self, spec):
+        return tuple(self.ctx.tokenizer.tokenize(word) for word in spec.split())
+
+    @mistake("The first word has no space in front of it: only the words after it start with `Ġ`.")
+    def space_before_every_word(self, spec):
+        return tuple(self.ctx.tokenizer.tokenize(" " + word) for word in spec.split())
 
     @mistake("Those are the decoded pieces (with real spaces); keep the tokenizer's own token strings, "
              "where a leading space is written `Ġ`.")
-    def decoded_pieces(self):
+    def decoded_pieces(self, spec):
         tokenizer = self.ctx.tokenizer
-        return [tokenizer.decode([i]) for i in tokenizer.convert_tokens_to_ids(self.expected())]
+        return tuple([tokenizer.decode([i]) for i in tokenizer.convert_tokens_to_ids(word)]
+                     for word in self.expected(spec))
 
-    @mistake("Those are words, not tokens: GPT-2 splits rare words into several subword pieces.")
-    def words(self):
-        return SUBWORD_TEXT.split()
+    @mistake("Those are the words themselves, one piece each: GPT-2 splits rare words into several "
+             "subword tokens.")
+    def words(self, spec):
+        return tuple([word] for word in spec.split())
 
-    def diagnose(self, answer, expected):
-        return f"`subword_tokens` has {len(answer)} pieces but the tokenizer makes {len(expected)}." + \
-            self.hint_pointer()
+    def diagnose(self, answer, expected, spec):
+        if len(answer) != len(expected):
+            return f"the sentence has {len(expected)} words and you returned {len(answer)} lists"
+        return None
+
+    def describe_probe(self, spec):
+        return repr(spec)
 
 
 class EncodeDecode(FunctionProblem):
@@ -153,38 +184,6 @@ class EncodeDecode(FunctionProblem):
 
     def describe_probe(self, spec):
         return repr(spec)
-
-
-class EndOfTextId(ValueProblem):
-    """The id of GPT-2's one special token, ``<|endoftext|>``."""
-
-    id = "lesson1.q4"
-    var = "eos_id"
-    hints = ('The tokenizer knows its special tokens by role: the end-of-text token is its *eos* '
-             'token.',
-             "`tokenizer.eos_token` is the token's string; the tokenizer also has an attribute "
-             'with its id, or you can convert the string to an id with `convert_tokens_to_ids`.',
-             "`eos_id = tokenizer.convert_tokens_to_ids(...)` with the eos token's string (or the "
-             'attribute whose name ends in `_id`). Give one number, not a list.')
-
-    def expected(self):
-        return self.ctx.tokenizer.convert_tokens_to_ids(self.ctx.tokenizer.eos_token)
-
-    @mistake("That is the size of the vocabulary; ids run from 0 to that number minus one.")
-    def vocabulary_size(self):
-        return len(self.ctx.tokenizer)
-
-    @mistake("That is the token's string; the exercise asks for its id, the number the model reads.")
-    def token_string(self):
-        return self.ctx.tokenizer.eos_token
-
-    def diagnose(self, answer, expected):
-        if answer == [expected]:
-            return "That is a list holding the id; give the id itself, a single number."
-        if isinstance(answer, list):
-            return ("`eos_id` should be one number: the special token is a single id, not a list of "
-                    "pieces." + self.hint_pointer())
-        return None
 
 
 class TokenCost(FunctionProblem):
@@ -289,6 +288,6 @@ class LonePieces(ValueProblem):
                 f"should be decoded alone." + self.hint_pointer())
 
 
-qvars = bind_exercises(globals(), [VocabularySize, SubwordTokens, EncodeDecode, EndOfTextId, TokenCost,
+qvars = bind_exercises(globals(), [VocabularySize, SubwordTokens, EncodeDecode, SplitDocuments, TokenCost,
                                    TokenString, LonePieces])
 __all__ = qvars + ["EMOJI", "____"]

@@ -7,9 +7,9 @@ import numpy as np
 
 from course_utils.checking import FunctionProblem, ValueProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
 from course_utils.checking.context import default_framework
-from course_utils.checking.figures import bars_figure, with_figure
 from course_utils.checking.numeric import softmax
 from course_utils.checking.reference_cache import next_token_logits
+from course_utils.lessons.lesson3_batch import NextTokenDistribution, right_padded_batch
 
 PREFIX_PROMPT = "The quick brown fox jumps over the lazy"
 RATIO_PREFIX = "To be, or not to"
@@ -122,73 +122,6 @@ class ProbabilityRatio(ValueProblem):
         return float(probs[be] / probs[do])
 
 
-class NextTokenDistribution(FunctionProblem):
-    """``next_token_distribution(model, input_ids)`` in PyTorch: probabilities of the next token."""
-
-    id = "lesson3.q3"
-    var = "next_token_distribution"
-    framework = "pt"
-    public_probes = ["The quick brown fox", "To be, or not to"]
-    hidden_probes = ["Hello", "In the beginning was the"]
-    rtol, atol = 1e-3, 1e-6
-    hints = ('The distribution of the next token is the softmax of the logits at the *last* '
-             'position.',
-             'Call the model on `input_ids` inside `torch.no_grad()`, read `.logits` (shape [1, '
-             'seq_len, vocab_size]), keep the one text and the last position, then softmax over '
-             'the vocabulary axis.',
-             '```\nwith torch.no_grad():\n    logits = model(input_ids).logits\nreturn '
-             'torch.softmax(logits[..., ...], dim=...)\n```')
-
-    def run_probe(self, function, spec):
-        import torch
-
-        input_ids = torch.tensor([self.ctx.tokenizer.encode(spec)])
-        return call_student(function, self.ctx.model("pt"), input_ids)
-
-    def expected(self, spec):
-        return softmax(logits_rows(self.ctx, spec)[-1]).tolist()
-
-    def wrong_form(self, answer, spec):
-        if isinstance(answer, list) and answer and isinstance(answer[0], list):
-            return ("That is a distribution for every position (or a batch): return the last position's "
-                    "probabilities only, one vector of shape [vocab_size].")
-        return None
-
-    @mistake("Those are logits, not probabilities: apply softmax.")
-    def logits(self, spec):
-        return logits_rows(self.ctx, spec)[-1].tolist()
-
-    @mistake("Softmax ran over the sequence axis instead of the vocabulary axis.")
-    def sequence_axis(self, spec):
-        return softmax(logits_rows(self.ctx, spec), axis=0)[-1].tolist()
-
-    @mistake("That is the distribution one position too early: use the last row, `logits[0, -1]`.")
-    def one_row_early(self, spec):
-        rows = logits_rows(self.ctx, spec)
-        return softmax(rows[-2]).tolist() if len(rows) > 1 else None
-
-    def describe_probe(self, spec):
-        return f"the prompt {spec!r}"
-
-    def judge(self, payload):
-        return with_figure(super().judge(payload), lambda: self.comparison_figure(payload))
-
-    def comparison_figure(self, payload):
-        """Bars of the reference's ten most likely tokens next to the student's values for them."""
-        vocab_size = len(self.ctx.tokenizer)
-        for probe in payload.get("probes") or []:
-            answer = probe.get("answer")
-            if probe.get("hidden") or not isinstance(answer, list) or len(answer) != vocab_size:
-                continue
-            yours = np.asarray(answer, dtype=np.float64)
-            if yours.ndim != 1 or self.judge_probe(probe["spec"], answer) is None:
-                continue
-            return bars_figure(self.ctx.tokenizer, np.arange(vocab_size), np.asarray(self.expected(probe["spec"])),
-                               yours, f"After {probe['spec']!r}: the reference's top 10 tokens", k=10,
-                               ylabel="value for the next token")
-        return None
-
-
 def log_softmax(rows: np.ndarray) -> np.ndarray:
     """Log-probabilities of each row of logits, float64 (stable: the row's maximum is taken out)."""
     shifted = rows - rows.max(axis=-1, keepdims=True)
@@ -294,4 +227,4 @@ class ContinuationLogprobTensorFlow(FunctionProblem):
 
 qvars = bind_exercises(globals(), [ArgmaxPerPrefix, ProbabilityRatio, NextTokenDistribution,
                                    ContinuationLogprobTensorFlow])
-__all__ = qvars + ["____"]
+__all__ = qvars + ["right_padded_batch", "____"]
