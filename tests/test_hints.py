@@ -21,9 +21,9 @@ LESSONS = range(1, 8)
 # cell before the exercise, hands the student the solution.
 KEY_EXPRESSIONS = {
     "lesson1.q1": ["len(tokenizer)"],
-    "lesson1.q2": ['tokenizer.tokenize("TensorFlow tokenization")'],
+    "lesson1.q2": ['token.startswith("Ġ")'],
     "lesson1.q3": ["return ids, tokenizer.decode(ids)"],
-    "lesson1.q4": ["tokenizer.eos_token_id"],
+    "lesson1.q4": ["if token_id == eos:"],
     "lesson1.q5": ['len(tokenizer.encode(" " + word))'],
     "lesson1.q6": ['piece.replace(" ", "Ġ")'],
     "lesson1.q7": ["tokenizer.decode([token_id]) for token_id in tokenizer.encode(EMOJI)"],
@@ -34,7 +34,7 @@ KEY_EXPRESSIONS = {
     "lesson2.q5": ["ln_f(final_hidden)[-1] @ model.transformer.wte.weight.T"],
     "lesson3.q1": ["prompt_logits[0].argmax(dim=-1)"],
     "lesson3.q2": ["ratio_probs[be_id] / ratio_probs[do_id]", "torch.exp(row[be] - row[do])"],
-    "lesson3.q3": ["torch.softmax(logits[0, -1], dim=-1)", "torch.softmax(model(input_ids).logits[0, -1]"],
+    "lesson3.q3": ["attention_mask.sum(dim=-1) - 1"],
     "lesson3.q4": ["tf.nn.log_softmax(logits[len(prefix_ids) - 1:-1])"],
     "lesson4.q1": ["tf.argmax(logits[0, -1])", "tf.argmax(model(tf.constant([ids])).logits[0, -1])"],
     "lesson4.q2": ["torch.argmax(logits[0, -1])", "yield next_id"],
