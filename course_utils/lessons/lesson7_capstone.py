@@ -50,11 +50,11 @@ class MyGenerate(FunctionProblem):
                       "no_repeat_ngram_size": 2, "seed": 2}},
     ]
     hidden_probes = [
-        {"prompt": "A list is a list of", "max_new_tokens": 10, "negative_logits": True,
+        {"prompt": "A list is a list of", "max_new_tokens": 8, "negative_logits": True,
          "settings": {"repetition_penalty": 1.2, "no_repeat_ngram_size": 3}},
-        {"prompt": "My lord, the king", "max_new_tokens": 10,
+        {"prompt": "My lord, the king", "max_new_tokens": 8,
          "settings": {"do_sample": True, "temperature": 0.7, "top_k": 40, "seed": 1}},
-        {"prompt": "In the future", "max_new_tokens": 10,
+        {"prompt": "In the future", "max_new_tokens": 8,
          "settings": {"do_sample": True, "temperature": 1.3, "top_k": 100, "top_p": 0.8, "min_p": 0.05,
                       "seed": 7}},
     ]

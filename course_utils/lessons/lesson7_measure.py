@@ -20,9 +20,9 @@ from course_utils.lessons.lesson7_tools import repeated_ngram_share
 SAMPLES = 5
 TASKS = {   # task -> (prompt, max_new_tokens, a continuation a person wrote)
     "factual": ("A list is", 6, " a mutable sequence that stores items in order."),
-    "summary": ("In short, the function returns", 12,
+    "summary": ("In short, the function returns", 10,
                 " a new sorted list and leaves the original list unchanged, so it is safe to call twice."),
-    "story": ("Once upon a time, the king", 20,
+    "story": ("Once upon a time, the king", 16,
               " of a small country lost his crown in a river, and the fisherman who found it asked for "
               "nothing in return but a song at the next feast."),
 }
