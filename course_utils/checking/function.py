@@ -137,14 +137,19 @@ class FunctionProblem(DeclaredAnswer, Problem):
                          mistake=mistake, failed_tests=failed)
 
     def judge_probe(self, spec, answer) -> str | None:
-        """None if ``answer`` is right for ``spec``, else what is wrong (the declaration decides)."""
-        return self.probe_verdict(spec, answer)[0]
+        """None if ``answer`` is right for ``spec``, else what is wrong (the declaration decides).
+        A kind may override it and call ``super().judge_probe`` for the declared part."""
+        return self.declared_verdict(spec, answer)[0]
 
     def probe_verdict(self, spec, answer) -> tuple[str | None, str | None]:
         """``(judge_probe's answer, the named mistake's stable id or None)``; a kind that
         overrides ``judge_probe`` names no mistake id."""
         if type(self).judge_probe is not FunctionProblem.judge_probe:
             return self.judge_probe(spec, answer), None
+        return self.declared_verdict(spec, answer)
+
+    def declared_verdict(self, spec, answer) -> tuple[str | None, str | None]:
+        """What the declaration (expected value, @mistake methods) says of ``answer``."""
         judged = self.judged(answer, spec)
         if judged.outcome == "right":
             return None, None
