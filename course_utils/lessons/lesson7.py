@@ -5,7 +5,9 @@ the model's own logits (``next_token_logits``, ``forward_logits``); the named mi
 computations with one classic slip. The filters reuse lesson 5's ``FilterProblem``
 (``logits_problems``): the student's function sees the logits of the ``SUBSET`` likeliest tokens,
 so the recorded answers stay small.
-The helpers the notebook draws with live in ``lesson7_tools``.
+The helpers the notebook draws with live in ``lesson7_tools``. The capstone (q5, ``my_generate``
+equals ``generate()``) is declared in ``lesson7_capstone`` on ``lesson7_generate``; distinct-n and the
+strategy choice (q6, q7) in ``lesson7_choose`` on the measurements of ``lesson7_measure``.
 """
 import math
 
