@@ -209,7 +209,8 @@ def _engine(args):
     from grader import cluster
 
     print(f"engine:   {cluster.describe(scheduler, local)}")
-    return cluster.dask_executor(scheduler, local)
+    # With --allow-network the cluster must be one a kernel cannot drive (TLS): refused at start-up.
+    return cluster.dask_executor(scheduler, local, network="allow" if args.allow_network else None)
 
 
 def _demo(args) -> int:
