@@ -12,7 +12,6 @@ import pytest
 
 from grader import autograde, samples_class
 
-pytestmark = pytest.mark.slow
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
 
 LESSONS = ["lesson1", "lesson4"]
@@ -40,6 +39,7 @@ def _planned(expected: dict) -> dict:
     return {key: sorted(students) for key, students in counts.items()}
 
 
+@pytest.mark.slow
 def test_the_report_counts_every_planned_outcome_and_mistake(graded):
     expected = json.loads((graded / "expected.json").read_text())
     with open(graded / "out" / "report.csv", newline="") as handle:
@@ -56,6 +56,7 @@ def test_the_report_counts_every_planned_outcome_and_mistake(graded):
     assert len(injected - {None}) >= 5     # a class with real mistakes in it, in both lessons
 
 
+@pytest.mark.slow
 def test_the_report_page_is_self_contained_and_shows_the_plots(graded):
     page = (graded / "out" / "report.html").read_text()
     assert "<script" not in page.lower() and "http://" not in page and "https://" not in page
@@ -63,6 +64,7 @@ def test_the_report_page_is_self_contained_and_shows_the_plots(graded):
     assert "lesson1.q1:largest_id" in page and "s002" in page
 
 
+@pytest.mark.slow
 def test_grader_report_rewrites_the_report_from_out(graded, capsys):
     from grader.cli import main
 
@@ -71,6 +73,7 @@ def test_grader_report_rewrites_the_report_from_out(graded, capsys):
     assert (graded / "out" / "report.csv").exists()
 
 
+@pytest.mark.slow
 def test_a_dask_cluster_grades_the_class_and_reports_it_as_the_local_pool(graded, tmp_path):
     """The same class on ``--local-cluster`` (TLS, its own worker processes): identical grades.csv
     and report.csv. COURSE_TEST_CLUSTER_WORKERS sets the cluster's size (default 2, the issue's)."""
@@ -88,3 +91,74 @@ def test_a_dask_cluster_grades_the_class_and_reports_it_as_the_local_pool(graded
 def _rows(path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def _signed_out(tmp_path, results: dict, rows: list[dict], forged: tuple = ()):
+    """An OUT folder: grades.csv from ``rows``, each result saved as autograde saves it (signed,
+    except the students in ``forged``, whose signature is another key's)."""
+    from grader import signing
+
+    secret = signing.key()
+    for (student, lesson), result in results.items():
+        fields = {"student": student, "notebook": lesson, "key": "k", "result": result}
+        signature = signing.sign(b"x" * 32 if student in forged else secret, fields)
+        path = tmp_path / "results" / student / f"{lesson}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"key": "k", "signature": signature, "result": result}))
+    autograde.write_grades_csv(tmp_path / "grades.csv", rows)
+    return tmp_path
+
+
+def _result(student, status, tests):
+    problems = [{"grade_id": f"lesson1_q{i + 1}", "problem": f"lesson1.q{i + 1}", "max_score": 1.0,
+                 "score": float(v == "Correct"), "status": v, "message": "", **extra}
+                for i, (v, extra) in enumerate(tests)]
+    row = {"student_id": student, "notebook": "lesson1", "score": sum(p["score"] for p in problems),
+           "max_score": 2.0, "status": status, "reason": "ran past 400 s" if status == "timeout" else ""}
+    return row, problems
+
+
+def test_the_counts_come_from_signed_results_of_the_rows_in_grades_csv(tmp_path):
+    """A forged result, or a stale one (not the row grades.csv holds), counts nowhere; a missing
+    notebook is "no result" in each exercise; a mistake is counted by id with who made it."""
+    from grader import report
+
+    wrong = ("Incorrect", {"mistake": "lesson1.q1:largest_id", "failed_tests": ["hidden test 3", "test 1"]})
+    cases = {"a": ("graded", [wrong, ("Correct", {})]), "b": ("graded", [wrong, ("Incorrect", {})]),
+             "c": ("timeout", [("Correct", {}), ("Not run", {})]), "forger": ("graded", [wrong, wrong])}
+    results, rows = {}, []
+    for student, (status, tests) in cases.items():
+        row, problems = _result(student, status, tests)
+        results[(student, "lesson1")] = {"row": row, "problems": problems}
+        rows.append(row)
+    stale_row, stale = _result("stale", "graded", [wrong, wrong])
+    results[("stale", "lesson1")] = {"row": stale_row, "problems": stale}
+    rows.append({**stale_row, "score": 2.0})   # graded again since: this result is not that row's
+    rows.append({"student_id": "d", "notebook": "lesson1", "score": 0.0, "max_score": 2.0, "status": "missing",
+                 "reason": "no lesson1.ipynb was submitted"})
+    out = _signed_out(tmp_path, results, rows, forged=("forger",))
+    lessons = report.summarise(report.read_rows(out), report.read_results(out))
+    q1, q2 = lessons["lesson1"].exercises["lesson1_q1"], lessons["lesson1"].exercises["lesson1_q2"]
+    assert dict(q1.mistakes) == {"lesson1.q1:largest_id": ["a", "b"]}
+    assert dict(q1.hidden_failed) == {"hidden test 3": 2}
+    assert dict(q2.mistakes) == {"(no named mistake)": ["b"]}
+    assert {s: sorted(v) for s, v in q2.statuses.items() if v} == {
+        "Correct": ["a"], "Incorrect": ["b"], "Not run": ["c"], report.NO_RESULT: ["d", "forger", "stale"]}
+    assert [s for s, _ in lessons["lesson1"].statuses["timeout"]] == ["c"]
+    csv_path, html_path = report.write_report(out)
+    assert "lesson1,lesson1_q1,mistake,lesson1.q1:largest_id,2,a b" in csv_path.read_text()
+
+
+def test_a_verdict_names_the_mistake_of_the_first_failing_test_by_its_stable_id():
+    from course_utils.checking.registry import get_problem
+
+    problem = get_problem("lesson1.q6")
+    probes = [{"spec": s, "hidden": h, "answer": problem.stripped(s) if s.startswith(" ") else problem.expected(s)}
+              for s, h in [(s, False) for s in problem.public_probes] + [(s, True) for s in problem.hidden_probes]]
+    verdict = problem.judge_recorded({"probes": probes})
+    assert verdict.mistake == "lesson1.q6:stripped" and verdict.to_dict()["mistake"] == verdict.mistake
+    assert verdict.to_dict()["failed_tests"] == [f"{'hidden ' if p['hidden'] else ''}test {i + 1}"
+                                                 for i, p in enumerate(probes) if p["spec"].startswith(" ")]
+    value = get_problem("lesson1.q1")
+    assert value.judge_recorded({"value": value.largest_id()}).mistake == "lesson1.q1:largest_id"
+    assert "mistake" not in value.judge_recorded({"value": value.expected()}).to_dict()
