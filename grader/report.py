@@ -20,6 +20,7 @@ from grader.files import write_atomically
 
 STATUSES = ("Correct", "Incorrect", "Not attempted", "Not run")   # "Not run": the run stopped before it
 NO_RESULT = "no result"   # the notebook was missing, invalid or of another lesson: no test ran
+RAN = ("graded", "timeout", "oom", "crash")   # row statuses whose notebook ran: a saved result is expected
 REPORT_FIELDS = ["lesson", "exercise", "what", "value", "count", "students"]
 
 
@@ -46,6 +47,7 @@ class Lesson:
     scores: list = field(default_factory=list)
     statuses: dict = field(default_factory=lambda: defaultdict(list))   # row status: [(student, reason)]
     exercises: dict = field(default_factory=dict)
+    unverified: list = field(default_factory=list)   # ran, but no result this grader signed for the row
 
 
 def read_rows(out_dir: Path) -> list[dict]:
@@ -86,6 +88,8 @@ def summarise(rows: list[dict], results: dict) -> dict[str, Lesson]:
         lesson.statuses[row["status"]].append((student, row["reason"]))
         result = results.get((student, row["notebook"]))
         problems = result["problems"] if result is not None and _matches(row, result) else []
+        if not problems and row["status"] in RAN:
+            lesson.unverified.append(student)
         for test in problems:
             _count_test(lesson, student, test)
     for lesson in lessons.values():  # the rows no test ran for, per exercise

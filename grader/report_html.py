@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 
 from grader.feedback_html import CSP
 from grader.inert import printable
@@ -21,6 +22,9 @@ padding:.2em .5em;text-align:left;vertical-align:top}img{max-width:100%;height:a
 code{background:#f3f3f3;padding:0 .2em}.ids{font-size:.85em;color:#555;word-break:break-word}"""
 COLOURS = {"Correct": "#2e7d32", "Incorrect": "#c62828", "Not attempted": "#9e9e9e", "Not run": "#f9a825",
            NO_RESULT: "#5c6bc0"}
+
+
+_CODE = re.compile(r"`([^`\n]+)`")   # `code` in a mistake's message, shown as code (as the verdicts do)
 
 
 def text(value) -> str:
@@ -103,7 +107,7 @@ def _mistakes(lesson) -> str:
             share = f" ({100 * len(students) / answered:.0f}% of those who answered)" if answered else ""
             message = _mistake_message(mistake)
             items.append(f"<li><b>{len(students)}</b>{share} <code>{text(mistake)}</code>"
-                         + (f"<br>{text(message)}" if message else "")
+                         + ("<br>" + _CODE.sub(r"<code>\1</code>", text(message)) if message else "")
                          + f'<br><span class="ids">{text(", ".join(sorted(students)))}</span></li>')
         hidden = ", ".join(f"{text(label)} ({count})" for label, count in exercise.hidden_failed.most_common(3))
         if hidden:
@@ -123,6 +127,14 @@ def _statuses(lesson) -> str:
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>Every notebook ran to the end.</p>"
 
 
+def _unverified(lesson) -> str:
+    if not lesson.unverified:
+        return ""
+    return (f"<p><b>{len(lesson.unverified)} notebook(s) left out of the exercise counts</b>: they ran, but no "
+            f"result signed by this grader's key matches their row of grades.csv (graded elsewhere, or "
+            f"edited): {text(', '.join(sorted(lesson.unverified)))}. Grade them again here to count them.</p>")
+
+
 def page(lessons: dict) -> str:
     """The whole page for ``{lesson: report.Lesson}``."""
     parts = ["<h1>Class report</h1>",
@@ -132,7 +144,7 @@ def page(lessons: dict) -> str:
     for lesson in lessons.values():
         parts += [f"<h2>{text(lesson.name)}</h2>",
                   f"<p>{len(lesson.scores)} notebooks; {len(lesson.statuses.get('graded', ()))} ran to the end.</p>",
-                  _plots(lesson) if lesson.exercises else "", _exercise_table(lesson),
+                  _unverified(lesson), _plots(lesson) if lesson.exercises else "", _exercise_table(lesson),
                   "<h3>Mistakes named</h3>", _mistakes(lesson), "<h3>Notebooks that did not run to the end</h3>",
                   _statuses(lesson)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"

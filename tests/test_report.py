@@ -145,8 +145,10 @@ def test_the_counts_come_from_signed_results_of_the_rows_in_grades_csv(tmp_path)
     assert {s: sorted(v) for s, v in q2.statuses.items() if v} == {
         "Correct": ["a"], "Incorrect": ["b"], "Not run": ["c"], report.NO_RESULT: ["d", "forger", "stale"]}
     assert [s for s, _ in lessons["lesson1"].statuses["timeout"]] == ["c"]
+    assert sorted(lessons["lesson1"].unverified) == ["forger", "stale"]   # and the page says so
     csv_path, html_path = report.write_report(out)
     assert "lesson1,lesson1_q1,mistake,lesson1.q1:largest_id,2,a b" in csv_path.read_text()
+    assert "2 notebook(s) left out of the exercise counts" in html_path.read_text()
 
 
 def test_a_verdict_names_the_mistake_of_the_first_failing_test_by_its_stable_id():
