@@ -122,3 +122,27 @@ def guard_tensorflow_import() -> None:
         return
     if not any(isinstance(finder, _TensorFlowAfterTriton) for finder in sys.meta_path):
         sys.meta_path.insert(0, _TensorFlowAfterTriton())
+
+
+class LazyModule:
+    """A module imported on first use: a checks module that needs torch for its PyTorch exercises
+    can be imported by a TensorFlow-only student (or grader) without importing torch."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attribute: str):
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+def lazy_no_grad(function):
+    """``@torch.no_grad()`` that imports torch only when ``function`` runs."""
+    import functools
+
+    @functools.wraps(function)
+    def without_gradients(*args, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            return function(*args, **kwargs)
+    return without_gradients

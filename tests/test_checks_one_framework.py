@@ -24,7 +24,8 @@ tokenizer = load_tokenizer()
 namespace = {"np": np, "tokenizer": tokenizer, "period_id": tokenizer.encode(".")[0]}
 if framework == "pt":
     import torch
-    namespace["torch"] = torch
+    from course_utils.reference import pt as ref_pt   # lesson 7's setup cell: its capstone builds on it
+    namespace.update(torch=torch, ref_pt=ref_pt)
 else:
     import tensorflow as tf
     namespace["tf"] = tf
@@ -33,6 +34,7 @@ results = {}
 for lesson in ["lesson2", "lesson3", "lesson4", "lesson5", "lesson6", "lesson7"]:
     checks = importlib.import_module(f"course_utils.lessons.{lesson}")
     ns = dict(namespace)  # one per lesson, as in its notebook: a solution may use an earlier one
+    ns.update({name: getattr(checks, name) for name in getattr(checks, "__all__", [])})  # `import *`
     for name in checks.qvars:
         problem = getattr(checks, name)
         if getattr(problem, "framework", None) != framework or not isinstance(problem, FunctionProblem):

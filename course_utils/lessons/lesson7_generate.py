@@ -11,7 +11,9 @@ the warpers' order, ``torch.multinomial(probs, 1)`` on the global generator, a s
 """
 from __future__ import annotations
 
-import torch
+from course_utils.frameworks import LazyModule, lazy_no_grad
+
+torch = LazyModule("torch")   # imported when a PyTorch exercise runs, not by `import *`
 
 from course_utils.reference import framework_free
 
@@ -118,7 +120,7 @@ def warp(logits, s: dict, slip: str | None = None):
     return logits
 
 
-@torch.no_grad()
+@lazy_no_grad
 def rebuilt(model, prompt_ids, max_new_tokens: int, settings: dict, eos_token_id: int,
             slip: str | None = None) -> list[int]:
     """``with_generate`` as a loop with the key/value cache; ``slip`` is one of ``SLIPS`` or None."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-import torch
+from course_utils.frameworks import LazyModule, lazy_no_grad
+
+torch = LazyModule("torch")   # imported when a PyTorch exercise runs, not by `import *`
 
 from course_utils.lessons.lesson7_generate import OFF, process, warp
 from course_utils.lessons.lesson7_tools import repeated_ngram_share
@@ -42,7 +44,7 @@ def distinct_n_reference(sequences, n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
-@torch.no_grad()
+@lazy_no_grad
 def samples(model, tokenizer, prompt: str, max_new_tokens: int) -> dict:
     """{strategy: ``SAMPLES`` continuations (lists of new ids, cut after <|endoftext|>)}: sample ``i``
     draws with its own ``torch.Generator`` seeded ``i``; a greedy strategy runs once (its samples
