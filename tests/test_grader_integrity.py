@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from grader import assemble, capped_client, export, grade_one, job_limits, record_limits, release, submissions
@@ -291,7 +290,7 @@ def test_no_submission_makes_its_row_an_error(batch):
 def test_a_loud_but_honest_student_keeps_every_point(batch):
     row, honest = batch["rows"][("loud", "lesson1")], batch["rows"][("honest", "lesson1")]
     assert row["status"] == "graded" and row["score"] == honest["score"] > 0, row   # every point the answers earn
-    assert "output was cut" in row["reason"] and row["seconds"] < 120
+    assert "output was cut" in row["reason"]   # "graded", not "timeout": it ended within its budget
     page = (batch["out"] / "feedback" / "loud" / "lesson1.html").read_text()
     assert "cut" in page and "no answer was recorded" not in page
 

@@ -309,7 +309,6 @@ def test_a_whole_job_is_bounded_in_time_in_a_worker_thread_too(monkeypatch):
     """Dask runs jobs in threads, where no alarm signal reaches: the limit still holds, and a
     timer that fires inside the judge (behind its own ``except Exception``) is a timeout."""
     import threading
-    import time
 
     from grader import grade_one, worker
 
@@ -325,8 +324,7 @@ def test_a_whole_job_is_bounded_in_time_in_a_worker_thread_too(monkeypatch):
     monkeypatch.setattr(grade_one, "_grade", judge_forever)
     job = {"student": "s", "notebook": "lesson1", "release": "", "options": {"model": "course"}, "lesson_ids": []}
     results = []
-    thread = threading.Thread(target=lambda: results.append(grade_one.grade_submission(job)))
-    started = time.monotonic()
+    thread = threading.Thread(target=lambda: results.append(grade_one.grade_submission(job)), daemon=True)
     thread.start()
-    thread.join(10)
-    assert time.monotonic() - started < 5 and results[0]["row"]["status"] == "timeout", results
+    thread.join(10)                                   # the judge alone would never end
+    assert not thread.is_alive() and results[0]["row"]["status"] == "timeout", results
