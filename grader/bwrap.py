@@ -37,6 +37,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from grader import kernel_package
+
 WORKDIR = "/tmp/work"
 SANDBOX_UID = 1000                  # the kernel's uid inside its user namespace
 HOST_UID_BASE, HOST_UID_SPAN = 100_000, 50_000
@@ -231,6 +233,7 @@ def launch(run_dir: str, env: dict, hidden: list[str], options: dict, flags: tup
         args.append("--disable-userns")
     args += mounts(run_dir, hidden, needed_paths(options.get("model", "course")), options.get("scratch_mb", 512),
                    options.get("shm_mb", 64), own_proc=not template)
+    args += kernel_package.overlay_args()  # the course without its answer key, over course_utils
     for name, value in env.items():
         args += ["--setenv", name, value]
     return launcher, args + ["--chdir", WORKDIR]

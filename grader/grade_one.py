@@ -23,7 +23,8 @@ import nbformat
 
 from course_utils.checking import ANSWER_MIME
 from course_utils.checking.borrowed_static import mark_reference_answers
-from course_utils.checking.records import carries_nonce, seal_test_cells
+from course_utils.checking import hidden_tests
+from course_utils.checking.records import carries_nonce, seal_test_cells, unseal_test_cells
 from grader import assemble, capped_client, feedback_html, record_limits, sandbox, submissions, worker
 from grader.files import write_atomically
 from grader.job_limits import JobLimits, JobMemory, JobTimeout
@@ -95,7 +96,9 @@ def _grade(job: dict, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
         return row, [], {}
 
     built = assemble.assemble(submitted, release, job["notebook"])
-    seal_test_cells([built.nb.cells[test.index] for test in built.tests])  # only their own records count
+    # Only a test cell's own records count (its nonce), and its hidden tests reach the kernel only there.
+    seal_test_cells([built.nb.cells[test.index] for test in built.tests],
+                    [_hidden_argument(test.problem_id) for test in built.tests])
     status, message, info = sandbox.run_notebook(built.nb, job["options"], hidden=job.get("hide", []))
     stopped_at = info.get("stopped_at")
     judging = time.monotonic()
@@ -103,6 +106,7 @@ def _grade(job: dict, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
     for test in built.tests:
         limits.check()
         problems.append(_judge_cell(built.nb.cells[test.index], test, status, stopped_at, rejected))
+    unseal_test_cells([built.nb.cells[test.index] for test in built.tests])  # feedback shows them as released
     mark_reference_answers(built.nb.cells, problems)  # the grader's own reading: answers that are the reference
     row = _outcome(job, built, problems, rejected, status, message)
     row.peak_memory_mib = info.get("peak_rss_mb")
@@ -114,6 +118,14 @@ def _grade(job: dict, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
     _write_feedback(job, row, problems, built, stopped_at)
     timing["feedback_s"] = time.monotonic() - judging - timing["judge_s"]
     return row, problems, timing
+
+
+def _hidden_argument(problem_id: str) -> str:
+    """The exercise's hidden tests as its test cell's ``hidden=`` argument ("" when it has none)."""
+    from course_utils.checking.registry import get_problem
+
+    tests = hidden_tests.of(get_problem(problem_id))
+    return hidden_tests.as_argument(tests) if tests else ""
 
 
 def _outcome(job, built, problems: list[dict], rejected: list[str], status: str, message: str) -> GradeRow:

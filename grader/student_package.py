@@ -9,8 +9,8 @@ built from a copy of the repository in which
 
 * the ``grader`` package is left out entirely: no nbgrader sources (the solutions), no samples,
   no grading code (``solution()`` then says the solution is not available in this release);
-* in every exercise module, each assignment to a name containing ``hidden`` (``hidden_probes =
-  [...]``, ``HIDDEN_PROBES = ...``) is replaced by an empty list, so the hidden tests exist only
+* in every exercise module, each assignment of hidden tests (``hidden_probes = [...]``, a constant
+  such as ``HIDDEN_PROBES = ...``: ``is_hidden_tests_name``) is replaced by an empty list, so the hidden tests exist only
   on the instructor's side. Students' ``check()`` runs the public tests as before; the grader,
   installed from the full repository, runs the hidden ones.
 
@@ -31,6 +31,13 @@ KEPT = ["course_utils", "pyproject.toml", "README.md"]
 STRIPPED = "[]  # hidden tests: kept on the instructor's side in a graded release"
 
 
+def is_hidden_tests_name(name: str) -> bool:
+    """An exercise's ``hidden_probes`` (any ``hidden_*`` name), or a module constant holding hidden
+    tests (``HIDDEN_PROBES``, ``HEAD_HIDDEN``); not a name that merely mentions "hidden"
+    (``final_hidden``: a hidden state)."""
+    return name.startswith("hidden_") or (name.isupper() and "HIDDEN" in name)
+
+
 def strip_hidden(source: str) -> str:
     """``source`` with the value of every assignment to a ``*hidden*`` name replaced by ``[]``."""
     tree = ast.parse(source)
@@ -38,7 +45,7 @@ def strip_hidden(source: str) -> str:
     for node in ast.walk(tree):
         targets = (node.targets if isinstance(node, ast.Assign)
                    else [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else [])
-        if any(isinstance(t, ast.Name) and "hidden" in t.id.lower() for t in targets):
+        if any(isinstance(t, ast.Name) and is_hidden_tests_name(t.id) for t in targets):
             spans.append((node.value.lineno, node.value.col_offset, node.value.end_lineno, node.value.end_col_offset))
     lines = source.splitlines(keepends=True)
     for start, col, end, end_col in sorted(spans, reverse=True):  # from the bottom: offsets stay valid

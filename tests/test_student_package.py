@@ -20,13 +20,14 @@ LESSONS = sorted(p.stem for p in (ROOT / "course_utils" / "lessons").glob("lesso
 def test_strip_hidden_empties_every_hidden_assignment_and_nothing_else():
     source = ('HIDDEN_PROBES = [\n    {"prompt": "secret one"},\n    "secret two",\n]\n'
               'class Q:\n    public_probes = ["shown"]\n    hidden_probes = HIDDEN_PROBES\n'
-              '    hidden_cases: list = ["secret three"]\n    def f(self):\n        return "kept"\n')
+              '    hidden_cases: list = ["secret three"]\n    def f(self):\n        return "kept"\n'
+              'final_hidden = "a hidden state, kept"\n')
     stripped = student_package.strip_hidden(source)
     assert "secret" not in stripped and '"shown"' in stripped and '"kept"' in stripped
     namespace = {}
     exec(stripped, namespace)
     assert namespace["HIDDEN_PROBES"] == [] and namespace["Q"].hidden_probes == []
-    assert namespace["Q"].public_probes == ["shown"]
+    assert namespace["Q"].public_probes == ["shown"] and namespace["final_hidden"] == "a hidden state, kept"
 
 
 def _strings(value):

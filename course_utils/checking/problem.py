@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import textwrap
 
-from course_utils.checking import solutions
+from course_utils.checking import answer_key, hidden_tests, solutions
 from course_utils.checking.context import Context, shared_context
 from course_utils.checking.convert import AnswerTypeError
 from course_utils.checking.display import show_text, show_verdict
@@ -138,6 +138,9 @@ class Problem:
     # -- the student's API ---------------------------------------------------------------------
     def check(self, namespace: dict | None = None):
         """Show whether the answer is right, and if not, why."""
+        if not answer_key.AVAILABLE:  # the grading kernel's copy: the grader judges
+            show_text("check()", answer_key.ABSENT)
+            return
         show_verdict(self.verdict(namespace))
 
     def hint(self, n: int = 1):
@@ -160,7 +163,7 @@ class Problem:
         """Show the reference solution."""
         show_text("Solution", self.solution_code or solutions.NOT_IN_THIS_RELEASE, code=bool(self.solution_code))
 
-    def grade(self, namespace: dict | None = None, nonce: str | None = None):
+    def grade(self, namespace: dict | None = None, nonce: str | None = None, hidden: str | None = None):
         """The locked test cell's call; what it does depends on ``locked_cell_mode()``:
 
         * ``"practice"`` (a student running the notebook): ``check()``, never raises, so "Run All"
@@ -170,7 +173,9 @@ class Problem:
         * ``"grade"`` (the grader): records the answer, hidden probes included, and raises
           ``AssertionError`` unless Correct. The grader writes a ``nonce`` of its own into each test
           cell's call and counts only a record that carries it: one emitted before that cell ran
-          (by a thread, a timer, an earlier cell) cannot know it.
+          (by a thread, a timer, an earlier cell) cannot know it. It writes the exercise's hidden
+          tests there too (``hidden``, JSON: ``hidden_tests``): the grading kernel's copy of the
+          course has none of its own, and no answer key, so there the cell only records.
         """
         mode = locked_cell_mode()
         if mode == "practice":
@@ -184,10 +189,14 @@ class Problem:
             return
         namespace = user_namespace() if namespace is None else namespace
         try:
-            payload = self.collect(namespace, grading=True)
+            with hidden_tests.lent(self, hidden):
+                payload = self.collect(namespace, grading=True)
         except Exception as error:  # noqa: BLE001
             payload = {"error": describe_exception(error)}
         emit_answer_record(self.id, payload, nonce)
+        if not answer_key.AVAILABLE:
+            print(f"{self.name}: your answer was recorded; the grader judges it.")
+            return
         verdict = self.judge_safely(payload)
         print(verdict)
         if not verdict.correct:

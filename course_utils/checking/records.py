@@ -62,23 +62,34 @@ def emit_answer_record(problem_id: str, payload: dict, nonce: str | None = None)
         print(json.dumps({ANSWER_MIME: data}))
 
 
-def with_nonce(test_source: str, nonce: str) -> str:
-    """The test cell ``qK.grade()`` as the grader runs it: ``qK.grade(nonce='...')``. The nonce is
-    new for every cell of every run, so the kernel learns it only when that cell runs."""
+def with_nonce(test_source: str, nonce: str, hidden: str = "") -> str:
+    """The test cell ``qK.grade()`` as the grader runs it: ``qK.grade(nonce='...')``, with
+    ``hidden='<json>'`` when the exercise has hidden tests (``hidden_tests.as_argument``). The nonce
+    is new for every cell of every run, so the kernel learns it only when that cell runs."""
     head, call, tail = test_source.rstrip().rpartition(".grade()")
     if not call or tail:
         raise ValueError(f"not a test cell's `qK.grade()` call: {test_source!r}")
-    return f"{head}.grade(nonce={nonce!r})"
+    return f"{head}.grade(nonce={nonce!r}" + (f", hidden={hidden!r})" if hidden else ")")
 
 
 NONCE_KEY = "course_answer_nonce"  # in the grader's copy of a test cell's metadata (never sent to the kernel)
+RELEASED_KEY = "course_released_source"  # the cell as released, shown in feedback instead of the sealed one
 
 
-def seal_test_cells(cells):
-    """Give each test cell (the grader's assembled copy) a fresh nonce, in its call and its metadata."""
-    for cell in cells:
+def seal_test_cells(cells, hidden: list[str] | None = None):
+    """Give each test cell (the grader's assembled copy) a fresh nonce, in its call and its
+    metadata, and its exercise's hidden tests (``hidden[i]``: JSON text, "" for none)."""
+    for i, cell in enumerate(cells):
         cell.metadata[NONCE_KEY] = secrets.token_hex(16)
-        cell.source = with_nonce(cell.source, cell.metadata[NONCE_KEY])
+        cell.metadata[RELEASED_KEY] = cell.source
+        cell.source = with_nonce(cell.source, cell.metadata[NONCE_KEY], hidden[i] if hidden else "")
+
+
+def unseal_test_cells(cells):
+    """Each sealed cell's source as released (``qK.grade()``): what its feedback shows."""
+    for cell in cells:
+        if RELEASED_KEY in cell.metadata:
+            cell.source = cell.metadata.pop(RELEASED_KEY)
 
 
 def carries_nonce(record: dict, cell) -> bool:
