@@ -79,3 +79,42 @@ def test_the_walkthrough_lesson_is_no_real_lesson(exercises):
     lesson = lessons.pop()
     assert not (Path(checking.__file__).parents[1] / "lessons" / f"{lesson}.py").exists()
     assert not solutions.source_notebook(lesson).exists()
+
+
+# -- the conventions the doc states, against the seven lessons ------------------------------------
+SOURCES = Path(__file__).resolve().parent.parent / "grader" / "course" / "source"
+
+
+def source_lessons() -> list[str]:
+    return sorted(path.name for path in SOURCES.iterdir() if re.fullmatch(r"lesson\d+", path.name))
+
+
+def test_the_cells_the_doc_names_are_the_sources_cells():
+    import json
+
+    documented = {int(k): grade_id for k, grade_id in
+                  re.findall(r"^\* Cell (\d+) \([^)]*`grade_id: (\w+)`\)", DOC.read_text(encoding="utf-8"), re.M)}
+    assert {2: "install", 3: "setup"}.items() <= documented.items(), documented
+    for lesson in source_lessons():
+        cells = json.loads((SOURCES / lesson / f"{lesson}.ipynb").read_text(encoding="utf-8"))["cells"]
+        for k, grade_id in documented.items():
+            assert cells[k - 1]["metadata"]["nbgrader"]["grade_id"] == grade_id, (lesson, k)
+        setup = "".join(cells[2]["source"])
+        assert f"from course_utils.lessons.{lesson} import *" in setup, lesson
+
+
+def test_every_exercise_is_declared_where_the_doc_says():
+    import fnmatch
+    import importlib
+
+    row = next(line for line in DOC.read_text(encoding="utf-8").splitlines() if line.startswith("| checks module"))
+    places = [p.replace("lessonN", "{lesson}") for p in re.findall(r"`(course_utils/lessons/[^`]+\.py)`", row)]
+    assert len(places) >= 2, row   # the lesson's module and its helpers
+    root = Path(checking.__file__).resolve().parents[2]
+    for lesson in source_lessons():
+        module = importlib.import_module(f"course_utils.lessons.{lesson}")
+        for name in module.qvars:
+            kind = type(getattr(module, name))
+            where = Path(importlib.import_module(kind.__module__).__file__).resolve().relative_to(root).as_posix()
+            assert any(fnmatch.fnmatch(where, p.format(lesson=lesson)) for p in places), (
+                f"{lesson}.{name} ({kind.__name__}) is declared in {where}, which docs/AUTHORING.md does not name")
