@@ -43,6 +43,8 @@ def pasted_source():
     return namespace["top_p_filter"]
 
 
+PASTED = (inspect.getsource(ref_pt.top_p_filter).replace("logits", "scores")
+          .replace("\n    return ", "\n    print('mine')\n    return ", 1))
 TAKEN_EARLIER = ref_pt.top_p_filter   # a module attribute taken before the test cell
 BORROWED = {
     "alias": ref_pt.top_p_filter,
@@ -94,6 +96,8 @@ def test_the_grader_reads_answer_cells_that_delegate_to_the_reference():
         "getattr": [cell("import course_utils.reference.pt as R\ntop_p_filter = getattr(R, 'top_p_' + 'filter')",
                          solution=True, grade_id="a")],
         "honest": [cell(inspect.getsource(own_top_p).replace("own_top_p", "top_p_filter"), solution=True, grade_id="a")],
+        # the reference's source pasted, renamed, a line added: no reference name in the cell
+        "pasted": [cell(PASTED, solution=True, grade_id="a")],
     }
     for how, cells in answers.items():
         entries = [{"problem": "lesson5.q4", "score": 1.0, "status": CORRECT, "message": ""},
@@ -106,3 +110,34 @@ def test_the_grader_reads_answer_cells_that_delegate_to_the_reference():
         else:
             assert entries[0]["score"] == 0 and MESSAGE in entries[0]["message"], how
         assert entries[1]["score"] == 1.0, how   # composes the filters by design; demos may use them
+
+
+def test_no_solution_of_the_course_reads_as_a_copy_of_its_reference():
+    """The source-shape reading (``borrowed_shape``) stays clear of honest work: every solution in
+    the source notebooks is below the mark for each reference that answers its exercise."""
+    import ast
+
+    import nbformat
+
+    from course_utils.checking import hidden_tests
+    from course_utils.checking.borrowed_shape import SIMILAR, similarity
+    from course_utils.checking.registry import get_problem
+    from course_utils.reference import framework_free, tf as ref_tf  # noqa: F401 (loaded: compared too)
+    from grader.release import SOURCE_DIR
+
+    compared = 0
+    for path in sorted(SOURCE_DIR.glob("lesson*/lesson*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if not (meta.get("solution") and cell.cell_type == "code"):
+                continue
+            lesson, _, rest = meta["grade_id"].removesuffix("_answer").partition("_")
+            problem = get_problem(f"{lesson}.{rest.replace('_', '.')}")
+            names = {n for m in hidden_tests.members(problem) if getattr(m, "var", "") for n in reference_names(m)}
+            source = "\n".join(line for line in cell.source.splitlines() if "### " not in line)
+            for node in ast.parse(source).body:
+                if isinstance(node, ast.FunctionDef):
+                    ratio, reference = similarity(node, names)
+                    compared += reference is not None
+                    assert ratio < SIMILAR, (meta["grade_id"], reference, ratio)
+    assert compared >= 12   # the function exercises whose reference is loaded here

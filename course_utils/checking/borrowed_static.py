@@ -6,13 +6,15 @@ kernel has no say: names bound to the reference (``from course_utils.reference i
 ref_pt`` in any cell, the release's own included; ``f = ref_pt.top_p_filter`` after it) are
 followed from cell to cell, and a cell the student wrote (an answer cell or a cell of their own)
 that binds an exercise's variable while using the reference function that answers it marks that
-exercise (``reference_uses``). Demo cells (locked) may use the references freely.
+exercise (``reference_uses``), and so does a ``def`` of the variable whose source is a copy of the
+reference's (``borrowed_shape``). Demo cells (locked) may use the references freely.
 """
 from __future__ import annotations
 
 import ast
 
 from course_utils.checking.borrowed import MESSAGE, reference_names
+from course_utils.checking.borrowed_shape import copied_source
 
 PACKAGE = "course_utils.reference"
 ANY = "*"   # a name bound to a whole reference module: any of its functions
@@ -39,8 +41,11 @@ def reference_uses(cells, problems) -> dict[str, str]:
             problem = wanted[var]
             answers = set(reference_names(problem))
             hit = sorted(answers & used) or (sorted(answers) if ANY in used and answers and _calls_getattr(tree) else [])
-            if hit and problem.id not in found:
-                found[problem.id] = f"{MESSAGE} (`{hit[0]}`): write the function yourself"
+            copied = None if hit else copied_source(tree, var, answers)
+            if (hit or copied) and problem.id not in found:
+                found[problem.id] = (f"{MESSAGE} (`{hit[0]}`): write the function yourself" if hit else
+                                     f"{MESSAGE}: your `{var}` is a copy of its `{copied}`; write the "
+                                     f"function yourself")
     return found
 
 

@@ -13,6 +13,8 @@ adds what a student calls (``check``, ``hint``, ``solution``, ``grade``) and wha
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import textwrap
 
@@ -27,6 +29,22 @@ from course_utils.checking.student_code import StudentCodeError, describe_except
 from course_utils.checking.verdict import INCORRECT, Verdict, incorrect
 
 __all__ = ["ANSWER_MIME", "Problem", "locked_cell_mode"]  # ANSWER_MIME: the grader reads it from here
+
+
+class _Discard(io.TextIOBase):
+    def writable(self):
+        return True
+
+    def write(self, text):
+        return len(text)
+
+
+def _discarded_output():
+    """``sys.stdout`` and ``sys.stderr`` discarded for the block (both context managers in one)."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(_Discard()))
+    stack.enter_context(contextlib.redirect_stderr(_Discard()))
+    return stack
 
 
 def locked_cell_mode() -> str:
@@ -189,7 +207,10 @@ class Problem:
             return
         namespace = user_namespace() if namespace is None else namespace
         try:
-            with hidden_tests.lent(self, hidden):
+            # What the student's code prints while its answer is collected is not kept: no page
+            # shows a test cell's output (the grader's verdict replaces it), and a flood there
+            # must not crowd out the answer record.
+            with hidden_tests.lent(self, hidden), _discarded_output():
                 payload = self.collect(namespace, grading=True)
         except Exception as error:  # noqa: BLE001
             payload = {"error": describe_exception(error)}
