@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,10 +33,10 @@ STRIPPED = "[]  # hidden tests: kept on the instructor's side in a graded releas
 
 
 def is_hidden_tests_name(name: str) -> bool:
-    """An exercise's ``hidden_probes`` (any ``hidden_*`` name), or a module constant holding hidden
-    tests (``HIDDEN_PROBES``, ``HEAD_HIDDEN``); not a name that merely mentions "hidden"
-    (``final_hidden``: a hidden state)."""
-    return name.startswith("hidden_") or (name.isupper() and "HIDDEN" in name)
+    """An exercise's ``hidden_probes`` (or ``hidden_cases`` / ``hidden_tests``), or a module constant
+    holding hidden tests (``HIDDEN_PROBES``, ``HEAD_HIDDEN``); not a name that merely mentions
+    "hidden" (``hidden_0``, ``final_hidden``: hidden states)."""
+    return re.fullmatch(r"hidden_(probes|cases|tests)", name) is not None or (name.isupper() and "HIDDEN" in name)
 
 
 def strip_hidden(source: str) -> str:

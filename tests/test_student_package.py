@@ -21,13 +21,14 @@ def test_strip_hidden_empties_every_hidden_assignment_and_nothing_else():
     source = ('HIDDEN_PROBES = [\n    {"prompt": "secret one"},\n    "secret two",\n]\n'
               'class Q:\n    public_probes = ["shown"]\n    hidden_probes = HIDDEN_PROBES\n'
               '    hidden_cases: list = ["secret three"]\n    def f(self):\n        return "kept"\n'
-              'final_hidden = "a hidden state, kept"\n')
+              'final_hidden = "a hidden state, kept"\nhidden_0 = "kept too"\n')
     stripped = student_package.strip_hidden(source)
     assert "secret" not in stripped and '"shown"' in stripped and '"kept"' in stripped
     namespace = {}
     exec(stripped, namespace)
     assert namespace["HIDDEN_PROBES"] == [] and namespace["Q"].hidden_probes == []
-    assert namespace["Q"].public_probes == ["shown"] and namespace["final_hidden"] == "a hidden state, kept"
+    assert namespace["Q"].public_probes == ["shown"]
+    assert namespace["final_hidden"] == "a hidden state, kept" and namespace["hidden_0"] == "kept too"
 
 
 def _strings(value):
