@@ -85,7 +85,7 @@ def grader_autograde(lesson: str, subs: dict[str, str], root: Path, workers: int
     seconds = time.perf_counter() - start
     timings = [json.loads(path.read_text())["result"].get("timing", {})
                for path in sorted((root / "out" / "results").glob(f"*/{lesson}.json"))]
-    return seconds, {r["student_id"]: float(r["score"]) for r in report.rows}, timings
+    return seconds, {r["student_id"]: float(r["score"]) for r in report.table()}, timings
 
 
 def breakdown(timings: list[dict]) -> str:

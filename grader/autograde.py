@@ -14,7 +14,7 @@ submission's hash and the grader's fingerprint and signed with the coordinator's
 (``grader.signing``), so a rerun reuses only what it computed itself, skips what it has already
 graded, and resumes an interrupted run. ``grades.csv`` is rebuilt from all results at the end, in
 a temporary file that replaces the old one only when complete, every cell neutralised for
-spreadsheets (``grader.inert``).
+spreadsheets (``grader.sanitize``).
 """
 from __future__ import annotations
 
@@ -25,95 +25,125 @@ import io
 import json
 import multiprocessing
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from grader import grade_one, inert, sandbox, signing, student_ids, worker
+from grader import grade_one, sandbox, sanitize, signing, student_ids, worker
 from grader.fingerprint import fingerprint
 from grader.assemble import InvalidSubmission
 from grader.files import UnreadableFile, read_regular_file, write_atomically
+from grader.job import Job
 from grader.options import GradingOptions
 from grader.release import generate, lessons
-from grader.results import CSV_FIELDS, GradeRow, Status, max_score
+from grader.results import CSV_FIELDS, GradeRow, JobResult, Status, max_score
 from grader.submissions import Submission, decide_layout, find_submissions, read_bytes, sha256, with_missing
 
-DEFAULT_OPTIONS = GradingOptions().as_dict()   # the defaults as the jobs see them (``GradingOptions``)
 MAX_RESULT_BYTES = 64 * 2**20
 LESSONS_FILE = "lessons.json"   # OUT/lessons.json: the lessons of the batch grades.csv was made from
 
 
 @dataclass
 class BatchReport:
-    rows: list = field(default_factory=list)
+    rows: list[GradeRow] = field(default_factory=list)
     graded_now: int = 0
     reused: int = 0
     layout: str = "plain"
     lessons: list = field(default_factory=list)
 
+    def table(self) -> list[dict]:
+        """The rows as ``grades.csv`` holds them (plain values)."""
+        return [row.to_dict() for row in self.rows]
+
+
+@dataclass
+class Batch:
+    """What the coordinator knows of the batch before grading: its options, lessons and releases."""
+
+    options: GradingOptions
+    out_dir: Path
+    known: list[str]                  # the course's lessons
+    expected: list[str]               # the lessons of this batch
+    releases: dict = field(default_factory=dict)   # lesson: (release text, max score, fingerprint)
+    hide: tuple[str, ...] = ()
+
 
 def autograde(submissions_dir, out_dir, workers: int | None = None, options: GradingOptions | dict | None = None,
               lesson_ids: list[str] | None = None, progress: bool = True, executor=None,
-              unsafe_no_sandbox: bool = False, layout: str = "auto") -> BatchReport:
+              layout: str = "auto") -> BatchReport:
     """Grade everything under ``submissions_dir`` into ``out_dir``; returns the rows.
 
-    ``options``: a ``GradingOptions``, or a dict of the ones that differ from the defaults.
+    ``options``: a ``GradingOptions``, or a dict of the ones that differ from the defaults
+    (``sandbox="none"``: kernels run with the grader's own rights, for trusted work only).
     ``layout``: ``auto``, ``plain`` or ``nbgrader`` (``grader.submissions``).
 
-    Raises ``sandbox.SandboxUnavailable`` when kernels cannot be sandboxed here, unless
-    ``unsafe_no_sandbox`` (then kernels run with the grader's own rights: trusted work only).
+    Raises ``sandbox.SandboxUnavailable`` when kernels cannot be sandboxed here and the options
+    did not say ``sandbox="none"``.
     """
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
     if not submissions_dir.is_dir():
         raise FileNotFoundError(f"no submissions folder at {submissions_dir}")
-    chosen = GradingOptions.from_dict(options)
-    options = replace(chosen, sandbox="none").as_dict() if unsafe_no_sandbox else chosen.as_dict()
+    options = GradingOptions.from_dict(options)
     sandbox.sandbox_flags(options)  # refuse now, before anything is written, if it cannot run
     secret = signing.key()
-    known = lessons()
     chosen_layout = decide_layout(submissions_dir, layout)
     found = find_submissions(submissions_dir, chosen_layout)
-    unknown = sorted(set(lesson_ids or ()) - set(known))
-    if unknown:
-        raise ValueError(f"not lessons of this course: {', '.join(unknown)} (its lessons: {', '.join(known)})")
-    expected = lesson_ids or sorted({s.notebook for s in found if s.notebook in known})
-    releases, texts, keys = _release(expected, out_dir, options)
-    hide = sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)})
-
-    todo, report = [], BatchReport(layout=chosen_layout, lessons=list(expected))
-    results = {}
-    for sub in with_missing(found, expected):
-        at = (sub.student, sub.notebook)
-        points = max_score(releases[sub.notebook]) if sub.notebook in releases else 0.0
-        decided = _decided_without_running(sub, releases, expected or known, points)
-        if decided is not None:
-            results[at] = decided
-            continue
-        try:
-            digest = sha256(read_bytes(sub.path))
-        except InvalidSubmission as error:
-            results[at] = _static_row(sub, Status.INVALID, str(error), points)
-            continue
-        key = hashlib.sha256((digest + keys[sub.notebook]).encode()).hexdigest()
-        cached = _load_result(out_dir, sub, key, secret)
-        if cached is not None:
-            results[at] = cached
-            report.reused += 1
-            continue
-        todo.append((sub, key, _job(sub, digest, texts[sub.notebook], known, options, hide, out_dir)))
-
-    log_dir = out_dir / "logs"
-    for (sub, key, job), result in _run_all(todo, workers, options, progress, executor, log_dir):
+    batch = _batch(options, out_dir, found, lesson_ids)
+    batch.hide = tuple(sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)}))
+    report = BatchReport(layout=chosen_layout, lessons=list(batch.expected))
+    results, todo = {}, []
+    for sub in with_missing(found, batch.expected):
+        known, job = _known_or_job(batch, sub, secret)
+        if known is not None:
+            results[(sub.student, sub.notebook)] = known
+            report.reused += job is not None
+        else:
+            todo.append(job)
+    for (sub, key, job), result in _run_all(todo, workers, options, progress, executor, out_dir / "logs"):
         _save_result(out_dir, sub, key, result, secret)
         results[(sub.student, sub.notebook)] = result
         report.graded_now += 1
 
-    report.rows = [results[k]["row"] for k in sorted(results)]
+    report.rows = [results[k].row for k in sorted(results)]
     write_grades_csv(out_dir / "grades.csv", report.rows)
-    write_atomically(out_dir / LESSONS_FILE, json.dumps({"lessons": list(expected)}))  # the exports' columns
+    write_atomically(out_dir / LESSONS_FILE, json.dumps({"lessons": list(batch.expected)}))  # the exports' columns
     _write_class_report(out_dir)
     return report
+
+
+def _batch(options: GradingOptions, out_dir: Path, found: list[Submission], lesson_ids) -> Batch:
+    """The batch's lessons (``lesson_ids``, else those found) and their releases."""
+    known = lessons()
+    unknown = sorted(set(lesson_ids or ()) - set(known))
+    if unknown:
+        raise ValueError(f"not lessons of this course: {', '.join(unknown)} (its lessons: {', '.join(known)})")
+    expected = lesson_ids or sorted({s.notebook for s in found if s.notebook in known})
+    batch = Batch(options, out_dir, known, list(expected))
+    batch.releases = _release(batch.expected, out_dir, options)
+    return batch
+
+
+def _known_or_job(batch: Batch, sub: Submission, secret: bytes):
+    """``(result, None)`` for a submission nothing needs to run for, ``(result, True)`` for one
+    whose saved result is reused, else ``(None, (sub, key, job))``: the job to run."""
+    text, points, lesson_key = batch.releases.get(sub.notebook, (None, 0.0, None))
+    decided = _decided_without_running(sub, batch.releases, batch.expected or batch.known, points)
+    if decided is not None:
+        return decided, None
+    try:
+        digest = sha256(read_bytes(sub.path))
+    except InvalidSubmission as error:
+        return _static_result(sub, Status.INVALID, str(error), points), None
+    key = hashlib.sha256((digest + lesson_key).encode()).hexdigest()
+    cached = _load_result(batch.out_dir, sub, key, secret)
+    if cached is not None:
+        return cached, True
+    feedback = batch.out_dir / "feedback" / student_ids.path_name(sub.student) / f"{sub.notebook}.html"
+    job = Job(student=sub.student, notebook=sub.notebook, release=text, options=batch.options,
+              lesson_ids=tuple(batch.known), path=str(sub.path), sha256=digest, hide=batch.hide,
+              feedback_path=str(feedback), max_score=points)
+    return None, (sub, key, job)
 
 
 def _write_class_report(out_dir: Path):
@@ -127,67 +157,56 @@ def _write_class_report(out_dir: Path):
               f"run `python -m grader report {out_dir}`")
 
 
-def _release(expected: list[str], out_dir: Path, options: dict):
-    """``(releases, texts, keys)`` of the batch's lessons: each release notebook, its text (what
-    the jobs carry) and its fingerprint; the texts are also written to ``OUT/release`` for people."""
-    releases = generate(expected) if expected else {}  # only the lessons this batch grades
-    texts, keys = {}, {}
-    for lesson, nb in releases.items():
-        texts[lesson] = nbformat.writes(nb)
-        write_atomically(out_dir / "release" / f"{lesson}.ipynb", texts[lesson])  # never read back
-        keys[lesson] = fingerprint(lesson, texts[lesson], options)
-    return releases, texts, keys
+def _release(expected: list[str], out_dir: Path, options: GradingOptions) -> dict:
+    """``{lesson: (release text, max score, fingerprint)}`` of the batch's lessons: the text is what
+    the jobs carry, the max score is computed here once; the texts are also written to
+    ``OUT/release`` for people."""
+    releases = {}
+    for lesson, nb in (generate(expected) if expected else {}).items():  # only the lessons this batch grades
+        text = nbformat.writes(nb)
+        write_atomically(out_dir / "release" / f"{lesson}.ipynb", text)  # never read back
+        releases[lesson] = (text, max_score(nb), fingerprint(lesson, text, options.to_dict()))
+    return releases
 
 
-def _decided_without_running(sub: Submission, releases: dict, lessons: list[str], points: float) -> dict | None:
+def _decided_without_running(sub: Submission, releases: dict, lessons: list[str], points: float):
     """The result of a submission nothing needs to run for (refused, missing, not a lesson of
     the batch), or ``None``."""
     if sub.problem is not None:
-        return _static_row(sub, Status.INVALID, sub.problem, points)
+        return _static_result(sub, Status.INVALID, sub.problem, points)
     if sub.path is None:
-        return _static_row(sub, Status.MISSING, f"no {sub.notebook}.ipynb was submitted", points)
+        return _static_result(sub, Status.MISSING, f"no {sub.notebook}.ipynb was submitted", points)
     if sub.notebook not in releases:
-        return _static_row(sub, Status.INVALID, f"{sub.path.name} is not a lesson of this batch (expected one "
-                                                f"of: {', '.join(lessons)}): not graded, and left out of every export",
-                           0.0)
+        return _static_result(sub, Status.INVALID, f"{sub.path.name} is not a lesson of this batch (expected one "
+                                                   f"of: {', '.join(lessons)}): not graded, and left out of every "
+                                                   "export", 0.0)
     return None
 
 
-def _job(sub: Submission, digest: str, release_text: str, known: list[str], options: dict, hide: list[str],
-         out_dir: Path) -> dict:
-    """What a worker needs to grade ``sub`` (``grade_one.grade_submission``): plain JSON."""
-    return {"student": sub.student, "notebook": sub.notebook, "path": str(sub.path), "sha256": digest,
-            "release": release_text, "lesson_ids": known, "options": options, "hide": hide,
-            "feedback_path": str(out_dir / "feedback" / student_ids.path_name(sub.student) / f"{sub.notebook}.html")}
-
-
-def _run_all(todo, workers, options, progress, executor, log_dir):
-    """Yield ``(item, result)`` as submissions finish, with a progress bar of graded / failed."""
+def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir):
+    """Yield ``(item, JobResult)`` as submissions finish, with a progress bar of graded / failed.
+    Each job crosses to its worker as plain JSON (``Job.to_dict``), its result comes back as one."""
     if not todo:
         return
     from tqdm import tqdm
 
-    workers = workers or os.cpu_count() or 1
     own = executor is None
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=not progress, dynamic_ncols=True)
     failed = 0
     try:
         with worker.worker_environment():  # the pool's processes start (on submit) in it
             if own:
-                executor = futures.ProcessPoolExecutor(
-                    max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-                    initializer=worker.init_worker,
-                    initargs=(options["model"], str(log_dir), tuple(sorted({job["notebook"] for *_, job in todo})),
-                              options, tuple(todo[0][2]["hide"])))
-            pending = {executor.submit(grade_one.grade_submission, job): (sub, key, job) for sub, key, job in todo}
+                executor = _local_pool(todo, workers or os.cpu_count() or 1, options, log_dir)
+            pending = {executor.submit(grade_one.grade_submission, job.to_dict()): (sub, key, job)
+                       for sub, key, job in todo}
         for future in futures.as_completed(pending):
             item = pending[future]
             try:
-                result = future.result()
+                result = JobResult.from_dict(future.result())
             except Exception as error:  # noqa: BLE001 - e.g. a worker process died
-                result = grade_one.error_row(item[2], f"the grading worker failed ({type(error).__name__}: {error})")
-            if result["row"]["status"] != Status.GRADED:
-                failed += 1
+                result = grade_one.error_result(item[2], f"the grading worker failed ({type(error).__name__}: "
+                                                         f"{error})")
+            failed += result.row.status != Status.GRADED
             bar.update(1)
             bar.set_postfix(graded=bar.n - failed, failed=failed)
             yield item, result
@@ -197,10 +216,20 @@ def _run_all(todo, workers, options, progress, executor, log_dir):
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _static_row(sub: Submission, status: Status, reason: str, points: float) -> dict:
+def _local_pool(todo, workers: int, options: GradingOptions, log_dir: Path) -> futures.Executor:
+    """The local process pool: each worker loads the judge of the batch's lessons, and starts its
+    kernel template, before its first job (``worker.init_worker``)."""
+    lessons_graded = tuple(sorted({job.notebook for *_, job in todo}))
+    return futures.ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker.init_worker, initargs=(options.model, str(log_dir), lessons_graded, options,
+                                                  todo[0][2].hide))
+
+
+def _static_result(sub: Submission, status: Status, reason: str, points: float) -> JobResult:
     """The result of a submission decided without running it (missing, refused): scored 0."""
-    return GradeRow(student_id=student_ids.display(sub.student), notebook=sub.notebook, status=status,
-                    reason=reason, max_score=points).as_result()
+    return JobResult(GradeRow(student_id=student_ids.display(sub.student), notebook=sub.notebook, status=status,
+                              reason=reason, max_score=points))
 
 
 def _result_path(out_dir: Path, sub: Submission) -> Path:
@@ -211,46 +240,48 @@ def _signed_fields(sub: Submission, key: str, result: dict) -> dict:
     return {"student": sub.student, "notebook": sub.notebook, "key": key, "result": result}
 
 
-def _load_result(out_dir, sub, key, secret):
+def _load_result(out_dir, sub, key, secret) -> JobResult | None:
     """The saved result, if this coordinator's key signed it for this very file and fingerprint."""
     try:
         saved = json.loads(read_regular_file(_result_path(out_dir, sub), MAX_RESULT_BYTES).decode("utf-8"))
-        result = saved["result"]
-        fields = _signed_fields(sub, key, result)
+        fields = _signed_fields(sub, key, saved["result"])
         if saved.get("key") != key or not signing.verify(secret, fields, saved.get("signature")):
             return None
-        return result if GradeRow.from_dict(result["row"]).status != Status.ERROR else None
+        result = JobResult.from_dict(saved["result"])
+        return result if result.row.status != Status.ERROR else None
     except (UnreadableFile, OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 
-def _save_result(out_dir, sub, key, result, secret):
-    signature = signing.sign(secret, _signed_fields(sub, key, result))
+def _save_result(out_dir, sub, key, result: JobResult, secret):
+    saved = result.to_dict()
+    signature = signing.sign(secret, _signed_fields(sub, key, saved))
     write_atomically(_result_path(out_dir, sub),
-                     json.dumps({"key": key, "signature": signature, "result": result}, indent=1))
+                     json.dumps({"key": key, "signature": signature, "result": saved}, indent=1))
 
 
-def write_grades_csv(path: Path, rows: list[dict]):
-    """``grades.csv``, every text cell inert in a spreadsheet (``inert.csv_cell``)."""
+def write_grades_csv(path: Path, rows: list[GradeRow]):
+    """``grades.csv``, every text cell safe in a spreadsheet (``sanitize.csv_cell``)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: inert.csv_cell(row.get(k)) for k in CSV_FIELDS} for row in rows)
+    writer.writerows({k: sanitize.csv_cell(v) for k, v in row.to_dict().items() if k in CSV_FIELDS}
+                     for row in rows)
     write_atomically(Path(path), buffer.getvalue())
 
 
-def summary_table(rows: list[dict]) -> str:
+def summary_table(rows: list[GradeRow]) -> str:
     """A plain-text table of the rows, then the count per status (control characters escaped)."""
     headers = ["student_id", "notebook", "score", "status", "reason"]
-    lines = [[inert.printable(r["student_id"]), inert.printable(r["notebook"]),
-              f"{float(r['score']):g} / {float(r['max_score']):g}", inert.printable(r["status"]),
-              inert.printable(r["reason"] or "")[:70]] for r in rows]
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(headers)]
+    escape = sanitize.escape_controls
+    lines = [[escape(r.student_id), escape(r.notebook), f"{float(r.score):g} / {float(r.max_score):g}",
+              escape(r.status), escape(r.reason or "")[:70]] for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(l, widths)) for l in lines]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
     counts = {}
     for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
+        counts[str(r.status)] = counts.get(str(r.status), 0) + 1
     out.append("")
-    out.append(", ".join(f"{n} {inert.printable(status)}" for status, n in sorted(counts.items())))
+    out.append(", ".join(f"{n} {escape(status)}" for status, n in sorted(counts.items())))
     return "\n".join(out)

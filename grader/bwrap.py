@@ -38,6 +38,7 @@ import tempfile
 from pathlib import Path
 
 from grader import kernel_package
+from grader.options import GradingOptions
 
 WORKDIR = "/tmp/work"
 SANDBOX_UID = 1000                  # the kernel's uid inside its user namespace
@@ -46,7 +47,7 @@ ALWAYS_HIDDEN = ["/home", "/root", "/run", "/var/tmp", "/mnt", "/media", "/srv",
                  "/var/spool", "/var/backups", "/etc/ssh", "/etc/sudoers", "/etc/sudoers.d",
                  "/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"]
 # What the kernel template keeps inside its own user namespace, for each fork to build that kernel's
-# namespaces (mounts, loopback) before it drops every capability (grader.zygote_server).
+# namespaces (mounts, loopback) before it drops every capability (grader.template_server).
 TEMPLATE_CAPABILITIES = ["CAP_SYS_ADMIN", "CAP_NET_ADMIN", "CAP_SETPCAP"]
 PASSED_THROUGH = ["USE_TORCH", "USE_TF", "LANG"]  # harmless settings the instructor may rely on
 
@@ -202,13 +203,14 @@ def mounts(run_dir: str, hidden: list[str], needed: list[str], tmp_mb: int, shm_
     return ops
 
 
-def command(run_dir: str, env: dict, hidden: list[str], options: dict, flags: tuple[str, ...]) -> list[str]:
+def command(run_dir: str, env: dict, hidden: list[str], options: GradingOptions,
+            flags: tuple[str, ...]) -> list[str]:
     """The prefix that runs a command in the sandbox (the command itself goes after it)."""
     launcher, args = launch(run_dir, env, hidden, options, flags)
     return launcher + args + ["--"]
 
 
-def launch(run_dir: str, env: dict, hidden: list[str], options: dict, flags: tuple[str, ...],
+def launch(run_dir: str, env: dict, hidden: list[str], options: GradingOptions, flags: tuple[str, ...],
            template: bool = False):
     """``(launcher, args)``: the programs to start (``setpriv`` and ``bwrap``), and bwrap's options.
 
@@ -222,17 +224,17 @@ def launch(run_dir: str, env: dict, hidden: list[str], options: dict, flags: tup
     launcher.append(executable() or "bwrap")
     if template:  # the template's forks make their own PID namespaces, with the capabilities below
         unshare = ["--unshare-user", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-                   *([] if options.get("network") == "allow" else ["--unshare-net"])]
+                   *([] if options.network_allowed else ["--unshare-net"])]
         caps = ["--cap-drop", "ALL", *(arg for cap in TEMPLATE_CAPABILITIES for arg in ("--cap-add", cap))]
     else:
-        unshare = ["--unshare-all", *(["--share-net"] if options.get("network") == "allow" else [])]
+        unshare = ["--unshare-all", *(["--share-net"] if options.network_allowed else [])]
         caps = ["--cap-drop", "ALL"]
     args = [*unshare, "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--hostname", "grader", *caps, "--die-with-parent", "--new-session", "--clearenv"]
     if "disable-userns" in flags:
         args.append("--disable-userns")
-    args += mounts(run_dir, hidden, needed_paths(options.get("model", "course")), options.get("scratch_mb", 512),
-                   options.get("shm_mb", 64), own_proc=not template)
+    args += mounts(run_dir, hidden, needed_paths(options.model), options.scratch_mb, options.shm_mb,
+                   own_proc=not template)
     args += kernel_package.overlay_args()  # the course without its answer key, over course_utils
     for name, value in env.items():
         args += ["--setenv", name, value]
@@ -270,7 +272,7 @@ def probe() -> tuple[tuple[str, ...] | None, str]:
         os.chmod(run_dir, 0o700)
         for flags in variants:
             prepare_run_dir(run_dir, flags)
-            cmd = command(run_dir, {"PATH": "/usr/bin:/bin"}, hidden_paths(), {}, flags) + [
+            cmd = command(run_dir, {"PATH": "/usr/bin:/bin"}, hidden_paths(), GradingOptions(), flags) + [
                 sys.executable, "-I", "-c", "import os, ipykernel.kernelapp, course_utils; "
                 "open(os.path.join(%r, 'ok'), 'w').close()" % run_dir]
             try:

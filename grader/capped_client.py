@@ -26,6 +26,7 @@ import time
 import nbformat
 import zmq
 from nbclient import NotebookClient
+from traitlets import Integer
 from zmq.utils.monitor import recv_monitor_message
 
 from course_utils.checking import ANSWER_MIME
@@ -89,7 +90,7 @@ def message_size(msg: dict) -> int:
 class CappedClient(NotebookClient):
     """A ``NotebookClient`` whose outputs are capped while they stream in (see the module docstring)."""
 
-    max_cell_output_bytes = 1_000_000
+    max_cell_output_bytes = Integer(1_000_000, help="printed output kept per cell (bytes)").tag(config=True)
     max_answer_bytes = MAX_ANSWER_BYTES
     max_notebook_output_bytes = MAX_NOTEBOOK_OUTPUT_BYTES
     max_notebook_answer_bytes = MAX_NOTEBOOK_ANSWER_BYTES

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from grader import options
 from grader.release import NOTEBOOKS_DIR
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples" / "submissions"
@@ -113,27 +114,37 @@ def _grading_options(parser):
     parser.add_argument("--workers", type=int, default=None, help="parallel kernels (default: core count)")
     parser.add_argument("--lessons", nargs="*", default=None,
                         help="lessons every student should have submitted (default: those found)")
-    parser.add_argument("--cell-timeout", type=float, default=None, help="seconds per cell")
-    parser.add_argument("--notebook-timeout", type=float, default=None, help="seconds per notebook")
-    parser.add_argument("--memory-mb", type=int, default=None, help="memory cap per kernel (MiB)")
     parser.add_argument("--layout", choices=["auto", "plain", "nbgrader"], default="auto",
                         help="plain: SUBMISSIONS/<student>/<lesson>.ipynb; nbgrader: SUBMISSIONS/submitted/<student>/"
                              "<lesson>/<lesson>.ipynb; auto (default): decided by the folder's structure as a whole")
-    parser.add_argument("--allow-network", action="store_true", help="do not cut the kernel off the network")
-    parser.add_argument("--unsafe-no-sandbox", action="store_true",
-                        help="grade even where bubblewrap cannot run: kernels then run with your own rights "
-                             "(read and write your files, see the network); only for submissions you trust")
-    parser.add_argument("--model", default=None, help="COURSE_MODEL for kernels and judge (default: course)")
-    parser.add_argument("--kernel", choices=["fork", "fresh"], default=None,
-                        help="fork (default): each notebook's kernel is forked, in a sandbox of its own, from a "
-                             "template that has imported the libraries and loaded the model once per worker; "
-                             "fresh: a new interpreter per notebook (slower, nothing shared)")
+    for declared in options.declared():  # each grading option's flag, from its declaration
+        _option_flag(parser, declared)
     engine = parser.add_mutually_exclusive_group()
     engine.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="grade on a Dask cluster: its scheduler's address, e.g. tcp://HOST:8786")
     engine.add_argument("--local-cluster", type=int, default=None, metavar="N",
                         help="grade on a local Dask cluster of N worker processes")
     parser.add_argument("--no-progress", action="store_true")
+
+
+def _option_flag(parser, declared):
+    """``--name VALUE`` for one ``GradingOptions`` field (and its switch, e.g. ``--allow-network``),
+    type, choices and help from the declaration; unset, it stays ``None`` (the declared default)."""
+    help_text, choices, switch = (declared.metadata[key] for key in ("help", "choices", "switch"))
+    value_type = {"float": float, "int": int}.get(str(declared.type), str)
+    parser.add_argument("--" + declared.name.replace("_", "-"), dest=declared.name, type=value_type,
+                        choices=choices, default=None, help=f"{help_text} (default: {declared.default})")
+    if switch is not None:
+        flag, value = switch
+        parser.add_argument(flag, dest=declared.name, action="store_const", const=value,
+                            help=f"the same as --{declared.name.replace('_', '-')} {value}")
+
+
+def grading_options(args) -> options.GradingOptions:
+    """The options the command line chose: the declared defaults with the flags given over them."""
+    return options.GradingOptions.from_dict({declared.name: getattr(args, declared.name)
+                                             for declared in options.declared()
+                                             if getattr(args, declared.name, None) is not None})
 
 
 def _release(args) -> int:
@@ -164,24 +175,18 @@ def _release(args) -> int:
 
 def _autograde(submissions: Path, args) -> int:
     from grader import autograde, sandbox
-    from grader.options import GradingOptions
     from grader.results import Status
 
-    options = GradingOptions.from_dict({key: value for key, value in {
-        "cell_timeout": args.cell_timeout, "notebook_timeout": args.notebook_timeout,
-        "memory_mb": args.memory_mb, "model": args.model, "kernel": args.kernel,
-        "network": "allow" if args.allow_network else None,
-        "sandbox": "none" if args.unsafe_no_sandbox else None}.items() if value is not None})
+    chosen = grading_options(args)
     print("containment:")
-    for layer, what in sandbox.containment(options.as_dict()).items():
+    for layer, what in sandbox.containment(chosen).items():
         print(f"  {layer:8} {what}")
     started = time.monotonic()
     try:
         with _engine(args) as executor:
-            report = autograde.autograde(submissions, args.out, workers=args.workers, options=options,
+            report = autograde.autograde(submissions, args.out, workers=args.workers, options=chosen,
                                          lesson_ids=args.lessons, progress=not args.no_progress,
-                                         executor=executor, unsafe_no_sandbox=args.unsafe_no_sandbox,
-                                         layout=args.layout)
+                                         executor=executor, layout=args.layout)
     except (FileNotFoundError, RuntimeError, OSError, ValueError) as error:
         print(f"grading could not run: {error}", file=sys.stderr)
         return 2
@@ -210,7 +215,7 @@ def _engine(args):
 
     print(f"engine:   {cluster.describe(scheduler, local)}")
     # With --allow-network the cluster must be one a kernel cannot drive (TLS): refused at start-up.
-    return cluster.dask_executor(scheduler, local, network="allow" if args.allow_network else None)
+    return cluster.dask_executor(scheduler, local, network=grading_options(args).network)
 
 
 def _demo(args) -> int:

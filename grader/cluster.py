@@ -100,7 +100,7 @@ def exposed_by_network(options: dict) -> str | None:
     process works for (``None`` when it cannot: no network, no Dask, or TLS everywhere)."""
     import sys
 
-    if options.get("network") != "allow" or "distributed" not in sys.modules:
+    if not options.network_allowed or "distributed" not in sys.modules:
         return None
     from distributed import get_worker
 

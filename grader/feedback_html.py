@@ -27,7 +27,7 @@ import nbformat
 from markdown_it import MarkdownIt
 
 from course_utils.checking import ANSWER_MIME, get_problem
-from grader.inert import printable
+from grader.sanitize import escape_controls
 from grader.release import SOURCE_DIR
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
@@ -63,8 +63,8 @@ _CODE = re.compile(r"`([^`\n]+)`")
 
 def text(value, keep: str = "\n\t") -> str:
     """Escaped, printable text (ANSI sequences and control characters neutralised)."""
-    return html.escape(printable(value if isinstance(value, str) else "".join(value) if isinstance(value, list)
-                                 else str(value), keep=keep), quote=True)
+    value = value if isinstance(value, str) else "".join(value) if isinstance(value, list) else str(value)
+    return html.escape(escape_controls(value, keep=keep), quote=True)
 
 
 def inline_markdown(message) -> str:
@@ -74,7 +74,7 @@ def inline_markdown(message) -> str:
 
 def markdown(source) -> str:
     """A Markdown cell as HTML: raw HTML shown as text, no links or images."""
-    return _MARKDOWN.render(printable(source if isinstance(source, str) else "".join(source), keep="\n\t"))
+    return _MARKDOWN.render(escape_controls(source if isinstance(source, str) else "".join(source), keep="\n\t"))
 
 
 def headings(lesson: str, source_dir: Path = SOURCE_DIR) -> tuple[str | None, dict[str, str]]:

@@ -1,7 +1,7 @@
 """Kernels forked from a warm template: the heavy imports and the model load happen once per worker.
 
 A fresh kernel spends most of a lesson's time importing torch, TensorFlow and transformers and
-loading the model again. ``KernelTemplate`` starts ``grader/zygote_server.py`` once per worker
+loading the model again. ``KernelTemplate`` starts ``grader/template_server.py`` once per worker
 process, in a bubblewrap sandbox built like every kernel's (``grader.bwrap``, ``template=True``),
 and asks it for one forked kernel per submission. Each fork gets namespaces, a scratch ``/tmp``,
 limits and a dropped privilege set of its own before any student code runs (the server's
@@ -27,10 +27,14 @@ import time
 from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
+from traitlets import Any, List
 
 from grader import bwrap
+from grader.options import GradingOptions
 
-SERVER_SOURCE = Path(__file__).with_name("zygote_server.py")
+# The template's program, run as text in its sandbox (the grader package is hidden there): the
+# limits every kernel sets (a fresh one runs the same file), the fork's isolation, then the server.
+SERVER_PARTS = ("kernel_limits.py", "fork_isolation.py", "template_server.py")
 START_TIMEOUT = 180  # s; importing torch, TensorFlow and transformers on a busy machine
 
 
@@ -95,13 +99,13 @@ class ForkedProcess:
 class KernelTemplate:
     """One warm template for this worker process; ``spawn`` forks a kernel from it."""
 
-    def __init__(self, options: dict, env: dict, hidden: list[str], flags: tuple[str, ...]):
+    def __init__(self, options: GradingOptions, env: dict, hidden: list[str], flags: tuple[str, ...]):
         self.options, self.flags = options, flags
         # Each fork mounts a new /tmp: the hidden folders that lay under the old one come back
         # empty and read-only, as in a fresh kernel's sandbox.
         in_tmp = [path for path in hidden if path.startswith("/tmp/") and os.path.isdir(path)]
         self.hidden_in_tmp = [p for p in in_tmp if not any(p.startswith(q.rstrip("/") + "/") for q in in_tmp)]
-        self.needed_in_tmp = [p for p in bwrap.needed_paths(options.get("model", "course")) if p.startswith("/tmp/")]
+        self.needed_in_tmp = [p for p in bwrap.needed_paths(options.model) if p.startswith("/tmp/")]
         self.root = tempfile.mkdtemp(prefix="grader-template-")
         self.socket_path = os.path.join(self.root, "template.sock")
         self.log_path = os.path.join(self.root, "template.log")  # the template's stdout and stderr
@@ -111,7 +115,7 @@ class KernelTemplate:
         options_file = bwrap.args_file(args)
         settings = {"cwd": bwrap.WORKDIR, "warm_model": True}
         command = launcher + ["--args", str(options_file.fileno()), "--", sys.executable, "-I", "-c",
-                              SERVER_SOURCE.read_text(), self.socket_path, json.dumps(settings)]
+                              server_program(), self.socket_path, json.dumps(settings)]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(command, pass_fds=(options_file.fileno(),), cwd="/",
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -158,16 +162,15 @@ class KernelTemplate:
         os.mkdir(path, 0o700)
         return path
 
-    def spawn(self, connection_file: str, env: dict) -> ForkedProcess:
-        """Fork a kernel that serves ``connection_file`` with environment ``env``."""
+    def spawn(self, connection_file: str, env: dict, limits: list[int]) -> ForkedProcess:
+        """Fork a kernel that serves ``connection_file`` with environment ``env``, which sets
+        ``limits`` on itself (``GradingOptions.kernel_limits``)."""
         job_dir = os.path.dirname(connection_file)
         bwrap.prepare_run_dir(job_dir, self.flags)
-        nproc = self.options.get("max_processes", 0) + 64 if "drop-uid" in self.flags else 0
         job = {"connection_file": connection_file, "job_dir": job_dir, "cwd": bwrap.WORKDIR, "env": env,
-               "limits": [self.options["address_space_mb"] * 2**20, self.options["file_size_mb"] * 2**20, nproc],
-               "tmp_bytes": self.options.get("scratch_mb", 512) * 2**20,
-               "shm_bytes": self.options.get("shm_mb", 64) * 2**20,
-               "isolate_network": self.options.get("network") != "allow", "hidden_in_tmp": self.hidden_in_tmp,
+               "limits": list(limits),
+               "tmp_bytes": self.options.scratch_mb * 2**20, "shm_bytes": self.options.shm_mb * 2**20,
+               "isolate_network": not self.options.network_allowed, "hidden_in_tmp": self.hidden_in_tmp,
                "needed_in_tmp": self.needed_in_tmp}
         conn = self._connect()
         conn.sendall((json.dumps(job) + "\n").encode())
@@ -215,14 +218,20 @@ class KernelTemplate:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def server_program() -> str:
+    """The template's program text (``SERVER_PARTS``, in order)."""
+    return "\n".join(Path(__file__).with_name(part).read_text() for part in SERVER_PARTS)
+
+
 _templates: dict[str, KernelTemplate] = {}
 
 
-def template_for(options: dict, env: dict, hidden: list[str], flags: tuple[str, ...],
+def template_for(options: GradingOptions, env: dict, hidden: list[str], flags: tuple[str, ...],
                  wait: bool = True) -> KernelTemplate:
     """This worker's template for these settings, started (or restarted, if it died) on demand;
     ``wait=False`` returns as soon as it is starting (a worker's set-up overlaps with it)."""
-    key = json.dumps([sorted(options.items()), sorted(env.items()), sorted(hidden), list(flags)], default=str)
+    key = json.dumps([sorted(options.to_dict().items()), sorted(env.items()), sorted(hidden), list(flags)],
+                     default=str)
     template = _templates.get(key)
     if template is None or not template.alive():
         for old in _templates.values():
@@ -250,12 +259,14 @@ def close_templates():
 
 
 class ForkedProvisioner(LocalProvisioner):
-    """A provisioner whose kernels are forks of ``template`` rather than new processes."""
+    """A provisioner whose kernels are forks of ``template`` rather than new processes, with the
+    ``limits`` of every kernel (``GradingOptions.kernel_limits``)."""
 
-    template: KernelTemplate | None = None
+    template = Any(None, help="the KernelTemplate the kernels are forked from")
+    limits = List(help="[RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC or 0], as a fresh kernel sets them")
 
     async def launch_kernel(self, cmd, **kwargs):
-        self.process = self.template.spawn(self.parent.connection_file, kwargs.get("env") or {})
+        self.process = self.template.spawn(self.parent.connection_file, kwargs.get("env") or {}, self.limits)
         self.pid = self.pgid = self.process.pid
         self.cwd = bwrap.WORKDIR
         return self.connection_info

@@ -25,35 +25,35 @@ from course_utils.checking import ANSWER_MIME
 from course_utils.checking.borrowed_static import mark_reference_answers
 from course_utils.checking import hidden_tests
 from course_utils.checking.records import carries_nonce, seal_test_cells, unseal_test_cells
-from grader import assemble, capped_client, feedback_html, record_limits, sandbox, submissions, worker
+from grader import assemble, capped_client, feedback_html, hidden_outputs, record_limits, sandbox, submissions, worker
 from grader.files import write_atomically
+from grader.job import Job
 from grader.job_limits import JobLimits, JobMemory, JobTimeout
+from grader.options import GradingOptions
 from grader.record_limits import RejectedRecord
-from grader.results import GradeRow, Status, max_score, max_score_of_text
+from grader.results import GradeRow, JobResult, Status, TestStatus
+from grader.sandbox import RunOutcome
 
-DEFAULT_JUDGE_MEMORY_MB = 1024   # GradingOptions.judge_memory_mb, for jobs made without it
 
-
-def job_budget(options: dict) -> float:
+def job_budget(options: GradingOptions) -> float:
     """Seconds a whole job may take: the notebook's limit, the kernel's start, and a margin."""
-    return options["notebook_timeout"] + options.get("startup_timeout", 120) + 120
+    return options.notebook_timeout + options.startup_timeout + 120
 
 
 def grade_submission(job: dict) -> dict:
-    """``job``: student, notebook (lesson id), path, sha256, release (the release notebook's
-    text), lesson_ids, options, feedback_path, hide (paths no kernel may see).
+    """``job``: a ``Job`` as plain JSON (``Job.to_dict``: what crosses to this worker).
 
-    Returns ``{"row": {...grades.csv row...}, "problems": [...]}``; never raises. The job is bounded
-    in time and in the worker's memory in any thread (``job_limits``): past a limit its row is
-    ``timeout`` / ``oom``, even when the limit fires inside the judge.
+    Returns the ``JobResult`` as plain JSON; never raises. The job is bounded in time and in the
+    worker's memory in any thread (``job_limits``): past a limit its row is ``timeout`` / ``oom``,
+    even when the limit fires inside the judge.
     """
     started = time.monotonic()
+    job = Job.from_dict(job)
     failure, timing = None, {}
-    budget = job_budget(job["options"])
-    memory = job["options"].get("judge_memory_mb", DEFAULT_JUDGE_MEMORY_MB) * 2**20
+    budget, memory = job_budget(job.options), job.options.judge_memory_mb * 2**20
     try:
         with JobLimits(budget, memory) as limits:
-            worker.prepare_judge(job["options"]["model"], (job["notebook"],))
+            worker.prepare_judge(job.options.model, (job.notebook,))
             limits.measure_memory_from_now()  # the judge's model, loaded once per worker, is not the job's
             row, problems, timing = _grade(job, limits)
             limits.check()  # a limit that fired and was swallowed on the way still counts
@@ -67,57 +67,65 @@ def grade_submission(job: dict) -> dict:
                                                 f"({type(error).__name__}: {error})"), []
         failure = traceback.format_exc()
     row.seconds = round(time.monotonic() - started, 1)
-    result = row.as_result(problems)
-    if timing:  # for the benchmark's breakdown; not a column of grades.csv
-        result["timing"] = {name: round(value, 3) if isinstance(value, float) else value
-                            for name, value in timing.items()}
-    if failure is not None:
-        result["traceback"] = failure
-    return result
+    # The timing is for the benchmark's breakdown; not a column of grades.csv.
+    rounded = {name: round(value, 3) if isinstance(value, float) else value for name, value in timing.items()}
+    return JobResult(row, problems, rounded or None, failure).to_dict()
 
 
-def _grade(job: dict, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
+def _grade(job: Job, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
     """The row, each test's verdict, and where the time went (template, kernel start, cells, judging)."""
-    release = nbformat.reads(job["release"], as_version=4)
+    release = nbformat.reads(job.release, as_version=4)
     try:
-        data = submissions.read_bytes(job["path"])
-        if submissions.sha256(data) != job["sha256"]:
+        data = submissions.read_bytes(job.path)
+        if submissions.sha256(data) != job.sha256:
             raise assemble.InvalidSubmission("the file changed while the batch was being graded; grade again")
         submitted = assemble.read_submission(data)
     except assemble.InvalidSubmission as error:
-        row = _row(job, Status.INVALID, str(error), out_of=max_score(release))
-        _write_feedback(job, row, [], None)
-        return row, [], {}
-    holds = assemble.lesson_of(submitted, job["lesson_ids"])
-    if holds is not None and holds != job["notebook"]:
-        row = _row(job, Status.WRONG_LESSON, f"this file holds the exercises of {holds}, not {job['notebook']}",
-                   out_of=max_score(release))
-        _write_feedback(job, row, [], None)
-        return row, [], {}
+        return _not_run(job, _row(job, Status.INVALID, str(error)))
+    holds = assemble.lesson_of(submitted, list(job.lesson_ids))
+    if holds is not None and holds != job.notebook:
+        return _not_run(job, _row(job, Status.WRONG_LESSON,
+                                  f"this file holds the exercises of {holds}, not {job.notebook}"))
 
-    built = assemble.assemble(submitted, release, job["notebook"])
+    built = assemble.assemble(submitted, release, job.notebook)
     # Only a test cell's own records count (its nonce), and its hidden tests reach the kernel only there.
     seal_test_cells([built.nb.cells[test.index] for test in built.tests],
                     [_hidden_argument(test.problem_id) for test in built.tests])
-    status, message, info = sandbox.run_notebook(built.nb, job["options"], hidden=job.get("hide", []))
-    stopped_at = info.get("stopped_at")
+    run = sandbox.run_notebook(built.nb, job.options, hidden=list(job.hide))
     judging = time.monotonic()
     problems, rejected = [], []
     for test in built.tests:
         limits.check()
-        problems.append(_judge_cell(built.nb.cells[test.index], test, status, stopped_at, rejected))
+        problems.append(_judge_cell(built.nb.cells[test.index], test, run, rejected))
     unseal_test_cells([built.nb.cells[test.index] for test in built.tests])  # feedback shows them as released
+    _withhold_hidden_inputs(built, job.release)
     mark_reference_answers(built.nb.cells, problems)  # the grader's own reading: answers that are the reference
-    row = _outcome(job, built, problems, rejected, status, message)
-    row.peak_memory_mib = info.get("peak_rss_mb")
-    timing = info.get("timing", {})
-    timing["memory_mib"] = {"kernel": info.get("peak_rss_mb"), "template": info.get("template_peak_rss_mb"),
+    row = _outcome(job, built, problems, rejected, run)
+    row.peak_memory_mib = run.peak_rss_mib
+    timing = dict(run.timing)
+    timing["memory_mib"] = {"kernel": run.peak_rss_mib, "template": run.template_peak_rss_mib,
                             "worker": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                             "judge_growth": limits.peak_growth // 2**20}
     timing["judge_s"] = time.monotonic() - judging
-    _write_feedback(job, row, problems, built, stopped_at)
+    _write_feedback(job, row, problems, built, run.stopped_at)
     timing["feedback_s"] = time.monotonic() - judging - timing["judge_s"]
     return row, problems, timing
+
+
+def _not_run(job: Job, row: GradeRow) -> tuple[GradeRow, list[dict], dict]:
+    """A submission refused before any kernel ran: its row, and a feedback page saying why."""
+    _write_feedback(job, row, [], None)
+    return row, [], {}
+
+
+def _withhold_hidden_inputs(built, release_text: str):
+    """Outputs of the student's cells that show a hidden test's input (a string the release does
+    not show itself) are withheld from the feedback page (``hidden_outputs``)."""
+    from course_utils.checking.registry import get_problem
+
+    secrets = hidden_outputs.secret_strings([hidden_tests.of(get_problem(t.problem_id)) for t in built.tests])
+    hidden_outputs.withhold(built.nb.cells, {t.index for t in built.tests},
+                            {s for s in secrets if s not in release_text})
 
 
 def _hidden_argument(problem_id: str) -> str:
@@ -128,21 +136,20 @@ def _hidden_argument(problem_id: str) -> str:
     return hidden_tests.as_argument(tests) if tests else ""
 
 
-def _outcome(job, built, problems: list[dict], rejected: list[str], status: str, message: str) -> GradeRow:
+def _outcome(job: Job, built, problems: list[dict], rejected: list[str], run: RunOutcome) -> GradeRow:
     """The row: ``graded`` (or the run's own status) with the points earned; ``invalid``, scored 0,
     when an answer record had to be rejected (only a kernel that forges records makes one)."""
     score = sum(p["score"] for p in problems)
-    out_of = sum(p["max_score"] for p in problems)
     notes = list(built.notes) + _cut_notes(built)
     if rejected:
-        return _row(job, Status.INVALID, "; ".join(rejected), 0.0, out_of)
-    if status == Status.OK:
-        return _row(job, Status.GRADED, "; ".join(notes), score, out_of)
+        return _row(job, Status.INVALID, "; ".join(rejected))
+    if run.status == Status.OK:
+        return _row(job, Status.GRADED, "; ".join(notes), score)
     reached = sum(1 for p in problems if p["reached"])
-    reason = f"{message}; graded the {reached} of {len(problems)} tests it reached"
+    reason = f"{run.message}; graded the {reached} of {len(problems)} tests it reached"
     if notes:
         reason += "; " + "; ".join(notes)
-    return _row(job, Status(status), reason, score, out_of)
+    return _row(job, run.status, reason, score)
 
 
 def _cut_notes(built) -> list[str]:
@@ -152,16 +159,17 @@ def _cut_notes(built) -> list[str]:
             f"not affected)"] if cut else []
 
 
-def _judge_cell(cell, test: assemble.TestCell, run_status: str, stopped_at, rejected: list[str]) -> dict:
+def _judge_cell(cell, test: assemble.TestCell, run: RunOutcome, rejected: list[str]) -> dict:
     """Score one test cell from the payload it displayed, judged here (never in the kernel). A
     record that cannot be judged within bounds is refused before any judge runs and its reason
     appended to ``rejected``."""
     from course_utils.checking import judge_answer
+    from course_utils.checking.records import scaled
     from course_utils.checking.registry import get_problem
 
-    reached = run_status == Status.OK or stopped_at is None or test.index < stopped_at
+    reached = run.status == Status.OK or run.stopped_at is None or test.index < run.stopped_at
     entry = {"grade_id": test.grade_id, "problem": test.problem_id, "max_score": test.points,
-             "score": 0.0, "reached": reached, "status": "Not attempted", "message": ""}
+             "score": 0.0, "reached": reached, "status": TestStatus.NOT_ATTEMPTED.value, "message": ""}
     try:
         payload = _payload(cell, test.problem_id)
         gap = None if payload is None else get_problem(test.problem_id).recorded_gap(payload)
@@ -169,16 +177,15 @@ def _judge_cell(cell, test: assemble.TestCell, run_status: str, stopped_at, reje
             raise RejectedRecord(gap)
     except RejectedRecord as error:
         rejected.append(f"the answer record of {test.grade_id} was rejected before judging: it {error}")
-        entry.update(status="Incorrect", message=f"your answer record was rejected before judging: it {error}")
+        entry.update(status=TestStatus.INCORRECT.value,
+                     message=f"your answer record was rejected before judging: it {error}")
         return entry
     if payload is None:
-        entry["status"] = "Incorrect" if reached else "Not run"
+        entry["status"] = (TestStatus.INCORRECT if reached else TestStatus.NOT_RUN).value
         entry["message"] = _no_answer(cell, reached)
         return entry
-    verdict = judge_answer(test.problem_id, payload)
-    fraction = verdict.score / verdict.max_score if verdict.max_score else 0.0
-    entry.update(score=round(fraction * test.points, 4), status=verdict.status,
-                 message=verdict.message)
+    verdict = scaled(judge_answer(test.problem_id, payload), test.points)   # to the release's points
+    entry.update(score=round(verdict.score, 4), status=TestStatus(verdict.status).value, message=verdict.message)
     # The named mistake's id and the failed tests' labels, when known: for the class report.
     entry.update({k: v for k, v in verdict.to_dict().items() if k in ("mistake", "failed_tests")})
     return entry
@@ -202,8 +209,8 @@ def _payload(cell, problem_id: str):
             continue
         record = data[ANSWER_MIME]
         if isinstance(record, str):
-            if len(record) > sandbox.MAX_ANSWER_BYTES:
-                raise RejectedRecord(f"is larger than {sandbox.MAX_ANSWER_BYTES:,} bytes")
+            if len(record) > capped_client.MAX_ANSWER_BYTES:
+                raise RejectedRecord(f"is larger than {capped_client.MAX_ANSWER_BYTES:,} bytes")
             record = record_limits.parse_record(record)
         if (isinstance(record, dict) and record.get("problem") == problem_id and carries_nonce(record, cell)
                 and isinstance(record.get("payload"), dict)):
@@ -211,27 +218,25 @@ def _payload(cell, problem_id: str):
     return None
 
 
-def error_row(job, reason: str) -> dict:
+def error_result(job: Job, reason: str) -> JobResult:
     """The result of a submission the grader itself failed on (e.g. its worker died): no points,
     status ``error``, and the reason; the next run grades it again."""
-    return _row(job, Status.ERROR, reason).as_result()
+    return JobResult(_row(job, Status.ERROR, reason))
 
 
-def _row(job, status: Status, reason: str, score: float = 0.0, out_of: float | None = None) -> GradeRow:
-    """The job's row; ``out_of`` defaults to the release's points (0 if it cannot be read)."""
-    return GradeRow(student_id=job["student"], notebook=job["notebook"], status=status, reason=reason,
-                    score=round(score, 4),
-                    max_score=max_score_of_text(job.get("release")) if out_of is None else out_of)
+def _row(job: Job, status: Status, reason: str, score: float = 0.0) -> GradeRow:
+    """The job's row, out of the release's points (computed once, ``Job.max_score``)."""
+    return GradeRow(student_id=job.student, notebook=job.notebook, status=status, reason=reason,
+                    score=round(score, 4), max_score=job.max_score)
 
 
-def _write_feedback(job, row: GradeRow, problems: list[dict], built, stopped_at: int | None = None):
-    """``feedback_path``: the executed notebook as inert HTML (``feedback_html``), each test
+def _write_feedback(job: Job, row: GradeRow, problems: list[dict], built, stopped_at: int | None = None):
+    """``feedback_path``: the executed notebook as sanitized HTML (``feedback_html``), each test
     cell's outputs replaced by the grader's own verdict (so no payload, hidden test input or
     kernel-side message shows)."""
-    path = job.get("feedback_path")
-    if not path:
+    if not job.feedback_path:
         return
     verdicts = {t.index: p for t, p in zip(built.tests, problems)} if built is not None else None
     body = feedback_html.page(row.to_dict(), problems, built.nb.cells if built is not None else None, verdicts,
                               stopped_at=stopped_at)
-    write_atomically(Path(path), body)
+    write_atomically(Path(job.feedback_path), body)

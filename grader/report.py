@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import inert, signing
+from grader import sanitize, signing
 from grader.files import write_atomically
 
 STATUSES = ("Correct", "Incorrect", "Not attempted", "Not run")   # "Not run": the run stopped before it
@@ -145,7 +145,7 @@ def write_report(out_dir) -> tuple[Path, Path]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=REPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: inert.csv_cell(v) for k, v in line.items()} for line in csv_lines(lessons))
+    writer.writerows({k: sanitize.csv_cell(v) for k, v in line.items()} for line in csv_lines(lessons))
     write_atomically(out_dir / "report.csv", buffer.getvalue())
     write_atomically(out_dir / "report.html", report_html.page(lessons))
     return out_dir / "report.csv", out_dir / "report.html"

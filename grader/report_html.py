@@ -12,7 +12,7 @@ import io
 import re
 
 from grader.feedback_html import CSP
-from grader.inert import printable
+from grader.sanitize import escape_controls
 from grader.report import NO_RESULT, STATUSES
 
 STYLE = """body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:60em;
@@ -28,7 +28,7 @@ _CODE = re.compile(r"`([^`\n]+)`")   # `code` in a mistake's message, shown as c
 
 
 def text(value) -> str:
-    return html.escape(printable(value, "\n"))
+    return html.escape(escape_controls(value, "\n"))
 
 
 def _png(figure) -> str:

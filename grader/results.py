@@ -8,7 +8,7 @@ carry it and every saved result stays plain JSON. ``Status`` is a ``str``: ``Sta
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 CSV_FIELDS = ["student_id", "notebook", "score", "max_score", "status", "reason"]
 
@@ -50,6 +50,25 @@ MEANINGS = {
 }
 
 
+class TestStatus(str, enum.Enum):
+    """What happened to one test cell: the checker's verdict, or ``Not run`` (the run stopped first)."""
+
+    CORRECT = "Correct"
+    INCORRECT = "Incorrect"
+    NOT_ATTEMPTED = "Not attempted"
+    NOT_RUN = "Not run"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+RAN = frozenset({Status.GRADED, Status.TIMEOUT, Status.OOM, Status.CRASH})   # the notebook ran: tests count
+STOPPED = frozenset({Status.TIMEOUT, Status.OOM, Status.CRASH})   # ran, then stopped: the tests it reached
+
+
 class NotRecorded(enum.Enum):
     """The value of a ``GradeRow`` measurement the row does not carry (its key is left out)."""
 
@@ -89,9 +108,29 @@ class GradeRow:
             raise ValueError(f"unknown fields in a grade row: {', '.join(sorted(unknown))}")
         return cls(**{**row, "status": Status(row["status"])})
 
-    def as_result(self, problems: list | None = None) -> dict:
-        """A job's result: ``{"row": ..., "problems": [...]}`` (what workers return and results keep)."""
-        return {"row": self.to_dict(), "problems": list(problems or [])}
+
+@dataclass
+class JobResult:
+    """A job's result: its row and each test's verdict (``problems``: dicts of ``grade_one``'s
+    entries), plus where the time went and a grader failure's traceback when there are any."""
+
+    row: GradeRow
+    problems: list = field(default_factory=list)
+    timing: dict | None = None
+    traceback: str | None = None
+
+    def to_dict(self) -> dict:
+        """Plain JSON: what workers return and ``OUT/results`` keeps (signed)."""
+        result = {"row": self.row.to_dict(), "problems": list(self.problems)}
+        result.update({name: getattr(self, name) for name in ("timing", "traceback")
+                       if getattr(self, name) is not None})
+        return result
+
+    @classmethod
+    def from_dict(cls, result: dict) -> JobResult:
+        """The inverse of ``to_dict``; ``ValueError`` / ``KeyError`` / ``TypeError`` on a malformed one."""
+        return cls(GradeRow.from_dict(result["row"]), list(result.get("problems", [])), result.get("timing"),
+                   result.get("traceback"))
 
 
 def max_score(release) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from grader.inert import escape_char, is_control
+from grader.sanitize import escape_char, is_control
 
 MAX_LENGTH = 128
 

@@ -22,7 +22,6 @@ import time
 
 from grader.results import Status
 
-MAX_PROCESSES = 256        # tasks: processes + threads + zombies
 MAX_RUN_DIR_ENTRIES = 64   # the IPC folder holds a connection file and five sockets
 MAX_SCRATCH_FILES = 50_000 # files in the sandbox's /tmp and /dev/shm (each one costs kernel memory)
 SCRATCH = ("tmp", "dev/shm")
@@ -32,11 +31,11 @@ class Watchdog(threading.Thread):
     """Kills the kernel's process tree (led by ``pgid``) when a limit is passed; ``reason`` says why."""
 
     def __init__(self, pgid: int, notebook_timeout: float, cell_limit: float, memory_bytes: int,
-                 max_processes: int = 0, run_dir: str | None = None, run_dir_bytes: int = 2**20,
+                 max_processes: int, run_dir: str | None = None, run_dir_bytes: int = 2**20,
                  scratch: bool = False):
         super().__init__(daemon=True)
         self.pgid, self.cell_limit, self.memory_bytes = pgid, cell_limit, memory_bytes
-        self.max_processes = max_processes or MAX_PROCESSES
+        self.max_processes = max_processes   # tasks: processes + threads + zombies
         self.run_dir, self.run_dir_bytes = run_dir, run_dir_bytes
         self.scratch = scratch  # sandboxed: its tmpfs scratch (memory, not in RSS) counts too
         self.scratch_bytes = self.scratch_files = 0
@@ -72,6 +71,14 @@ class Watchdog(threading.Thread):
             elif self.run_dir and (run_dir_held > self.run_dir_bytes
                                    or not _small_folder(self.run_dir, self.run_dir_bytes - run_dir_held)):
                 self.kill(Status.CRASH, "the notebook wrote files where the grader talks to it")
+
+    def cell_began(self, index: int) -> float:
+        """The kernel started cell ``index`` (now, returned): its own time limit runs."""
+        self.cell_started, self.cell_index = time.monotonic(), index
+        return self.cell_started
+
+    def cell_ended(self):
+        self.cell_started = None
 
     def kill(self, status: Status, message: str):
         if self.reason is None:

@@ -61,7 +61,7 @@ def prepare_judge(model: str, lessons: tuple[str, ...]) -> None:
     context.model()
 
 
-def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options: dict | None = None,
+def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options=None,
                 hide: tuple[str, ...] = ()):
     """The local pool's initializer: logs to ``OUT/logs/worker-<pid>.log``, one thread, the judge.
 
@@ -84,7 +84,7 @@ def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options: dic
     if options is not None:  # the kernel template loads in its own process meanwhile
         from grader import sandbox
 
-        sandbox.start_template(dict(options), list(hide))
+        sandbox.start_template(options, list(hide))  # a GradingOptions
     try:
         prepare_judge(model, tuple(lessons))
     except Exception:  # noqa: BLE001 - each job tries again and reports the error in its row

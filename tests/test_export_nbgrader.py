@@ -13,6 +13,7 @@ import pytest
 
 from grader import autograde, cli, export, export_nbgrader
 from grader.release import SOURCE_DIR
+from grader.results import GradeRow
 
 nbgrader_api = pytest.importorskip("nbgrader.api")
 
@@ -55,7 +56,7 @@ def out(tmp_path):
                      "status": status, "reason": "why"})
     rows.append({"student_id": "eve", "notebook": "notes", "score": 0.0, "max_score": 0.0,  # no lesson
                  "status": "invalid", "reason": "notes.ipynb is not a notebook of this course"})
-    autograde.write_grades_csv(tmp_path / "grades.csv", rows)
+    autograde.write_grades_csv(tmp_path / "grades.csv", [GradeRow.from_dict(r) for r in rows])
     return tmp_path
 
 
@@ -155,7 +156,7 @@ def test_an_existing_gradebook_is_updated_and_manual_grades_kept(out):
     for row in rows:
         if (row["student_id"], row["notebook"]) == ("ada", "lesson3"):
             row.update(status="missing", score="0")       # graded again: now nothing was submitted
-    autograde.write_grades_csv(out / "grades.csv", rows)
+    autograde.write_grades_csv(out / "grades.csv", [GradeRow.from_dict(r) for r in rows])
     assert cli.main(["export", str(out), "--format", "nbgrader"]) == 0
     with nbgrader_api.Gradebook(f"sqlite:///{path}") as gb:
         assert "zed" in {s.id for s in gb.students}

@@ -1,7 +1,7 @@
 """Kernels forked from the warm template are as contained as fresh ones, and share nothing.
 
 Each test runs real notebooks through ``grader.sandbox.run_notebook`` with ``kernel="fork"``: the
-template (grader/zygote_server.py) starts once in bubblewrap, and every notebook is a fork of it
+template (grader/template_server.py) starts once in bubblewrap, and every notebook is a fork of it
 with namespaces, a scratch ``/tmp``, limits and a privilege set of its own. The attack suite
 (tests/test_grader_attacks.py) runs its whole batch against both kinds of kernel.
 """
@@ -15,19 +15,20 @@ import tempfile
 import nbformat
 import pytest
 
-from grader import autograde, bwrap, forked_kernel, sandbox
+from grader import bwrap, forked_kernel, kernel_launch, sandbox
+from grader.options import GradingOptions
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bwrap.executable() is None, reason="bubblewrap is not installed")]
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
 
-OPTIONS = {**autograde.DEFAULT_OPTIONS, "cell_timeout": 60, "notebook_timeout": 120, "kernel": "fork"}
+OPTIONS = GradingOptions(cell_timeout=60, notebook_timeout=120, kernel="fork")
 
 
-def run(*sources: str, options: dict | None = None, hidden=()) -> tuple[str, list[str]]:
+def run(*sources: str, options: GradingOptions | None = None, hidden=()) -> tuple[str, list[str]]:
     """Run code cells in a forked kernel; ``(status, each cell's printed text)``."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    status, message, _ = sandbox.run_notebook(nb, dict(options or OPTIONS), hidden=list(hidden))
+    status = sandbox.run_notebook(nb, options or OPTIONS, hidden=list(hidden)).status
     texts = ["".join(o.get("text", "") or o.get("evalue", "") for o in cell.get("outputs", [])) for cell in nb.cells]
     return status, texts
 
@@ -98,12 +99,28 @@ def test_a_dead_template_is_started_again():
 
 
 def test_a_template_that_cannot_start_falls_back_to_fresh_kernels_and_says_why(tmp_path, monkeypatch, capsys):
-    broken = tmp_path / "server.py"
-    broken.write_text("import sys\nsys.exit('the template cannot start: test')\n")
     forked_kernel.close_templates()
-    monkeypatch.setattr(forked_kernel, "SERVER_SOURCE", broken)
-    monkeypatch.setattr(sandbox, "TEMPLATE_FAILED", [])
-    options = {**OPTIONS, "notebook_timeout": 119}  # another template than the other tests'
+    monkeypatch.setattr(forked_kernel, "server_program", lambda: "import sys\nsys.exit('the template cannot start: test')\n")
+    monkeypatch.setattr(kernel_launch, "TEMPLATE_FAILED", [])
+    options = OPTIONS.but(notebook_timeout=119)  # another template than the other tests'
     assert run("print('fresh')", options=options) == ("ok", ["fresh\n"])
     assert "cannot start: test" in capsys.readouterr().err
-    assert sandbox.TEMPLATE_FAILED and json.dumps(sandbox.TEMPLATE_FAILED)
+    assert kernel_launch.TEMPLATE_FAILED and json.dumps(kernel_launch.TEMPLATE_FAILED)
+
+
+def test_a_forked_and_a_fresh_kernel_report_the_same_limits():
+    """Both set their limits with the same code from the same numbers (``GradingOptions.kernel_limits``),
+    RLIMIT_NPROC included where the sandbox runs as a host uid of its own (the grader runs as root)."""
+    flags = sandbox.sandbox_flags(OPTIONS)
+    cell = ("import resource\nprint({name: resource.getrlimit(getattr(resource, name)) for name in "
+            "('RLIMIT_AS', 'RLIMIT_FSIZE', 'RLIMIT_CORE', 'RLIMIT_NPROC')})")
+    forked = run(cell, options=OPTIONS)
+    fresh = run(cell, options=OPTIONS.but(kernel="fresh"))
+    assert forked[0] == fresh[0] == "ok", (forked, fresh)
+    seen = eval(forked[1][0])  # noqa: S307 - our own cell's printed dict
+    assert seen == eval(fresh[1][0])  # noqa: S307
+    address_space, file_size, nproc = OPTIONS.kernel_limits(own_host_uid="drop-uid" in flags)
+    assert seen["RLIMIT_AS"] == (address_space, address_space) and seen["RLIMIT_FSIZE"] == (file_size, file_size)
+    assert seen["RLIMIT_CORE"] == (0, 0)
+    if nproc:
+        assert seen["RLIMIT_NPROC"] == (nproc, nproc) == (OPTIONS.max_processes + 64,) * 2

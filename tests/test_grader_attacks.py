@@ -24,6 +24,7 @@ import nbformat
 import pytest
 
 from grader import autograde, bwrap, release, signing
+from grader.options import GradingOptions
 from grader.release import SOURCE_DIR
 from grader.samples import answered, insert_after
 
@@ -254,7 +255,7 @@ def attacked(tmp_path_factory, request):
             report = autograde.autograde(submissions, out, workers=2, options=options, progress=False)
     finally:
         del os.environ["AWS_SECRET_ACCESS_KEY"]
-    rows = {(r["student_id"], r["notebook"]): r for r in report.rows}
+    rows = {(r["student_id"], r["notebook"]): r for r in report.table()}
     return {"rows": rows, "report": report, "out": out, "submissions": submissions, "before": before,
             "options": options}
 
@@ -365,7 +366,7 @@ def test_forged_or_edited_results_are_graded_again(attacked):
     # ... and a full-score result forged, with the right cache key, for a lesson not yet submitted.
     lesson3 = release.generate(["lesson3"])["lesson3"]
     (submissions / "vandal" / "lesson3.ipynb").write_text(release.dumps(lesson3))
-    options = {**autograde.DEFAULT_OPTIONS, **attacked["options"]}
+    options = GradingOptions.from_dict(attacked["options"]).to_dict()
     digest = hashlib.sha256((submissions / "vandal" / "lesson3.ipynb").read_bytes()).hexdigest()
     key = hashlib.sha256((digest + autograde.fingerprint("lesson3", nbformat.writes(lesson3), options)).encode()).hexdigest()
     forged = {"row": {"student_id": "vandal", "notebook": "lesson3", "score": 3.0, "max_score": 3.0,
@@ -374,7 +375,7 @@ def test_forged_or_edited_results_are_graded_again(attacked):
     (out / "results" / "vandal" / "lesson3.json").write_text(json.dumps({"key": key, "signature": "0" * 64,
                                                                          "result": forged}))
     again = autograde.autograde(submissions, out, workers=2, options=attacked["options"], progress=False)
-    rows = {(r["student_id"], r["notebook"]): r for r in again.rows}
+    rows = {(r["student_id"], r["notebook"]): r for r in again.table()}
     assert again.graded_now >= 2    # 2 unless the package changed meanwhile (a shared checkout)
     assert rows[("zz_honest_full", "lesson1")]["score"] == rows[("zz_honest_full", "lesson1")]["max_score"]
     assert rows[("vandal", "lesson3")]["score"] == 0 and rows[("vandal", "lesson3")]["status"] == "graded"

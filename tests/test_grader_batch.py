@@ -85,7 +85,7 @@ def batch(tmp_path_factory):
         report = autograde.autograde(submissions, out, workers=2, options=OPTIONS, progress=False)
     finally:
         listener.close()
-    rows = {(r["student_id"], r["notebook"]): r for r in report.rows}
+    rows = {(r["student_id"], r["notebook"]): r for r in report.table()}
     return rows, out, submissions, report
 
 

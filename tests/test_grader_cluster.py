@@ -14,6 +14,7 @@ import time
 import pytest
 
 from grader import autograde, sandbox
+from grader.options import GradingOptions
 from grader.samples import SAMPLES_DIR
 
 pytestmark = pytest.mark.slow
@@ -26,7 +27,7 @@ STUDENTS = ["ada", "ben", "cy", "eve"]
 def submissions(tmp_path_factory):
     pytest.importorskip("distributed")
     try:
-        sandbox.sandbox_flags({**autograde.DEFAULT_OPTIONS, **OPTIONS})
+        sandbox.sandbox_flags(GradingOptions.from_dict(OPTIONS))
     except sandbox.SandboxUnavailable as error:
         pytest.skip(f"no sandbox here: {error}")
     folder = tmp_path_factory.mktemp("submissions")

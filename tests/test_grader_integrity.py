@@ -268,7 +268,7 @@ def batch(tmp_path_factory, request):
                                          executor=executor)
     else:
         report = autograde.autograde(root / "submissions", root / "out", workers=1, options=options, progress=False)
-    return {"rows": {(r["student_id"], r["notebook"]): r for r in report.rows}, "out": root / "out",
+    return {"rows": {(r["student_id"], r["notebook"]): r for r in report.table()}, "out": root / "out",
             "report": report, "seconds": time.monotonic() - started}
 
 

@@ -14,12 +14,13 @@ import pytest
 
 from grader import autograde, bwrap, release, sandbox
 from grader.samples import answered, insert_after, solutions
+from grader.options import GradingOptions
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bwrap.executable() is None, reason="bubblewrap is not installed")]
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
 
-OPTIONS = {**autograde.DEFAULT_OPTIONS, "cell_timeout": 60, "notebook_timeout": 180}
+OPTIONS = {"cell_timeout": 60, "notebook_timeout": 180}
 HELD = "course-grader-isolation-note"
 
 FALLOCATE = '''\
@@ -46,7 +47,8 @@ RESOURCE_ATTACKS = {
 
 def run(sources, options) -> tuple[str, str, list[str]]:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
-    status, message, _ = sandbox.run_notebook(nb, options)
+    outcome = sandbox.run_notebook(nb, options)
+    status, message = outcome.status, outcome.message
     texts = ["".join(o.get("text", "") or o.get("evalue", "") for o in cell.get("outputs", [])) for cell in nb.cells]
     return status, message, texts
 
@@ -129,7 +131,7 @@ def graded(tmp_path_factory, request):
             report = autograde.autograde(submissions, out, options=options, progress=False, executor=executor)
     else:
         report = autograde.autograde(submissions, out, workers=1, options=options, progress=False)
-    rows = {r["student_id"]: r for r in report.rows}
+    rows = {r["student_id"]: r for r in report.table()}
     return rows, out, lesson1
 
 
@@ -171,9 +173,9 @@ def test_allow_network_is_refused_where_it_would_expose_a_cluster():
             pass
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as plain, \
             distributed.Client(plain) as client:
-        why = client.submit(cluster.exposed_by_network, {"network": "allow"}, pure=False).result()
+        why = client.submit(cluster.exposed_by_network, GradingOptions(network="allow"), pure=False).result()
         assert why and "TLS" in why
-        assert client.submit(cluster.exposed_by_network, {"network": None}, pure=False).result() is None
+        assert client.submit(cluster.exposed_by_network, GradingOptions(), pure=False).result() is None
         with pytest.raises(sandbox.SandboxUnavailable, match="allow-network"):
             client.submit(sandbox.run_notebook, nbformat.v4.new_notebook(), {**OPTIONS, "network": "allow"},
                           pure=False).result()

@@ -10,6 +10,8 @@ import pytest
 from grader import assemble, autograde, release
 from grader.assemble import InvalidSubmission, grade_id_of
 from grader.samples import answered, insert_after, replace_cell
+from grader.options import GradingOptions
+from grader.results import GradeRow, max_score
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,7 @@ def test_students_own_cells_are_kept_without_grading_metadata(lesson1):
     built = assemble.assemble(nb, lesson1, "lesson1")
     mine = next(c for c in built.nb.cells if c.source == "helper = 42")
     assert "nbgrader" not in mine.metadata
-    from grader.grade_one import max_score
+    from grader.results import max_score
 
     assert sum(t.points for t in built.tests) == max_score(lesson1)
 
@@ -124,8 +126,8 @@ def test_grades_csv_is_replaced_whole(tmp_path):
     path = tmp_path / "grades.csv"
     rows = [{"student_id": "a,b", "notebook": "lesson1", "score": 1.0, "max_score": 4.0,
              "status": "graded", "reason": 'quote " and, comma', "seconds": 3}]
-    autograde.write_grades_csv(path, rows)
-    autograde.write_grades_csv(path, rows)
+    autograde.write_grades_csv(path, [GradeRow.from_dict(r) for r in rows])
+    autograde.write_grades_csv(path, [GradeRow.from_dict(r) for r in rows])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grades.csv"]  # no temporary files left
     import csv
 
@@ -158,16 +160,17 @@ def test_student_ids_that_could_attack_the_instructor_are_refused():
     assert student_ids.path_name("O'Brien <b>") == "O_Brien__b_" and student_ids.path_name(".x") == "_.x"
 
 
-def test_text_is_made_inert_for_spreadsheets_and_terminals():
-    from grader import inert
+def test_text_is_sanitized_for_spreadsheets_and_terminals():
+    from grader import sanitize
 
-    assert inert.csv_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
-    assert [inert.csv_cell(v) for v in ["+1", "-1", "@a", "\tx", "ok", 3.5]] == ["'+1", "'-1", "'@a", "\\x09x", "ok", 3.5]
-    assert inert.printable("red \x1b[31mtext\x1b[0m\r\n") == "red text\\x0d\\x0a"
-    assert inert.printable("a\nb", keep="\n") == "a\nb"
+    assert sanitize.csv_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert [sanitize.csv_cell(v) for v in ["+1", "-1", "@a", "\tx", "ok", 3.5]] == ["'+1", "'-1", "'@a", "\\x09x", "ok", 3.5]
+    assert sanitize.escape_controls("red \x1b[31mtext\x1b[0m\r\n") == "red text\\x0d\\x0a"
+    assert sanitize.escape_controls("a\nb", keep="\n") == "a\nb"
     rows = [{"student_id": "x\x1b[2J", "notebook": "lesson1", "score": 0, "max_score": 4, "status": "invalid",
              "reason": "bad\x07"}]
-    assert not any(ord(c) < 32 and c != "\n" for c in autograde.summary_table(rows))
+    summary = autograde.summary_table([GradeRow.from_dict(r) for r in rows])
+    assert not any(ord(c) < 32 and c != "\n" for c in summary)
 
 
 def test_feedback_pages_show_student_markup_as_text():
@@ -283,7 +286,7 @@ def test_grading_refuses_to_start_without_a_sandbox(tmp_path, monkeypatch, capsy
     assert cli.main(["autograde", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
     printed = capsys.readouterr()
     assert "UNAVAILABLE" in printed.out and "bubblewrap is not installed" in printed.err
-    lines = sandbox.containment({**autograde.DEFAULT_OPTIONS, "sandbox": "none"})
+    lines = sandbox.containment(GradingOptions(sandbox="none"))
     assert lines["sandbox"].startswith("NONE") and lines["network"] == "NOT blocked"
 
 
@@ -301,7 +304,7 @@ def test_a_whole_job_is_bounded_in_time(monkeypatch):
     started = time.monotonic()
     result = grade_one.grade_submission(job)
     assert time.monotonic() - started < 5
-    assert result["row"]["status"] == "timeout" and result["row"]["max_score"] == grade_one.max_score(
+    assert result["row"]["status"] == "timeout" and result["row"]["max_score"] == max_score(
         nbformat.reads(lesson1, as_version=4))
 
 

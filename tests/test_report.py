@@ -11,6 +11,7 @@ from collections import defaultdict
 import pytest
 
 from grader import autograde, samples_class
+from grader.results import GradeRow
 
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
 
@@ -105,7 +106,7 @@ def _signed_out(tmp_path, results: dict, rows: list[dict], forged: tuple = ()):
         path = tmp_path / "results" / student / f"{lesson}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"key": "k", "signature": signature, "result": result}))
-    autograde.write_grades_csv(tmp_path / "grades.csv", rows)
+    autograde.write_grades_csv(tmp_path / "grades.csv", [GradeRow.from_dict(r) for r in rows])
     return tmp_path
 
 

@@ -1,12 +1,14 @@
-"""Text a student controls (folder names, outputs, messages), made inert for where it goes:
-a terminal (no escape sequences), a spreadsheet (no formulas), a page (escaped: ``feedback_html``)."""
+"""Sanitizing text a student controls (folder names, outputs, messages) for where it goes: a
+terminal (control characters and ANSI escape sequences escaped), a spreadsheet (OWASP's "CSV
+injection", a.k.a. formula injection: no cell a spreadsheet would evaluate), a page (HTML-escaped:
+``feedback_html``)."""
 from __future__ import annotations
 
 import re
 import unicodedata
 
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")   # what OWASP lists as starting a formula
 
 
 def escape_char(c: str) -> str:
@@ -19,7 +21,7 @@ def is_control(c: str) -> bool:
     return unicodedata.category(c).startswith("C")
 
 
-def printable(text, keep: str = "") -> str:
+def escape_controls(text, keep: str = "") -> str:
     """``text`` with ANSI sequences removed and other control characters shown as ``\\xNN``
     (except those in ``keep``, e.g. ``"\\n\\t"`` for multi-line text)."""
     text = ANSI.sub("", str(text))
@@ -27,10 +29,10 @@ def printable(text, keep: str = "") -> str:
 
 
 def csv_cell(value):
-    """A CSV cell a spreadsheet shows as text: control characters escaped, and a leading
-    ``= + - @`` (or tab/newline) prefixed with ``'`` so it is never evaluated as a formula.
-    Numbers stay numbers."""
+    """A CSV cell a spreadsheet shows as text (the formula-injection defence): control characters
+    escaped, and a leading ``= + - @`` (or tab/newline) prefixed with ``'`` so it is never
+    evaluated as a formula. Numbers stay numbers."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = printable("" if value is None else value)
+    text = escape_controls("" if value is None else value)
     return "'" + text if text.startswith(FORMULA_START) else text
