@@ -16,12 +16,10 @@ and one column per lesson, plus a total:
   test cell, for ``nbgrader export`` and formgrader (``grader.export_nbgrader`` says how each
   status is recorded there).
 
-Each cell's status decides its number: ``graded`` and the partial-credit statuses (``timeout``,
-``crash``, ``oom``: the points of the tests the notebook reached) give their score; ``missing``
-(nothing submitted) and the invalid statuses (not a notebook, another lesson's notebook, rejected)
-give 0 or a blank cell, as ``--missing`` / ``--invalid`` say; ``error`` (the grader failed) is
-always blank, so that no student gets a zero for the grader's fault. Cells are neutralised for
-spreadsheets as ``grades.csv`` is (no leading ``= + - @``).
+Each cell's status decides its number as ``grader.grades_csv`` says (the score of a notebook that
+ran; 0 or a blank for ``missing`` and for a submission that is not a gradable notebook, as
+``--missing`` / ``--invalid`` say; always a blank for ``error``). Cells are sanitized for
+spreadsheets as ``grades.csv`` is (``sanitize.csv_cell``: no leading ``= + - @``).
 
 The columns are the lessons of the release, never a name a student chose: ``--lessons``, else the
 batch's own list (``OUT/lessons.json``, written by autograde), else the course's lessons. A row of
@@ -32,17 +30,20 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import export_nbgrader
+from grader.grades_csv import Worth, check_choices, left_out, read_grades, release_lessons, worth
+from grader.release import short_title
+from grader.results import Status
+from grader.sanitize import csv_cell
+
+__all__ = ["ALL_FORMATS", "FORMATS", "Gradebook", "build", "export", "left_out", "read_grades", "release_lessons",
+           "render"]   # reading grades.csv: grader.grades_csv, kept at hand here
 FORMATS = ("canvas", "moodle", "wide")   # the CSV formats (``render``)
 ALL_FORMATS = (*FORMATS, "nbgrader")
-PARTIAL = {"graded", "timeout", "crash", "oom"}
-MISSING = {"missing"}
-ERROR = {"error"}
-# Everything else (invalid, wrong_lesson, rejected, ...) counts as an invalid submission.
 
 
 @dataclass
@@ -56,65 +57,28 @@ class Gradebook:
         return sum(score for score, _, _ in self.cells[student].values() if score is not None)
 
 
-def release_lessons(out_dir, lessons: list[str] | None = None) -> list[str]:
-    """The lessons an export may have as columns: ``lessons``, else ``OUT/lessons.json``'s, else the
-    course's (a ``grades.csv`` made before autograde wrote the list)."""
-    if lessons:
-        return list(lessons)
-    try:
-        listed = json.loads((Path(out_dir) / "lessons.json").read_text(encoding="utf-8"))["lessons"]
-        if isinstance(listed, list) and all(isinstance(lesson, str) for lesson in listed):
-            return listed
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    from grader.release import lessons as course_lessons
-
-    return course_lessons()
-
-
-def read_grades(out_dir: str | os.PathLike, lessons: list[str] | None = None) -> list[dict]:
-    """The rows of ``grades.csv`` for the release's lessons (``release_lessons``); the others
-    are what ``left_out`` lists."""
-    return [row for row in read_all_grades(out_dir) if row["notebook"] in release_lessons(out_dir, lessons)]
-
-
-def left_out(out_dir, lessons: list[str] | None = None) -> list[dict]:
-    """The rows of ``grades.csv`` no export shows: files that are no lesson of the release."""
-    return [row for row in read_all_grades(out_dir) if row["notebook"] not in release_lessons(out_dir, lessons)]
-
-
-def read_all_grades(out_dir: str | os.PathLike) -> list[dict]:
-    path = Path(out_dir) / "grades.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no grades yet (run `python -m grader autograde ... --out {out_dir}` first)")
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
 def build(rows: list[dict], missing: str = "zero", invalid: str = "zero") -> Gradebook:
     """Pivot ``grades.csv`` rows into a Gradebook, mapping each status to a number or a blank."""
-    for name, value in (("missing", missing), ("invalid", invalid)):
-        if value not in ("zero", "blank"):
-            raise ValueError(f"--{name} must be 'zero' or 'blank', not {value!r}")
+    check_choices(missing, invalid)
     lessons = sorted({row["notebook"] for row in rows}, key=_lesson_order)
     book = Gradebook(lessons, {lesson: 0.0 for lesson in lessons})
     for row in rows:
         status, lesson = row["status"], row["notebook"]
-        max_score = float(row["max_score"] or 0)
-        book.max_scores[lesson] = max(book.max_scores[lesson], max_score)
-        if status in PARTIAL:
-            score = float(row["score"] or 0)
-        elif status in ERROR:
-            score = None
-        elif status in MISSING:
-            score = 0.0 if missing == "zero" else None
-        else:
-            score = 0.0 if invalid == "zero" else None
-        book.cells.setdefault(row["student_id"], {})[lesson] = (score, status, row.get("reason") or "")
+        book.max_scores[lesson] = max(book.max_scores[lesson], float(row["max_score"] or 0))
+        book.cells.setdefault(row["student_id"], {})[lesson] = (_score(row, missing, invalid), status, row.get("reason") or "")
     for student in book.cells:  # a lesson nobody listed for this student: missing
         for lesson in lessons:
             book.cells[student].setdefault(lesson, (0.0 if missing == "zero" else None, "missing", ""))
     return book
+
+
+def _score(row: dict, missing: str, invalid: str) -> float | None:
+    """The row's number in the export, or ``None`` for a blank (``grades_csv.worth``)."""
+    kind = worth(row["status"])
+    if kind is Worth.SCORE:
+        return float(row["score"] or 0)
+    choice = {Worth.MISSING: missing, Worth.INVALID: invalid, Worth.ERROR: "blank"}[kind]
+    return 0.0 if choice == "zero" else None
 
 
 def render(book: Gradebook, fmt: str) -> str:
@@ -123,27 +87,27 @@ def render(book: Gradebook, fmt: str) -> str:
         raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    names = [_title(lesson) for lesson in book.lessons]
+    names = [short_title(lesson) for lesson in book.lessons]
     students = sorted(book.cells)
     if fmt == "canvas":
         writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *names, "Total"])
         writer.writerow(["Points Possible", "", "", "", "", *(_number(book.max_scores[l]) for l in book.lessons),
                          _number(sum(book.max_scores.values()))])
         for student in students:
-            writer.writerow([_safe(student), "", "", _safe(student), "", *_scores(book, student),
+            writer.writerow([csv_cell(student), "", "", csv_cell(student), "", *_scores(book, student),
                              _number(book.total(student))])
     elif fmt == "moodle":
         writer.writerow(["Username", *names, *(f"{name} feedback" for name in names)])
         for student in students:
-            writer.writerow([_safe(student), *_scores(book, student),
-                             *(_safe(_feedback(book.cells[student][lesson])) for lesson in book.lessons)])
+            writer.writerow([csv_cell(student), *_scores(book, student),
+                             *(csv_cell(_feedback(book.cells[student][lesson])) for lesson in book.lessons)])
     else:
         writer.writerow(["student_id", *(h for name in names for h in (name, f"{name} status")), "total",
                          "max_total"])
         for student in students:
             cells = [v for lesson in book.lessons for v in (_cell(book.cells[student][lesson][0]),
                                                             book.cells[student][lesson][1])]
-            writer.writerow([_safe(student), *cells, _number(book.total(student)),
+            writer.writerow([csv_cell(student), *cells, _number(book.total(student)),
                              _number(sum(book.max_scores.values()))])
     return buffer.getvalue()
 
@@ -153,8 +117,6 @@ def export(out_dir, fmt: str, missing: str = "zero", invalid: str = "zero", dest
     """Write ``OUT/export-<fmt>.csv`` (``OUT/gradebook.db`` for ``nbgrader``), or ``dest``,
     atomically; returns its path. ``lessons``: the columns (``release_lessons``)."""
     if fmt == "nbgrader":
-        from grader import export_nbgrader
-
         return export_nbgrader.write(out_dir, dest, missing, invalid, lessons=lessons)
     text = render(build(read_grades(out_dir, lessons), missing, invalid), fmt)
     dest = Path(dest) if dest else Path(out_dir) / f"export-{fmt}.csv"
@@ -178,21 +140,12 @@ def _number(value: float) -> str:
 
 def _feedback(cell) -> str:
     score, status, reason = cell
-    if status == "graded":
+    if status == Status.GRADED:
         return ""
-    return {"missing": "not submitted", "error": "not graded yet (grader error)"}.get(status, f"{status}: {reason}")
-
-
-def _title(lesson: str) -> str:
-    return lesson.replace("lesson", "Lesson ", 1) if lesson.startswith("lesson") else lesson
+    return {Status.MISSING: "not submitted", Status.ERROR: "not graded yet (grader error)"}.get(
+        status, f"{status}: {reason}")
 
 
 def _lesson_order(lesson: str):
     digits = "".join(c for c in lesson if c.isdigit())
     return (int(digits) if digits else 10**9, lesson)
-
-
-def _safe(text: str) -> str:
-    """A cell no spreadsheet evaluates: a leading = + - @ (or tab/CR) gets a quote in front."""
-    text = "".join(c for c in str(text) if c >= " " or c == "\t")
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

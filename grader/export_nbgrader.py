@@ -40,7 +40,8 @@ from pathlib import Path
 
 import nbformat
 
-from grader import export, student_ids
+from grader import grades_csv, student_ids
+from grader.grades_csv import Worth
 from grader.release import SOURCE_DIR, interpreter_tools_on_path
 
 GRADEBOOK = "gradebook.db"
@@ -63,10 +64,10 @@ def grade_cells(lesson: str, source_dir: Path = SOURCE_DIR) -> list[tuple[str, f
 def cell_scores(out_dir, row: dict, cells: list, invalid: str = "zero") -> dict[str, float | None]:
     """``{grade_id: auto_score or None}`` for one ``grades.csv`` row mapped to a submission (see
     the module's docstring); ``ValueError`` when a graded row's saved result does not match it."""
-    status = row["status"]
-    if status in export.PARTIAL:
+    kind = grades_csv.worth(row["status"])
+    if kind is Worth.SCORE:
         return _graded_scores(out_dir, row, cells)
-    if status in export.ERROR:
+    if kind is Worth.ERROR:
         return {gid: None for gid, _, _ in cells}
     return {gid: None if invalid == "blank" else 0.0 for gid, _, _ in cells}
 
@@ -77,10 +78,8 @@ def write(out_dir, dest=None, missing: str = "zero", invalid: str = "zero",
     from nbgrader.api import Gradebook
     from sqlalchemy.exc import SAWarning
 
-    for name, value in (("missing", missing), ("invalid", invalid)):
-        if value not in ("zero", "blank"):
-            raise ValueError(f"--{name} must be 'zero' or 'blank', not {value!r}")
-    rows = export.read_grades(out_dir, lessons)  # the release's lessons only (``export.release_lessons``)
+    grades_csv.check_choices(missing, invalid)
+    rows = grades_csv.read_grades(out_dir, lessons)  # the release's lessons only (``release_lessons``)
     lessons = {row["notebook"] for row in rows}
     cells = {lesson: grade_cells(lesson, source_dir) for lesson in sorted(lessons)}
     cells = {lesson: found for lesson, found in cells.items() if found}
@@ -88,7 +87,7 @@ def write(out_dir, dest=None, missing: str = "zero", invalid: str = "zero",
     for row in rows:
         if row["notebook"] not in cells:
             continue
-        scores = None if row["status"] in export.MISSING else \
+        scores = None if grades_csv.worth(row["status"]) is Worth.MISSING else \
             cell_scores(out_dir, row, cells[row["notebook"]], invalid)
         planned.append((row["notebook"], row["student_id"], scores))
 

@@ -28,12 +28,12 @@ from markdown_it import MarkdownIt
 
 from course_utils.checking import ANSWER_MIME, get_problem
 from grader.sanitize import escape_controls
-from grader.release import SOURCE_DIR
+from grader.release import SOURCE_DIR, short_title
+from grader.results import STOPPED, Status, TestStatus
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; form-action 'none'; base-uri 'none'"
 IMAGE_SIGNATURES = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
-STOPPED = {"timeout", "oom", "crash"}          # the run was stopped: the tests it reached count
-RESULT_CLASS = {"Correct": "ok", "Incorrect": "bad"}
+RESULT_CLASS = {TestStatus.CORRECT: "ok", TestStatus.INCORRECT: "bad"}
 STYLE = """body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:58em;
 margin:1.5em auto;padding:0 1em}h1{font-size:1.6em;margin:0}.who{color:#555;margin:.2em 0 1em}
 h2.nb{border-top:1px solid #ddd;
@@ -102,7 +102,7 @@ def headings(lesson: str, source_dir: Path = SOURCE_DIR) -> tuple[str | None, di
 
 def lesson_title(lesson: str, source_dir: Path = SOURCE_DIR) -> str:
     """"Lesson 1 — Tokenization and encoding" (the notebook's title), else "Lesson 1"."""
-    return headings(lesson, source_dir)[0] or _short_title(str(lesson))
+    return headings(lesson, source_dir)[0] or short_title(str(lesson))
 
 
 def exercise_titles(lesson: str, source_dir: Path = SOURCE_DIR) -> dict[str, str]:
@@ -140,30 +140,30 @@ def summary(row: dict, problems: list[dict], stopped_at: int | None = None) -> s
     """What happened, in plain words (HTML); ``stopped_at``: the index of the cell a stopped run
     was in, shown as its number on the page ("cell 27")."""
     status, reason = str(row.get("status", "")), row.get("reason") or ""
-    lesson, file = text(_short_title(str(row.get("notebook", "")))), text(f"{row.get('notebook', '')}.ipynb")
+    lesson, file = text(short_title(str(row.get("notebook", "")))), text(f"{row.get('notebook', '')}.ipynb")
     where = f" at cell {stopped_at + 1}" if stopped_at is not None else ""
     reached = sum(1 for p in problems if p.get("reached", True))
     counted = ("" if not problems else f" It had reached all {reached} exercises by then: all were graded."
                if reached == len(problems) else f" It had reached {reached} of the {len(problems)} exercises by "
                f"then: those were graded, the others count 0.")
     said = {
-        "graded": "Your notebook ran from start to end, and every exercise was graded.",
-        "timeout": f"Your notebook ran past its time limit, so the grader stopped it{where}.{counted} "
+        Status.GRADED: "Your notebook ran from start to end, and every exercise was graded.",
+        Status.TIMEOUT: f"Your notebook ran past its time limit, so the grader stopped it{where}.{counted} "
                    "Look for a loop that never ends, or work that takes much longer than it should.",
-        "oom": f"Your notebook used more memory than the grader allows, so the grader stopped it{where}."
+        Status.OOM: f"Your notebook used more memory than the grader allows, so the grader stopped it{where}."
                f"{counted} Look for something that grows without bound, such as a list filled in a loop.",
-        "crash": f"Your notebook stopped unexpectedly{where}: its Python process crashed, exited, or started "
+        Status.CRASH: f"Your notebook stopped unexpectedly{where}: its Python process crashed, exited, or started "
                  f"too many processes or files, so the grader could not go on.{counted}",
-        "invalid": "The grader could not read this file as a notebook, so nothing in it was graded. Submit "
+        Status.INVALID: "The grader could not read this file as a notebook, so nothing in it was graded. Submit "
                    "the <code>.ipynb</code> file that Jupyter saves, under its original name.",
-        "wrong_lesson": f"This file holds the exercises of another lesson, not those of {lesson}, so nothing in "
+        Status.WRONG_LESSON: f"This file holds the exercises of another lesson, not those of {lesson}, so nothing in "
                         f"it was graded. Check that you submitted the right notebook under the right name "
                         f"(<code>{file}</code>).",
-        "missing": f"No notebook was submitted for {lesson} (<code>{file}</code>).",
-        "error": "The grader itself failed on your notebook. This is not your fault and no points were taken "
+        Status.MISSING: f"No notebook was submitted for {lesson} (<code>{file}</code>).",
+        Status.ERROR: "The grader itself failed on your notebook. This is not your fault and no points were taken "
                  "for it: your teacher will grade it again.",
     }.get(status, f"The grader reports: {text(status)}.")
-    label = "Note" if status == "graded" else "Details"
+    label = "Note" if status == Status.GRADED else "Details"
     return f"<p>{said}</p>" + (f"<p>{label}: {inline_markdown(reason)}</p>" if reason else "")
 
 
@@ -219,7 +219,7 @@ def page(row: dict, problems: list[dict], cells: list | None = None, verdicts: d
     _, titles = headings(lesson, source_dir)
     heading = lesson_title(lesson, source_dir)
     title = f"Feedback: {heading}, {row['student_id']}"
-    mood = "warn" if status not in ("graded", "") else ""
+    mood = "warn" if status not in (Status.GRADED, "") else ""
     parts = [f"<h1>{inline_markdown(heading)}</h1>",
              f'<p class="who">Feedback for <b>{text(row["student_id"])}</b> on <code>{text(lesson)}</code></p>',
              f'<div class="summary {mood}"><div class="score">Score: {float(row["score"]):g} / '
@@ -252,8 +252,3 @@ def page(row: dict, problems: list[dict], cells: list | None = None, verdicts: d
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             f'<meta name="referrer" content="no-referrer">\n<title>{text(title)}</title>\n'
             f"<style>{STYLE}</style></head>\n<body>\n" + "\n".join(parts) + "\n</body></html>\n")
-
-
-def _short_title(lesson: str) -> str:
-    """"Lesson 1" for ``lesson1``."""
-    return lesson.replace("lesson", "Lesson ", 1) if lesson.startswith("lesson") else lesson

@@ -27,6 +27,11 @@ NOTEBOOKS_DIR = REPO / "notebooks"
 CODE_STUB = "# YOUR CODE HERE\npass"
 
 
+def short_title(lesson: str) -> str:
+    """"Lesson 1" for ``lesson1`` (a name that is no lesson's stays as it is)."""
+    return lesson.replace("lesson", "Lesson ", 1) if lesson.startswith("lesson") else lesson
+
+
 def lessons(source_dir: Path = SOURCE_DIR) -> list[str]:
     """The lesson ids with a source notebook, in course order."""
     return sorted(p.name for p in source_dir.iterdir() if (p / f"{p.name}.ipynb").is_file())

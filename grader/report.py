@@ -17,10 +17,10 @@ from pathlib import Path
 
 from grader import sanitize, signing
 from grader.files import write_atomically
+from grader.results import RAN, TestStatus   # RAN: the notebook ran, a saved result is expected
 
-STATUSES = ("Correct", "Incorrect", "Not attempted", "Not run")   # "Not run": the run stopped before it
+STATUSES = tuple(TestStatus)   # in this order on the report
 NO_RESULT = "no result"   # the notebook was missing, invalid or of another lesson: no test ran
-RAN = ("graded", "timeout", "oom", "crash")   # row statuses whose notebook ran: a saved result is expected
 REPORT_FIELDS = ["lesson", "exercise", "what", "value", "count", "students"]
 
 
@@ -105,8 +105,8 @@ def _count_test(lesson: Lesson, student: str, test: dict):
     exercise = lesson.exercises.setdefault(test["grade_id"], Exercise(test["grade_id"], test.get("problem", "")))
     exercise.max_score = float(test.get("max_score", 0))
     exercise.scores.append(float(test.get("score", 0)))
-    exercise.statuses[test.get("status", "Not run")].append(student)
-    if test.get("status") == "Incorrect":
+    exercise.statuses[test.get("status", TestStatus.NOT_RUN.value)].append(student)
+    if test.get("status") == TestStatus.INCORRECT:
         exercise.mistakes[test.get("mistake") or "(no named mistake)"].append(student)
     for label in test.get("failed_tests") or ():
         if label.startswith("hidden"):

@@ -14,14 +14,15 @@ import re
 from grader.feedback_html import CSP
 from grader.sanitize import escape_controls
 from grader.report import NO_RESULT, STATUSES
+from grader.results import TestStatus
 
 STYLE = """body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:60em;
 margin:0 auto;padding:0 1em 3em}h1{font-size:1.6em}h2{margin-top:2em;border-bottom:2px solid #ddd}
 .scroll{overflow-x:auto}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;
 padding:.2em .5em;text-align:left;vertical-align:top}img{max-width:100%;height:auto}
 code{background:#f3f3f3;padding:0 .2em}.ids{font-size:.85em;color:#555;word-break:break-word}"""
-COLOURS = {"Correct": "#2e7d32", "Incorrect": "#c62828", "Not attempted": "#9e9e9e", "Not run": "#f9a825",
-           NO_RESULT: "#5c6bc0"}
+COLOURS = {TestStatus.CORRECT: "#2e7d32", TestStatus.INCORRECT: "#c62828", TestStatus.NOT_ATTEMPTED: "#9e9e9e",
+           TestStatus.NOT_RUN: "#f9a825", NO_RESULT: "#5c6bc0"}
 
 
 _CODE = re.compile(r"`([^`\n]+)`")   # `code` in a mistake's message, shown as code (as the verdicts do)
@@ -102,7 +103,7 @@ def _mistakes(lesson) -> str:
     groups = []
     for exercise in lesson.exercises.values():
         items = []
-        answered = len(exercise.scores) - len(exercise.statuses.get("Not attempted", ()))
+        answered = len(exercise.scores) - len(exercise.statuses.get(TestStatus.NOT_ATTEMPTED, ()))
         for mistake, students in sorted(exercise.mistakes.items(), key=lambda item: (-len(item[1]), item[0])):
             share = f" ({100 * len(students) / answered:.0f}% of those who answered)" if answered else ""
             message = _mistake_message(mistake)
