@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+from course_utils.checking.nbgrader_cells import (grade_id_of, is_answer_cell, is_test_cell, nbgrader_meta,
+                                                  points)
+
 MAX_NOTEBOOK_BYTES = 20 * 2**20   # checked before parsing; the outputs it may hold are dropped anyway
 MAX_CELLS = 1000                  # a lesson has well under 100; checked before nbformat reads it
 _GRADE_CALL = re.compile(r"^\s*(q\d+(?:\.[a-z]\w*)?)\.grade\(\)\s*$")
@@ -88,19 +91,13 @@ def _keep_what_grading_reads(raw: dict) -> None:
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
         cell.pop("attachments", None)
-        grading = cell.get("metadata", {}).get("nbgrader") if isinstance(cell.get("metadata"), dict) else None
+        grading = nbgrader_meta(cell) or None
         flat = isinstance(grading, dict) and all(
             isinstance(k, str) and len(k) < 100 and (isinstance(v, (str, bool, float)) and len(str(v)) < 1000
                                                     or type(v) is int and abs(v) < 10**12 or v is None)
             for k, v in grading.items())
         if "metadata" in cell:  # a cell without any stays malformed: nbformat says so
             cell["metadata"] = {"nbgrader": grading} if flat else {}
-
-
-def grade_id_of(cell) -> str | None:
-    meta = cell.get("metadata", {}).get("nbgrader")
-    gid = meta.get("grade_id") if isinstance(meta, dict) else None
-    return gid if isinstance(gid, str) else None
 
 
 def lesson_of(nb, lesson_ids: list[str]) -> str | None:
@@ -117,60 +114,62 @@ def lesson_of(nb, lesson_ids: list[str]) -> str | None:
 
 def assemble(submitted, release, lesson: str) -> Assembled:
     """The notebook to run: the student's cells, with the release's locked cells enforced."""
-    release_cells = {grade_id_of(c): c for c in release.cells if grade_id_of(c)}
-    kind = {gid: _meta(c) for gid, c in release_cells.items()}
-    out, notes, seen = [], [], set()
-    position = {}  # grade id -> index in `out`
+    graded = {grade_id_of(c): c for c in release.cells if grade_id_of(c)}   # the release's cells with a role
+    out, position, notes = _submitted_cells(submitted, graded)
+    _put_back_deleted(release, graded, out, position, notes)
+    nb = copy.deepcopy(release)
+    nb.cells = out
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    tests = [TestCell(index, gid, problem_id(lesson, graded[gid]), points(graded[gid]))
+             for gid, index in sorted(position.items(), key=lambda item: item[1]) if is_test_cell(graded[gid])]
+    return Assembled(nb, tests, notes)
 
+
+def _submitted_cells(submitted, graded: dict) -> tuple[list, dict, list[str]]:
+    """The submitted cells in order: the first cell of each of the release's grade ids put back
+    as the release has it (an answer cell keeps the student's code), every other cell plain.
+    Returns the cells, ``{grade id: index}`` and notes on what was restored."""
+    out, position, notes = [], {}, []
     for cell in submitted.cells:
         gid = grade_id_of(cell)
-        if gid in release_cells and gid not in seen:
-            seen.add(gid)
-            original = release_cells[gid]
-            if kind[gid].get("solution") and cell.cell_type == original.cell_type:
-                kept = copy.deepcopy(original)
-                kept.source = cell.source       # the student's answer, in the release's cell
-            else:
-                kept = copy.deepcopy(original)  # locked: the release's version, whatever was submitted
-                if cell.source != original.source or cell.cell_type != original.cell_type:
-                    notes.append(f"locked cell `{gid}` was edited; the original was restored")
-            position[gid] = len(out)
-            out.append(kept)
-        else:
-            if gid in release_cells:  # a second copy of a graded cell: it grades nothing
+        if gid not in graded or gid in position:
+            if gid in graded:  # a second copy of a graded cell: it grades nothing
                 notes.append(f"a copy of cell `{gid}` was run as an ordinary cell")
             out.append(_plain(cell))
+            continue
+        original = graded[gid]
+        kept = copy.deepcopy(original)  # locked: the release's version, whatever was submitted
+        if is_answer_cell(original) and cell.cell_type == original.cell_type:
+            kept.source = cell.source   # the student's answer, in the release's cell
+        elif cell.source != original.source or cell.cell_type != original.cell_type:
+            notes.append(f"locked cell `{gid}` was edited; the original was restored")
+        position[gid] = len(out)
+        out.append(kept)
+    return out, position, notes
 
-    # Re-insert locked cells that were deleted, after the nearest earlier release cell present.
-    # Deleted answer cells are not re-inserted: the answer may live in a cell of the student's own.
+
+def _put_back_deleted(release, graded: dict, out: list, position: dict, notes: list[str]):
+    """Re-insert (in place) the locked cells the student deleted, after the nearest earlier
+    release cell present. Deleted answer cells are not re-inserted: the answer may live in a
+    cell of the student's own."""
     previous = None
     for cell in release.cells:
         gid = grade_id_of(cell)
         if gid is None:
             continue
-        if gid not in seen and not kind[gid].get("solution"):
+        if gid not in position and not is_answer_cell(graded[gid]):
             at = 0 if previous is None else position[previous] + 1
             out.insert(at, copy.deepcopy(cell))
             for other, index in position.items():
                 if index >= at:
                     position[other] = index + 1
             position[gid] = at
-            if kind[gid].get("grade"):
+            if is_test_cell(graded[gid]):
                 notes.append(f"test cell `{gid}` was missing; it was put back")
         if gid in position:
             previous = gid
-
-    nb = copy.deepcopy(release)
-    nb.cells = out
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    tests = []
-    for gid, index in sorted(position.items(), key=lambda item: item[1]):
-        meta = kind[gid]
-        if meta.get("grade") and not meta.get("solution"):
-            tests.append(TestCell(index, gid, problem_id(lesson, release_cells[gid]), float(meta.get("points", 0))))
-    return Assembled(nb, tests, notes)
 
 
 def problem_id(lesson: str, test_cell) -> str:
@@ -179,10 +178,6 @@ def problem_id(lesson: str, test_cell) -> str:
     if not match:
         raise ValueError(f"test cell {grade_id_of(test_cell)!r} is not a single `qK.grade()` call")
     return f"{lesson}.{match.group(1)}"
-
-
-def _meta(cell) -> dict:
-    return dict(cell.metadata.get("nbgrader", {}))
 
 
 def _plain(cell):

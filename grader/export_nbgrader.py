@@ -40,6 +40,7 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils.checking.nbgrader_cells import grade_id_of, nbgrader_meta, points
 from grader import grades_csv, student_ids
 from grader.grades_csv import Worth
 from grader.release import SOURCE_DIR, interpreter_tools_on_path
@@ -55,9 +56,8 @@ def grade_cells(lesson: str, source_dir: Path = SOURCE_DIR) -> list[tuple[str, f
         return []
     cells = []
     for cell in nbformat.read(path, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and meta.get("grade_id"):
-            cells.append((meta["grade_id"], float(meta.get("points", 0)), cell.cell_type))
+        if nbgrader_meta(cell).get("grade") and grade_id_of(cell):
+            cells.append((grade_id_of(cell), points(cell), cell.cell_type))
     return cells
 
 
@@ -104,8 +104,8 @@ def write(out_dir, dest=None, missing: str = "zero", invalid: str = "zero",
             for lesson, found in cells.items():
                 gradebook.update_or_create_assignment(lesson)
                 gradebook.update_or_create_notebook(lesson, lesson)
-                for gid, points, kind in found:
-                    gradebook.update_or_create_grade_cell(gid, lesson, lesson, max_score=points, cell_type=kind)
+                for gid, max_points, kind in found:
+                    gradebook.update_or_create_grade_cell(gid, lesson, lesson, max_score=max_points, cell_type=kind)
             for lesson, student, scores in planned:
                 gradebook.update_or_create_student(student)
                 if scores is None:

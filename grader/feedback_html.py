@@ -27,6 +27,7 @@ import nbformat
 from markdown_it import MarkdownIt
 
 from course_utils.checking import ANSWER_MIME, get_problem
+from course_utils.checking.nbgrader_cells import grade_id_of, is_test_cell
 from grader.sanitize import escape_controls
 from grader.release import SOURCE_DIR, short_title
 from grader.results import STOPPED, Status, TestStatus
@@ -94,9 +95,8 @@ def headings(lesson: str, source_dir: Path = SOURCE_DIR) -> tuple[str | None, di
                     title = match.group(1)
                 elif match and _EXERCISE.match(match.group(1)):
                     pending = match.group(1)
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution") and meta.get("grade_id") and pending:
-            titles[meta["grade_id"]], pending = pending, None
+        if is_test_cell(cell) and grade_id_of(cell) and pending:
+            titles[grade_id_of(cell)], pending = pending, None
     return title, titles
 
 

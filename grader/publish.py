@@ -16,6 +16,8 @@ from __future__ import annotations
 import copy
 import re
 
+from course_utils.checking.nbgrader_cells import grade_id_of, nbgrader_meta
+
 METADATA_KEY = "course_publish"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 KAGGLE_BADGE = "https://kaggle.com/static/images/open-in-kaggle.svg"
@@ -60,7 +62,7 @@ def apply(nb, options: dict, path: str):
     nb = copy.deepcopy(nb)
     changed = []
     if options.get("pip_source"):
-        install = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "install")
+        install = next(c for c in nb.cells if grade_id_of(c) == "install")
         source, count = INSTALL_DEFAULT.subn(lambda m: m[1] + _python_string(options["pip_source"]) + m[3],
                                              install.source)
         if count != 1:
@@ -72,8 +74,8 @@ def apply(nb, options: dict, path: str):
         first.source = badges(options["repo"], options.get("branch") or "main", path) + "\n\n" + first.source
         changed.append(first)
     for cell in changed:  # nbgrader's Validate compares locked cells with these checksums
-        meta = cell.get("metadata", {}).get("nbgrader")
-        if meta and "checksum" in meta:
+        meta = nbgrader_meta(cell)
+        if "checksum" in meta:
             meta["checksum"] = compute_checksum(cell)
     nb.metadata[METADATA_KEY] = {key: value for key, value in options.items() if value}
     return nb

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, fields
 
+from course_utils.checking.nbgrader_cells import is_test_cell, points
+
 CSV_FIELDS = ["student_id", "notebook", "score", "max_score", "status", "reason"]
 
 
@@ -137,9 +139,8 @@ def max_score(release) -> float:
     """The points of a release notebook's test cells."""
     total = 0.0
     for cell in release.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
-            total += float(meta.get("points", 0))
+        if is_test_cell(cell):
+            total += points(cell)
     return total
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.assemble import grade_id_of
+from course_utils.checking.nbgrader_cells import grade_id_of, is_answer_cell, without_markers
 from grader.files import write_atomically
 from grader.release import SOURCE_DIR, dumps, generate
 
@@ -23,11 +23,8 @@ def solutions(lesson: str) -> dict[str, str]:
     source = nbformat.read(SOURCE_DIR / lesson / f"{lesson}.ipynb", as_version=4)
     answers = {}
     for cell in source.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            lines = [line for line in cell.source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-            answers[meta["grade_id"]] = "\n".join(lines)
+        if is_answer_cell(cell) and cell.cell_type == "code":
+            answers[grade_id_of(cell)] = "\n".join(without_markers(cell.source))
     return answers
 
 

@@ -15,6 +15,7 @@ import ast
 
 from course_utils.checking.borrowed import MESSAGE, reference_names
 from course_utils.checking.borrowed_shape import copied_source
+from course_utils.checking.nbgrader_cells import is_answer_cell, nbgrader_meta
 
 PACKAGE = "course_utils.reference"
 ANY = "*"   # a name bound to a whole reference module: any of its functions
@@ -50,8 +51,7 @@ def reference_uses(cells, problems) -> dict[str, str]:
 
 
 def _students(cell) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader")
-    return not isinstance(meta, dict) or bool(meta.get("solution"))
+    return not nbgrader_meta(cell) or is_answer_cell(cell)
 
 
 def _parse(source: str):

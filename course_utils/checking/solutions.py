@@ -13,7 +13,8 @@ import functools
 import json
 from pathlib import Path
 
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+from course_utils.checking.nbgrader_cells import BEGIN, END, grade_id_of, is_answer_cell
+
 BLANK = "____"
 NOT_IN_THIS_RELEASE = "The solution is not available in this release of the course."
 # course_utils and grader are installed side by side (one distribution), or sit side by side in
@@ -34,10 +35,9 @@ def solution_cells(lesson: str) -> dict[str, str]:
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     found = {}
     for cell in cells:
-        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
-        if nbgrader.get("solution") and nbgrader.get("grade_id"):
+        if is_answer_cell(cell) and grade_id_of(cell):
             source = cell["source"]
-            found[nbgrader["grade_id"]] = "".join(source) if isinstance(source, list) else source
+            found[grade_id_of(cell)] = "".join(source) if isinstance(source, list) else source
     return found
 
 
