@@ -111,6 +111,7 @@ def emitted_flags(monkeypatch, tmp_path) -> set[str]:
     """Every option the sandbox's launch line can carry: fresh kernel and template, with and without
     the network, each of bwrap's variants, a hidden folder and file, a folder bound back inside one."""
     from grader import bwrap
+    from grader.options import GradingOptions
 
     hidden_dir, hidden_file = tmp_path / "hidden", tmp_path / "secret"
     (hidden_dir / "needed").mkdir(parents=True)
@@ -119,10 +120,10 @@ def emitted_flags(monkeypatch, tmp_path) -> set[str]:
     monkeypatch.setattr(bwrap, "host_uid", lambda: 100_001)   # as when the grader runs as root
     found = set()
     for template in (False, True):
-        for network in (None, "allow"):
+        for network in ("auto", "allow"):
             for flags in [(), ("disable-userns",), ("drop-uid", "disable-userns")]:
                 launcher, args = bwrap.launch(str(tmp_path / "run"), {"PATH": "/usr/bin"},
-                                              [str(hidden_dir), str(hidden_file)], {"network": network},
+                                              [str(hidden_dir), str(hidden_file)], GradingOptions(network=network),
                                               flags, template=template)
                 found |= {arg.split("=")[0] for arg in launcher + args if FLAG.fullmatch(arg.split("=")[0])}
     # bwrap reads those options from a descriptor (--args FD), named where the kernels start.
