@@ -13,7 +13,7 @@ from grader.release import NOTEBOOKS_DIR
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples" / "submissions"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="the whole instructor flow on the sample submissions")
     demo.add_argument("--out", type=Path, default=Path("out/demo"))
     _grading_options(demo)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "release":
         return _release(args)
     if args.command == "autograde":
