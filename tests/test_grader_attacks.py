@@ -154,6 +154,32 @@ THREADS = ("import threading, time\nstop = threading.Event()\n"
            "for _ in range(600):\n    threading.Thread(target=stop.wait, daemon=True).start()\ntime.sleep(60)")
 ZOMBIES = "import os, time\nfor _ in range(600):\n    if os.fork() == 0:\n        os._exit(0)\ntime.sleep(60)"
 
+# The answer key and the hidden tests, taken from the checker in the kernel: in the grading kernel
+# the course has neither (grader.kernel_package), so q1 earns nothing, and what q2's function saw of
+# its hidden inputs is withheld from the feedback page (the test cell's own output and a later print);
+# what it prints inside the test cell, 50 MB of it, loses no answer.
+KEY_THIEF = """\
+import course_utils.lessons.lesson1 as L
+from course_utils.checking.problem import Problem
+print("LEAKED", {n: getattr(p, "hidden_probes", None) for n, p in vars(L).items() if isinstance(p, Problem)})
+try:
+    vocab_size = q1.expected()
+except Exception as error:
+    print("NO KEY", type(error).__name__)
+"""
+SPY = """
+import os
+SEEN = []
+_honest = subword_tokens
+def subword_tokens(text):
+    SEEN.append(text)
+    print("SPY", text)
+    print("x" * 50_000_000)             # a flood inside the test cell: the answer still counts
+    os.write(1, b"y" * 5_000_000)       # below Python's streams too
+    return _honest(text)
+"""
+
+
 HOSTILE_NAMES = ['=HYPERLINK("evil.example","click")', "jo smith", "jo_smith", "\ufb01ona", "fiona",
                  "evil\n\n<img src=x onerror=alert(12)>", "\x1b[2J\x1b[Hwiped", "+plus", "-minus", "@at"]
 
@@ -207,6 +233,9 @@ def build(submissions: Path, out: Path):
     html = answered(lesson1, "lesson1", which=(Q4,), replace={Q1: HTML_ATTACK})
     html.cells.insert(1, nbformat.v4.new_markdown_cell(MARKDOWN_ATTACK))
     notebooks["html_attack"] = insert_after(html, Q2, "raise ValueError('<img src=x onerror=alert(13)>')")
+    thief = answered(lesson1, "lesson1", which=(Q2,), replace={Q1: KEY_THIEF})
+    thief = insert_after(thief, Q2, SPY.strip())   # the honest answer, watched
+    notebooks["key_thief"] = insert_after(thief, "lesson1_q2", "print('LATER', SEEN)")
     notebooks["answer_flood"] = answered(lesson1, "lesson1", which=(Q2,), replace={Q1: ANSWER_FLOOD})
     notebooks["thread_flood"] = answered(lesson1, "lesson1", which=(Q1, Q2), replace={Q3: THREADS})
     notebooks["zombie_flood"] = answered(lesson1, "lesson1", which=(Q1, Q2), replace={Q3: ZOMBIES})
@@ -297,6 +326,18 @@ def test_attackers_earn_nothing_they_did_not_do(attacked):
     assert {"linked_to_source", "pipe_at_top", "jo smith", "jo_smith", "\ufb01ona", "fiona", "+plus"} <= refused
     assert all(rows[(s, "*")]["status"] == "invalid" and rows[(s, "*")]["score"] == 0 for s in refused)
     assert "cannot be told apart" in rows[("jo smith", "*")]["reason"]
+
+
+def test_the_kernel_holds_no_answer_key_and_the_page_shows_no_hidden_input(attacked):
+    from course_utils.checking.registry import get_problem
+
+    row = attacked["rows"][("key_thief", "lesson1")]
+    assert row["status"] == "graded" and row["score"] == points(Q2), row   # q2 honest, q1 from the key: 0
+    page = feedback(attacked["out"], "key_thief")
+    assert "NO KEY AnswerKeyAbsent" in page and "LEAKED {&#x27;q1&#x27;: None, &#x27;q2&#x27;: [], &#x27;q3&#x27;: []" in page
+    assert "output withheld" in page
+    for secret in get_problem("lesson1.q2").hidden_probes:
+        assert secret not in page, secret
 
 
 def test_files_are_untouched(attacked):

@@ -119,7 +119,9 @@ def graded(tmp_path_factory, request):
     notebooks = {"a_first": insert_after(answered(lesson1, "lesson1"), "lesson1_q1", LITTER),
                  "b_second": insert_after(answered(lesson1, "lesson1"), "lesson1_q1", LOOK),
                  "c_thread": answered(lesson1, "lesson1", which=("lesson1_q1_answer",),
-                                      replace={"lesson1_q2_answer": thread_attack(lesson1)})}
+                                      replace={"lesson1_q2_answer": thread_attack(lesson1)}),
+                 # a resource attack on every engine too (Dask runs the same sandbox, in its workers)
+                 "d_disk": insert_after(answered(lesson1, "lesson1"), "lesson1_q1", RESOURCE_ATTACKS["ipc_keep_size"])}
     for name, nb in notebooks.items():
         (submissions / name).mkdir(parents=True)
         (submissions / name / "lesson1.ipynb").write_text(release.dumps(nb))
@@ -141,6 +143,14 @@ def test_the_second_student_sees_nothing_of_the_first(graded):
     assert rows["b_second"]["score"] == rows["b_second"]["max_score"]
     page = (out / "feedback" / "b_second" / "lesson1.html").read_text(encoding="utf-8")
     assert "LOOKED" in page and "SEEN-BY-SECOND" not in page
+
+
+def test_disk_hidden_from_sizes_is_counted_on_every_engine(graded):
+    rows, out, lesson1 = graded
+    q1 = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in lesson1.cells
+             if c.metadata.get("nbgrader", {}).get("grade_id") == "lesson1_q1")
+    assert rows["d_disk"]["status"] == "crash" and "where the grader talks to it" in rows["d_disk"]["reason"]
+    assert rows["d_disk"]["score"] == q1, rows["d_disk"]   # what ran before the attack still counts
 
 
 def test_records_from_a_thread_earn_nothing(graded):
