@@ -199,7 +199,7 @@ def _autograde(submissions: Path, args) -> int:
     print(f"{report.graded_now} graded now, {report.reused} unchanged since the last run "
           f"(reused), in {time.monotonic() - started:.0f} s")
     print(f"grades:   {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}/<student>/<lesson>.html")
-    errors = [r for r in report.rows if r["status"] == Status.ERROR]
+    errors = [r for r in report.rows if r.status == Status.ERROR]
     if errors:
         print(f"{len(errors)} submission(s) could not be graded because of a grader error: see the reason column",
               file=sys.stderr)
