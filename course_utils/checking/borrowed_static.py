@@ -66,35 +66,41 @@ def _follow(tree, names: dict) -> set[str]:
     """Update ``names`` with what ``tree`` binds to the reference; return the functions it uses."""
     used = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module in ("course_utils", PACKAGE):
-            for alias in node.names:   # a module (pt, tf, reference itself, for_framework) or a function
-                if node.module == PACKAGE or alias.name == "reference":
-                    holds = ANY if alias.name in MODULE_NAMES else alias.name
-                    names[alias.asname or alias.name] = holds
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE + "."):
-            for alias in node.names:
-                names[alias.asname or alias.name] = alias.name
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith(PACKAGE):
-                    names[alias.asname or alias.name.split(".")[0]] = ANY
-        elif isinstance(node, ast.Attribute):
-            if isinstance(node.value, ast.Name) and names.get(node.value.id) == ANY:
-                used.add(node.attr)
-            if node.attr == "reference" or node.attr == "for_framework":
-                used.add(ANY)
-        elif isinstance(node, ast.Name) and node.id in names:
-            used.add(names[node.id])
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and PACKAGE in node.value:
-            used.add(ANY)   # importlib.import_module("course_utils.reference.pt")
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update(_imported(node))
+        else:
+            used |= _used(node, names)
     for node in ast.walk(tree):   # f = ref_pt.top_p_filter: f holds it from now on
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Attribute):
-            value = node.value
-            if isinstance(value.value, ast.Name) and names.get(value.value.id) == ANY:
-                for target in node.targets:
-                    if isinstance(target, ast.Name):
-                        names[target.id] = value.attr
+        value = getattr(node, "value", None) if isinstance(node, ast.Assign) else None
+        if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and names.get(value.value.id) == ANY:
+            names.update({t.id: value.attr for t in node.targets if isinstance(t, ast.Name)})
     return used
+
+
+def _imported(node) -> dict[str, str]:
+    """``{name: what it holds}`` for the reference names an import binds (ANY: a whole module)."""
+    if isinstance(node, ast.Import):
+        return {alias.asname or alias.name.split(".")[0]: ANY for alias in node.names
+                if alias.name.startswith(PACKAGE)}
+    module = node.module or ""
+    if module in ("course_utils", PACKAGE):   # a module (pt, tf, reference itself, for_framework) or a function
+        return {alias.asname or alias.name: ANY if alias.name in MODULE_NAMES else alias.name
+                for alias in node.names if module == PACKAGE or alias.name == "reference"}
+    if module.startswith(PACKAGE + "."):
+        return {alias.asname or alias.name: alias.name for alias in node.names}
+    return {}
+
+
+def _used(node, names: dict) -> set[str]:
+    """The reference functions (or ANY) that one syntax node uses through ``names``."""
+    if isinstance(node, ast.Attribute):
+        used = {node.attr} if isinstance(node.value, ast.Name) and names.get(node.value.id) == ANY else set()
+        return used | ({ANY} if node.attr in ("reference", "for_framework") else set())
+    if isinstance(node, ast.Name) and node.id in names:
+        return {names[node.id]}
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and PACKAGE in node.value:
+        return {ANY}   # importlib.import_module("course_utils.reference.pt")
+    return set()
 
 
 def _bound(tree) -> set[str]:
