@@ -7,7 +7,8 @@ solutions), ``partial`` (the first half of the exercises), ``blank`` (the releas
 or ``wrong``: every exercise whose declared mistakes can be injected gets one of them, the others
 the solution. A mistake is injected with the wrong answer the ``@mistake`` method itself computes,
 on the loaded model: for a value exercise the wrong value; for a function exercise the solution
-wrapped so that it returns, on each test's arguments, the mistake's output (a table). A mistake is
+wrapped so that it returns (or, for a generator, yields), on each test's arguments, the mistake's
+output (a table keyed by the arguments: plain data as such, a model by its type). A mistake is
 used only where the judge must name that very mistake (no earlier-declared one gives the same
 answer on the first test it changes), so the expected counts are exact.
 """
@@ -63,42 +64,77 @@ def _value_mistake(problem, name: str) -> str | None:
     return f"import json\n{problem.var} = {_plain_literal(wrong)}   # the mistake {name}"
 
 
-def _arguments(problem, spec):
-    """The JSON key of the arguments ``run_probe`` calls the student's function with, or None
-    when they are not plain data or its result is not the function's own (then no table works)."""
+# How a probe's arguments become a table key, the same in the planning process and the kernel:
+# plain data as JSON, anything else (the model) by its type's name, which both processes share.
+_KEY = "json.dumps([list(args), kwargs], sort_keys=True, default=lambda v: f'<{type(v).__name__}>')"
+
+
+def _probe_key(args, kwargs) -> str:
+    # The very text the notebook's wrapper runs, so that the two keys cannot drift apart.
+    return eval(_KEY, {"json": json}, {"args": args, "kwargs": kwargs})  # noqa: S307 - our constant
+
+
+def _call_shape(problem, spec) -> tuple[str, list | None] | None:
+    """``(key, prefix)`` of the one call ``run_probe`` makes to the student's function: its
+    arguments' key, and for a generator exercise what ``run_probe`` puts before the yielded values
+    (None: the function's return value is the answer). None when no table can stand in for it."""
     seen = []
 
-    def recorder(*args, **kwargs):
-        seen.append(json.dumps([list(args), kwargs], sort_keys=True))
+    def returns_marker(*args, **kwargs):
+        seen.append(_probe_key(args, kwargs))
         return _SENTINEL
 
-    if problem.run_probe(recorder, spec) is not _SENTINEL or len(seen) != 1:
+    def yields_marker(*args, **kwargs):
+        seen.append(_probe_key(args, kwargs))
+        return (marker for marker in [_SENTINEL])
+
+    if problem.run_probe(returns_marker, spec) is _SENTINEL and len(seen) == 1:
+        return seen[0], None
+    seen.clear()
+    streamed = problem.run_probe(yields_marker, spec)
+    if len(seen) != 1 or not isinstance(streamed, list) or streamed.count(_SENTINEL) != 1 or streamed[-1] is not _SENTINEL:
         return None
-    return seen[0]
+    return seen[0], streamed[:-1]
+
+
+def _call_shapes(problem) -> list[tuple] | None:
+    """``[(spec, key, prefix)]`` for every probe, or None when some probe's call cannot be stood in
+    for or two probes share a key (a tensor argument is keyed by its type: the table could not tell
+    them apart, and an answer meant for one test would reach another)."""
+    shapes = []
+    for spec in list(problem.public_probes) + list(problem.hidden_probes):
+        shape = _call_shape(problem, spec)
+        if shape is None:
+            return None
+        shapes.append((spec, *shape))
+    return shapes if len({key for _, key, _ in shapes}) == len(shapes) else None
 
 
 def _function_mistake(problem, name: str) -> str | None:
-    table, first_changed = {}, None
-    for spec in list(problem.public_probes) + list(problem.hidden_probes):
+    table, first_changed, generator = {}, None, None
+    for spec, key, prefix in _call_shapes(problem) or ():
         wrong, expected = getattr(problem, name)(spec), problem.expected(spec)
         if wrong is None or problem.same(wrong, expected):
             continue
-        key = _arguments(problem, spec)
-        if key is None:
-            return None
         if first_changed is None:
             named = problem.first_mistake(wrong, expected, spec)
             if named is None or named[0] != f"{problem.id}:{name}":
                 return None
-            first_changed = spec
+            first_changed, generator = spec, prefix is not None
+        if prefix is not None:  # a generator: it yields what follows run_probe's own prefix
+            if not isinstance(wrong, list) or wrong[:len(prefix)] != prefix:
+                return None
+            wrong = wrong[len(prefix):]
         table[key] = wrong
     if not table:
         return None
     var = problem.var
+    # A generator expression, so that the student's function still returns a generator.
+    returned = f"(value for value in _mistake_{var}[key])" if generator else f"_mistake_{var}[key]"
     return (f"import json\n_right_{var} = {var}\n_mistake_{var} = {_plain_literal(table)}\n\n"
             f"def {var}(*args, **kwargs):   # the mistake {name}, on the tests' arguments\n"
-            f"    key = json.dumps([list(args), kwargs], sort_keys=True, default=str)\n"
-            f"    if key in _mistake_{var}:\n        return _mistake_{var}[key]\n"
+            f"    key = {_KEY}\n"
+            f"    if key in _mistake_{var}:\n        return {returned}\n"
             f"    return _right_{var}(*args, **kwargs)")
 
 
