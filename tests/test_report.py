@@ -55,6 +55,8 @@ def test_the_report_counts_every_planned_outcome_and_mistake(graded):
     assert kinds == set(samples_class.KINDS)
     injected = {o["mistake"] for ls in expected.values() for p in ls.values() for o in p["tests"].values()}
     assert len(injected - {None}) >= 5     # a class with real mistakes in it, in both lessons
+    wrong_at = {e for ls in expected.values() for p in ls.values() for e, o in p["tests"].items() if o["mistake"]}
+    assert {"lesson4_q1", "lesson4_q2"} <= wrong_at   # functions of a model, one of them a generator
 
 
 @pytest.mark.slow
