@@ -98,9 +98,12 @@ class SampleLoopTensorFlow(FunctionProblem):
         return gap
 
     def judge_probe(self, spec, answer):
-        prompt, n = self.prompt(spec), spec["max_new_tokens"]
-        period = self.ctx.tokenizer.encode(".")[0]
-        vocab_size = len(self.ctx.tokenizer)
+        prompt = self.prompt(spec)
+        return self.form_problem(spec, answer, prompt) or self.drawing_problem(answer, prompt)
+
+    def form_problem(self, spec, answer, prompt) -> str | None:
+        """What is wrong with the runs' form (ids, prompt, budget, stop at '.'), or None."""
+        n, period, vocab_size = spec["max_new_tokens"], self.ctx.tokenizer.encode(".")[0], len(self.ctx.tokenizer)
         if not isinstance(answer, dict) or not all(isinstance(run, list) for run in answer.get("runs", [None])):
             return "`sample_loop_tf` should return a list of ids: the prompt's, then the new ones"
         for run in answer["runs"]:
@@ -115,6 +118,10 @@ class SampleLoopTensorFlow(FunctionProblem):
                 return "the loop runs past '.': stop once the new token is the period"
             if len(new) < n and (not new or new[-1] != period):
                 return "the loop stopped before the budget ran out without a '.' to stop at"
+        return None
+
+    def drawing_problem(self, answer, prompt) -> str | None:
+        """What is wrong with how the tokens were drawn (seeding, position, logits), or None."""
         if answer.get("again") != answer["runs"][0]:
             return ("the same seed gave two different texts: call `tf.random.set_seed(seed)` once, "
                     "before the loop")

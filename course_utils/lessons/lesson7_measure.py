@@ -59,20 +59,9 @@ def samples(model, tokenizer, prompt: str, max_new_tokens: int) -> dict:
     for _ in range(max_new_tokens):
         output = model(new_input, past_key_values=past_key_values, use_cache=True)
         past_key_values = output.past_key_values
-        logits = output.logits[:, -1].float()                       # (rows, vocab_size)
-        for name, s in settings.items():
-            where = [r for r, (n, _) in enumerate(rows) if n == name]
-            if s["do_sample"]:                                       # no penalty here: warp all rows at once
-                # An inverse-CDF draw: these samples need not equal generate()'s, and on 50,257
-                # tokens it is far cheaper than torch.multinomial.
-                cdf = torch.softmax(process_rows(logits[where], [ids[r] for r in where], s), -1).double().cumsum(-1)
-                u = torch.cat([torch.rand(1, generator=generators[r], dtype=torch.float64) for r in where])
-                drawn = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None])[:, 0]
-                chosen = [min(int(i), cdf.shape[-1] - 1) for i in drawn]
-            else:
-                chosen = [int(torch.argmax(process(logits[r], ids[r], s, None))) for r in where]
-            for r, next_id in zip(where, chosen):
-                ids[r].append(eos if eos in ids[r][start:] else next_id)   # a finished row only pads
+        chosen = next_ids(output.logits[:, -1].float(), rows, ids, settings, generators)
+        for r, next_id in enumerate(chosen):
+            ids[r].append(eos if eos in ids[r][start:] else next_id)   # a finished row only pads
         if all(eos in row[start:] for row in ids):
             break
         new_input = torch.tensor([[row[-1]] for row in ids])
@@ -81,6 +70,25 @@ def samples(model, tokenizer, prompt: str, max_new_tokens: int) -> dict:
         new = row[start:]
         found[name].append(new[:new.index(eos) + 1] if eos in new else new)
     return {name: texts * (SAMPLES // len(texts)) for name, texts in found.items()}
+
+
+def next_ids(logits, rows, ids, settings: dict, generators) -> list[int]:
+    """The next id of every row (``logits``: (rows, vocab_size)), each strategy's rows at once."""
+    chosen = [0] * len(rows)
+    for name, s in settings.items():
+        where = [r for r, (n, _) in enumerate(rows) if n == name]
+        if s["do_sample"]:                                       # no penalty here: warp all rows at once
+            # An inverse-CDF draw: these samples need not equal generate()'s, and on 50,257
+            # tokens it is far cheaper than torch.multinomial.
+            cdf = torch.softmax(process_rows(logits[where], [ids[r] for r in where], s), -1).double().cumsum(-1)
+            u = torch.cat([torch.rand(1, generator=generators[r], dtype=torch.float64) for r in where])
+            drawn = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None])[:, 0]
+            picked = [min(int(i), cdf.shape[-1] - 1) for i in drawn]
+        else:
+            picked = [int(torch.argmax(process(logits[r], ids[r], s, None))) for r in where]
+        for r, next_id in zip(where, picked):
+            chosen[r] = next_id
+    return chosen
 
 
 def process_rows(logits, ids: list[list[int]], s: dict):
