@@ -71,6 +71,35 @@ def banned_ngram_tokens(ids: list[int], ngram_size: int) -> list[int]:
             if tuple(ids[i:i + ngram_size - 1]) == prefix]
 
 
+def check_beam_arguments(input_ids, num_beams, max_new_tokens, no_repeat_ngram_size,
+                         eos_token_id) -> tuple[list[int], int, int, int, int | None]:
+    """``beam_search``'s arguments checked: ``(prompt ids, num_beams, max_new_tokens,
+    no_repeat_ngram_size, eos_token_id)``."""
+    return (to_id_list(input_ids), check_positive_int("num_beams", num_beams),
+            check_positive_int("max_new_tokens", max_new_tokens),
+            check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, 0),
+            None if eos_token_id is None else check_positive_int("eos_token_id", eos_token_id, 0))
+
+
+def split_candidates(indices: list[int], normalized: list[float], beams: list[list[int]], vocab_size: int,
+                     eos_token_id: int | None, budget_spent: bool, finished: list) -> list[int]:
+    """One beam-search step's ``2 * num_beams`` best candidates (flat ``beam * vocab_size + token``
+    indices, best first, with their length-normalised scores) sorted out: a candidate that ends
+    (eos, or the budget spent) joins ``finished`` (``(score, ids)``, kept best first, at most
+    ``num_beams``) if it ranks in the top ``num_beams``, as generate() does; returns the ranks of
+    the first ``num_beams`` candidates that stay live."""
+    num_beams, live = len(beams), []
+    for rank, index in enumerate(indices):
+        beam, token = divmod(index, vocab_size)
+        if token == eos_token_id or budget_spent:
+            if rank < num_beams:               # generate() drops lower-ranked endings
+                finished.append((normalized[rank], beams[beam] + [token]))
+        elif len(live) < num_beams:
+            live.append(rank)
+    finished[:] = sorted(finished, key=lambda f: f[0], reverse=True)[:num_beams]
+    return live
+
+
 def step_seeds(seed: int | None):
     """An endless stream of 31-bit seeds, one per sampling step, determined by ``seed``.
 

@@ -209,12 +209,8 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
     * The search stops early once ``num_beams`` beams have finished and the best live beam, scored
       at its current length, is no better than the worst finished one.
     """
-    prompt = framework_free.to_id_list(input_ids)
-    num_beams = framework_free.check_positive_int("num_beams", num_beams)
-    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens)
-    no_repeat_ngram_size = framework_free.check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, 0)
-    if eos_token_id is not None:
-        eos_token_id = framework_free.check_positive_int("eos_token_id", eos_token_id, 0)
+    prompt, num_beams, max_new_tokens, no_repeat_ngram_size, eos_token_id = framework_free.check_beam_arguments(
+        input_ids, num_beams, max_new_tokens, no_repeat_ngram_size, eos_token_id)
 
     beams = [list(prompt) for _ in range(num_beams)]                     # live sequences
     # Only beam 0 is live at first; -1e9 on the copies keeps step 1 from picking one token b times.
@@ -234,15 +230,9 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         top_scores, top_indices = torch.topk((log_probs + beam_scores[:, None]).view(-1), 2 * num_beams)
         generated_len = step + 1
         normalized = (top_scores / (generated_len ** length_penalty)).tolist()
-        live = []                                                        # ranks that continue
-        for rank, index in enumerate(top_indices.tolist()):
-            beam, token = divmod(index, vocab_size)
-            if token == eos_token_id or generated_len == max_new_tokens:  # PT: budget ends beams too
-                if rank < num_beams:               # generate() drops lower-ranked endings
-                    finished.append((normalized[rank], beams[beam] + [token]))
-            elif len(live) < num_beams:
-                live.append(rank)
-        finished = sorted(finished, key=lambda f: f[0], reverse=True)[:num_beams]
+        # Endings (eos; in PT the budget too) join `finished`; the best num_beams others stay live.
+        live = framework_free.split_candidates(top_indices.tolist(), normalized, beams, vocab_size, eos_token_id,
+                                               generated_len == max_new_tokens, finished)
 
         chosen = top_indices[live]
         origin = chosen // vocab_size                                    # which beam each came from

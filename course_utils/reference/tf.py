@@ -192,6 +192,8 @@ def sequence_logprob(model, ids, input_len=0) -> float:
     return float(tf.reduce_sum(token_log_probs[max(input_len, 1) - 1:]))
 
 
+# transformers 4.x's TensorFlow generate(), now gone, returned a live beam only when no beam had
+# emitted eos; the course follows PyTorch, so both frameworks give the same beams.
 def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_size=0,
                 length_penalty=1.0, eos_token_id=None) -> tuple[list[int], float]:
     """Keep the ``num_beams`` best partial sequences at every step; return ``(ids, score)`` for the
@@ -207,17 +209,11 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
     * A beam finishes when it emits ``eos_token_id`` (only a candidate ranked in the top
       ``num_beams`` may finish) and when ``max_new_tokens`` is reached: then the live beams join
       the finished ones and the best score wins, exactly as in ``pt.py`` and PyTorch's generate().
-      (transformers 4.x's TensorFlow generate(), now gone, returned a live beam only when no beam
-      had emitted eos; the course follows PyTorch, so both frameworks give the same beams.)
     * The search stops early once ``num_beams`` beams have finished and the best live beam, scored
       at its current length, is no better than the worst finished one.
     """
-    prompt = framework_free.to_id_list(input_ids)
-    num_beams = framework_free.check_positive_int("num_beams", num_beams)
-    max_new_tokens = framework_free.check_positive_int("max_new_tokens", max_new_tokens)
-    no_repeat_ngram_size = framework_free.check_positive_int("no_repeat_ngram_size", no_repeat_ngram_size, 0)
-    if eos_token_id is not None:
-        eos_token_id = framework_free.check_positive_int("eos_token_id", eos_token_id, 0)
+    prompt, num_beams, max_new_tokens, no_repeat_ngram_size, eos_token_id = framework_free.check_beam_arguments(
+        input_ids, num_beams, max_new_tokens, no_repeat_ngram_size, eos_token_id)
 
     beams = [list(prompt) for _ in range(num_beams)]                     # live sequences
     # Only beam 0 is live at first; -1e9 on the copies keeps step 1 from picking one token b times.
@@ -228,10 +224,7 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         output = model(new_input, past_key_values=past_key_values, use_cache=True)
         past_key_values = output.past_key_values
         log_probs = tf.nn.log_softmax(output.logits[:, -1, :], axis=-1)  # (num_beams, vocab_size)
-        banned = [[b, token] for b, beam in enumerate(beams)
-                  for token in framework_free.banned_ngram_tokens(beam, no_repeat_ngram_size)]
-        if banned:
-            log_probs = tf.tensor_scatter_nd_update(log_probs, banned, [NEG_INF] * len(banned))
+        log_probs = _ban(log_probs, [framework_free.banned_ngram_tokens(beam, no_repeat_ngram_size) for beam in beams])
         vocab_size = log_probs.shape[-1]
 
         # Score every (beam, token) extension; keep the 2 * num_beams best, so that num_beams can
@@ -240,16 +233,9 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
                                                 2 * num_beams)
         generated_len = step + 1
         normalized = (top_scores / tf.cast(generated_len, tf.float32) ** length_penalty).numpy().tolist()
-        live = []                                                        # ranks that continue
-        for rank, index in enumerate(top_indices.numpy().tolist()):
-            beam, token = divmod(index, vocab_size)
-            if token == eos_token_id or generated_len == max_new_tokens:  # the budget ends beams too
-                if rank < num_beams:               # generate() drops lower-ranked endings
-                    finished.append((normalized[rank], beams[beam] + [token]))
-            elif len(live) < num_beams:
-                live.append(rank)
-        finished = sorted(finished, key=lambda f: f[0], reverse=True)[:num_beams]
-
+        # Endings (eos, and the budget too) join `finished`; the best num_beams others stay live.
+        live = framework_free.split_candidates(top_indices.numpy().tolist(), normalized, beams, vocab_size,
+                                               eos_token_id, generated_len == max_new_tokens, finished)
         live = tf.constant(live, dtype=tf.int32)                         # may be empty at the budget
         chosen = tf.gather(top_indices, live)
         origin = chosen // vocab_size                                    # which beam each came from
@@ -258,8 +244,7 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
         beam_scores = tf.gather(top_scores, live)
         if generated_len == max_new_tokens:                              # budget spent
             break
-        # Each live beam continues from its parent's cache; GPT-2's cache is (2, batch, heads, seq, dim).
-        past_key_values = [tf.gather(layer, origin, axis=1) for layer in past_key_values]
+        past_key_values = _reorder_cache(past_key_values, origin)  # each live beam continues from its parent's cache
         new_input = tf.constant([[beam[-1]] for beam in beams], dtype=tf.int32)  # (num_beams, 1)
 
         best_possible = float(beam_scores[0] / tf.cast(generated_len, tf.float32) ** length_penalty)
@@ -267,3 +252,15 @@ def beam_search(model, input_ids, num_beams, max_new_tokens, no_repeat_ngram_siz
             break                                # no live beam can beat the finished ones
     score, ids = finished[0]
     return ids, score
+
+
+def _ban(log_probs, banned: list[list[int]]):
+    """``log_probs`` (num_beams, vocab_size) with ``banned[b]``'s tokens set to -inf in row b."""
+    where = [[b, token] for b, tokens in enumerate(banned) for token in tokens]
+    return tf.tensor_scatter_nd_update(log_probs, where, [NEG_INF] * len(where)) if where else log_probs
+
+
+def _reorder_cache(past_key_values, origin):
+    """The cache with its rows taken from beams ``origin`` (shape ``(num_beams,)``); the course's
+    model keeps GPT-2's cache per layer as one tensor of shape (2, batch, heads, seq, head_dim)."""
+    return [tf.gather(layer, origin, axis=1) for layer in past_key_values]
