@@ -4,7 +4,7 @@
 
 For each lesson, builds COUNT submissions (complete, partial and blank, in turn), grades them with
 nbgrader's own autograde (one at a time, as it works) in a throw-away nbgrader course, then with
-``grader.autograde`` (workers = core count; kernels forked from the warm template, and/or fresh),
+``grader.pipeline.autograde`` (workers = core count; kernels forked from the warm template, and/or fresh),
 in this one run; prints the times, the throughput ratio per lesson (target at least 4x on a 2-core
 machine), whether every score is identical, where a notebook's time goes (kernel start, cells,
 judging, feedback; the template's one-off start), the peak resident memory per worker (target
@@ -27,9 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from grader import autograde, release  # noqa: E402
-from grader.release import SOURCE_DIR, dumps  # noqa: E402
-from grader.samples import answered, solutions  # noqa: E402
+from grader.course_release import release  # noqa: E402
+from grader.pipeline import autograde  # noqa: E402
+from grader.course_release.release import SOURCE_DIR, dumps  # noqa: E402
+from grader.course_release.samples import answered, solutions  # noqa: E402
 
 
 def submissions(lesson: str, count: int) -> dict[str, str]:

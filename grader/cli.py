@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from grader import options
-from grader.release import NOTEBOOKS_DIR
+from grader.course_release.release import NOTEBOOKS_DIR
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples" / "submissions"
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         return _report(args.out)
     if args.command == "student-package":
-        from grader import student_package
+        from grader.course_release import student_package
 
         print(f"wrote {student_package.build(args.out)}")
         return 0
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _export(args) -> int:
-    from grader import export as exporting
+    from grader.reports import export as exporting
 
     try:
         path = exporting.export(args.out, args.format, args.missing, args.invalid, args.dest, args.lessons)
@@ -102,7 +102,7 @@ def _export(args) -> int:
 
 
 def _report(out: Path) -> int:
-    from grader import report
+    from grader.reports import report
 
     try:
         paths = report.write_report(out)
@@ -151,7 +151,7 @@ def grading_options(args) -> options.GradingOptions:
 
 
 def _release(args) -> int:
-    from grader import release
+    from grader.course_release import release
 
     if args.check:
         stale = release.out_of_sync(args.out)
@@ -162,7 +162,7 @@ def _release(args) -> int:
         return 0
     publishing = {}
     if args.repo or args.pip_source:
-        from grader import publish
+        from grader.course_release import publish
 
         try:
             source = args.pip_source or publish.default_pip_source(args.repo, args.branch)
@@ -177,8 +177,9 @@ def _release(args) -> int:
 
 
 def _autograde(submissions: Path, args) -> int:
-    from grader import autograde, sandbox
-    from grader.results import Status
+    from grader.pipeline import autograde
+    from grader.sandbox import contained as sandbox
+    from grader.pipeline.results import Status
 
     chosen = grading_options(args)
     print("containment:")
@@ -214,7 +215,7 @@ def _engine(args):
     scheduler, local = getattr(args, "scheduler", None), getattr(args, "local_cluster", None)
     if not scheduler and not local:
         return contextlib.nullcontext(None)
-    from grader import cluster
+    from grader.pipeline import cluster
 
     print(f"engine:   {cluster.describe(scheduler, local)}")
     # With --allow-network the cluster must be one a kernel cannot drive (TLS): refused at start-up.
@@ -222,7 +223,7 @@ def _engine(args):
 
 
 def _demo(args) -> int:
-    from grader.environment import OFFLINE
+    from grader.sandbox.environment import OFFLINE
 
     for name, value in OFFLINE.items():
         os.environ.setdefault(name, value)

@@ -2,7 +2,7 @@
 
 ``GradingOptions`` is what the command line (``grader.cli`` makes a flag of each field, with the
 field's help) and ``autograde(options=...)`` choose. It travels typed: the coordinator hands it
-to the jobs (``grader.job.Job``), the sandbox and the template read its attributes; it becomes
+to the jobs (``grader.pipeline.job.Job``), the sandbox and the template read its attributes; it becomes
 plain JSON only where a job crosses to another process (``Job.to_dict``) and back
 (``from_dict``), and in the grader's fingerprint. ``kernel_limits`` is the one place the limits a
 kernel sets on itself come from, for a forked and a fresh kernel alike.
@@ -80,7 +80,7 @@ class GradingOptions:
 
     def kernel_limits(self, own_host_uid: bool) -> list[int]:
         """``[RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC or 0]`` in bytes / tasks, what every kernel sets
-        on itself (``grader.kernel_limits.set_kernel_limits``), forked or fresh. ``RLIMIT_NPROC``
+        on itself (``grader.sandbox.kernel_limits.set_kernel_limits``), forked or fresh. ``RLIMIT_NPROC``
         counts every process of the uid, so only a sandbox with a host uid of its own
         (``own_host_uid``: the grader runs as root) gets one: the watchdog's task limit and a margin
         for the sandbox's own processes."""

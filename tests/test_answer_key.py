@@ -1,4 +1,4 @@
-"""The grading kernel's copy of the course (grader.kernel_package): no hidden test, no answer key,
+"""The grading kernel's copy of the course (grader.sandbox.kernel_package): no hidden test, no answer key,
 the collect half intact; hidden tests travel in the test cell; outputs that show them are withheld."""
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import textwrap
 import pytest
 
 from course_utils.checking import hidden_tests, records
-from grader import hidden_outputs, kernel_package
+from grader.reports import hidden_outputs
+from grader.sandbox import kernel_package
 
 # Run with the stripped copy first on sys.path: what a grading kernel imports.
 INSIDE_THE_KERNEL = textwrap.dedent('''

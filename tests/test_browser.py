@@ -270,7 +270,7 @@ def _class_rows_and_results():
 def test_the_class_report_opens_with_no_script_and_no_remote_load(tmp_path, width):
     """``OUT/report.html`` in Chromium: its plots load (inline PNGs), nothing is fetched from
     anywhere, no script runs, and on a phone the page does not scroll sideways."""
-    from grader import report, report_html
+    from grader.reports import report, report_html
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install '.[dev]')")
     if not os.path.exists(CHROMIUM):

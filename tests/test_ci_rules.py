@@ -1,5 +1,5 @@
 """CI's rules: under ``CI=true`` a sandbox, forked-kernel, attack or browser test that would skip
-fails instead, naming what is missing (conftest.py); and which bwrap the grader picks (grader.bwrap).
+fails instead, naming what is missing (conftest.py); and which bwrap the grader picks (grader.sandbox.bwrap).
 
 The CI rule is tested on a throw-away test folder run by a real pytest, with this repository's
 conftest.py copied in: the same hooks, none of this suite's own skips.
@@ -82,7 +82,7 @@ def _fake_bwrap(folder, exit_code: int) -> str:
 
 @pytest.fixture
 def bwrap_module(monkeypatch):
-    from grader import bwrap
+    from grader.sandbox import bwrap
 
     bwrap.executable.cache_clear()
     yield bwrap

@@ -110,7 +110,7 @@ def flag_table() -> dict[str, str]:
 def emitted_flags(monkeypatch, tmp_path) -> set[str]:
     """Every option the sandbox's launch line can carry: fresh kernel and template, with and without
     the network, each of bwrap's variants, a hidden folder and file, a folder bound back inside one."""
-    from grader import bwrap
+    from grader.sandbox import bwrap
     from grader.options import GradingOptions
 
     hidden_dir, hidden_file = tmp_path / "hidden", tmp_path / "secret"

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from grader import export
+from grader.reports import export
 
 FIELDS = ["student_id", "notebook", "score", "max_score", "status", "reason"]
 ROWS = [

@@ -11,9 +11,11 @@ import sys
 import nbformat
 import pytest
 
-from grader import autograde, cli, export, export_nbgrader
-from grader.release import SOURCE_DIR
-from grader.results import GradeRow
+from grader import cli
+from grader.pipeline import autograde
+from grader.reports import export, export_nbgrader
+from grader.course_release.release import SOURCE_DIR
+from grader.pipeline.results import GradeRow
 
 nbgrader_api = pytest.importorskip("nbgrader.api")
 

@@ -8,8 +8,8 @@ import re
 import nbformat
 import pytest
 
-from grader import feedback_html
-from grader.release import SOURCE_DIR, lessons
+from grader.reports import feedback_html
+from grader.course_release.release import SOURCE_DIR, lessons
 
 ATTACK = "<script>alert(1)</script> <img src=x onerror=alert(2)>"
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "h5", "h6", "p", "div",

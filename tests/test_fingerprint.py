@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import fingerprint
+from grader.pipeline import fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted(p.stem for p in (ROOT / "course_utils" / "lessons").glob("lesson[0-9].py"))
@@ -39,7 +39,7 @@ def key(lesson: str) -> str:
                                             ("lesson7", "course_utils/lessons/lesson7_tools.py"),
                                             ("lesson6", "course_utils/reference/pt.py"),
                                             ("lesson3", "course_utils/checking/compare.py"),
-                                            ("lesson1", "grader/assemble.py")])
+                                            ("lesson1", "grader/pipeline/assemble.py")])
 def test_editing_a_module_the_judge_imports_invalidates_saved_grades(copy_root, lesson, helper):
     before = key(lesson)
     edited(copy_root, helper)

@@ -1,7 +1,7 @@
 """Kernels forked from the warm template are as contained as fresh ones, and share nothing.
 
-Each test runs real notebooks through ``grader.sandbox.run_notebook`` with ``kernel="fork"``: the
-template (grader/template_server.py) starts once in bubblewrap, and every notebook is a fork of it
+Each test runs real notebooks through ``grader.sandbox.contained.run_notebook`` with ``kernel="fork"``: the
+template (grader/sandbox/template_server.py) starts once in bubblewrap, and every notebook is a fork of it
 with namespaces, a scratch ``/tmp``, limits and a privilege set of its own. The attack suite
 (tests/test_grader_attacks.py) runs its whole batch against both kinds of kernel.
 """
@@ -15,7 +15,7 @@ import tempfile
 import nbformat
 import pytest
 
-from grader import bwrap, forked_kernel, kernel_launch, sandbox
+from grader.sandbox import bwrap, forked_kernel, kernel_launch, contained as sandbox
 from grader.options import GradingOptions
 
 pytestmark = [pytest.mark.slow,

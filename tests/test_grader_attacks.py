@@ -23,10 +23,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grader import autograde, bwrap, release, signing
+from grader.course_release import release
+from grader.pipeline import autograde, signing
+from grader.sandbox import bwrap
 from grader.options import GradingOptions
-from grader.release import SOURCE_DIR
-from grader.samples import answered, insert_after
+from grader.course_release.release import SOURCE_DIR
+from grader.course_release.samples import answered, insert_after
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bwrap.executable() is None, reason="bubblewrap is not installed")]
@@ -37,12 +39,12 @@ Q1, Q2, Q3, Q4 = (f"lesson1_q{k}_answer" for k in range(1, 5))
 SECRET = "AKIA-course-grader-test-secret-4f1d"      # in the coordinator's environment during the batch
 ESCAPEE = "course-grader-attack-escapee"
 LITTER = "grader-attack-litter"
-REPO = Path(release.__file__).resolve().parent.parent
+REPO = Path(release.__file__).resolve().parents[2]
 HONEST = {"zz_honest_full": None, "zz \"o'brien\" <b>&amp;": (Q1, Q2)}   # all answered; q1, q2 (odd name)
 # What the vandal writes to, and the folders where a planted .pyc would land: hashed before and after.
 TARGETS = [REPO / "course_utils" / "__init__.py", REPO / "course_utils" / "lessons" / "lesson1.py",
-           REPO / "grader" / "grade_one.py", Path(json.__file__), Path(nbformat.__file__)]
-PACKAGE_FILES = [*TARGETS, *sorted((REPO / "grader").glob("*.py")), REPO / "course_utils" / "lessons" / "__pycache__"]
+           REPO / "grader" / "pipeline" / "grade_one.py", Path(json.__file__), Path(nbformat.__file__)]
+PACKAGE_FILES = [*TARGETS, *sorted((REPO / "grader").rglob("*.py")), REPO / "course_utils" / "lessons" / "__pycache__"]
 
 VANDAL = '''\
 import hashlib, json, os, subprocess, sys
@@ -155,7 +157,7 @@ THREADS = ("import threading, time\nstop = threading.Event()\n"
 ZOMBIES = "import os, time\nfor _ in range(600):\n    if os.fork() == 0:\n        os._exit(0)\ntime.sleep(60)"
 
 # The answer key and the hidden tests, taken from the checker in the kernel: in the grading kernel
-# the course has neither (grader.kernel_package), so q1 earns nothing, and what q2's function saw of
+# the course has neither (grader.sandbox.kernel_package), so q1 earns nothing, and what q2's function saw of
 # its hidden inputs is withheld from the feedback page (the test cell's own output and a later print);
 # what it prints inside the test cell, 50 MB of it, loses no answer.
 KEY_THIEF = """\
@@ -276,7 +278,7 @@ def attacked(tmp_path_factory, request):
     os.environ["AWS_SECRET_ACCESS_KEY"] = SECRET
     try:
         if engine == "dask":
-            from grader import cluster
+            from grader.pipeline import cluster
 
             with cluster.dask_executor(local_workers=2) as executor:
                 report = autograde.autograde(submissions, out, options=options, progress=False, executor=executor)
@@ -296,7 +298,7 @@ def feedback(out: Path, name: str) -> str:
 def test_the_batch_completes_with_a_row_for_every_entry(attacked):
     rows, submissions = attacked["rows"], attacked["submissions"]
     students = {student for student, _ in rows}
-    from grader import student_ids
+    from grader.pipeline import student_ids
 
     for entry in os.listdir(submissions):
         assert student_ids.display(entry) in students, entry

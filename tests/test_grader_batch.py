@@ -11,8 +11,10 @@ import tempfile
 
 import pytest
 
-from grader import autograde, release, sandbox
-from grader.samples import SAMPLE_LESSONS, SAMPLES_DIR, answered, demo_submissions, insert_after, replace_cell
+from grader.course_release import release
+from grader.pipeline import autograde
+from grader.sandbox import contained as sandbox
+from grader.course_release.samples import SAMPLE_LESSONS, SAMPLES_DIR, answered, demo_submissions, insert_after, replace_cell
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,10 @@ import time
 
 import pytest
 
-from grader import autograde, sandbox
+from grader.pipeline import autograde
+from grader.sandbox import contained as sandbox
 from grader.options import GradingOptions
-from grader.samples import SAMPLES_DIR
+from grader.course_release.samples import SAMPLES_DIR
 
 pytestmark = pytest.mark.slow
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
@@ -56,7 +57,7 @@ def _kill_one_worker_when_busy(client, done: threading.Event):
 
 
 def test_dask_cluster_grades_as_the_local_pool_and_survives_a_dead_worker(submissions, tmp_path, capfd):
-    from grader import cluster
+    from grader.pipeline import cluster
 
     local = autograde.autograde(submissions, tmp_path / "local", workers=2, options=OPTIONS, progress=False)
     assert len(local.rows) == len(STUDENTS)

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from grader import assemble, capped_client, export, grade_one, job_limits, record_limits, release, submissions
-from grader.assemble import InvalidSubmission
-from grader.record_limits import RejectedRecord
+from grader.course_release import release
+from grader.pipeline import assemble, grade_one, job_limits, record_limits, submissions
+from grader.reports import export
+from grader.sandbox import capped_client
+from grader.pipeline.assemble import InvalidSubmission
+from grader.pipeline.record_limits import RejectedRecord
 
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
 MIME = "application/vnd.course.answer+json"
@@ -226,7 +229,7 @@ def forged(record):
 
 
 def build_batch(root: Path):
-    from grader.samples import answered
+    from grader.course_release.samples import answered
 
     lesson1 = release.generate(["lesson1"])["lesson1"]
     honest = answered(lesson1, "lesson1")
@@ -250,7 +253,8 @@ def build_batch(root: Path):
 
 @pytest.fixture(scope="module", params=["fork", "fresh", "dask-fork"])
 def batch(tmp_path_factory, request):
-    from grader import autograde, bwrap
+    from grader.pipeline import autograde
+    from grader.sandbox import bwrap
 
     if bwrap.executable() is None:
         pytest.skip("bubblewrap is not installed")
@@ -261,7 +265,7 @@ def batch(tmp_path_factory, request):
     started = time.monotonic()
     if engine == "dask":
         pytest.importorskip("distributed")
-        from grader import cluster
+        from grader.pipeline import cluster
 
         with cluster.dask_executor(local_workers=1) as executor:
             report = autograde.autograde(root / "submissions", root / "out", options=options, progress=False,

@@ -12,8 +12,10 @@ import tempfile
 import nbformat
 import pytest
 
-from grader import autograde, bwrap, release, sandbox
-from grader.samples import answered, insert_after, solutions
+from grader.course_release import release
+from grader.pipeline import autograde
+from grader.sandbox import bwrap, contained as sandbox
+from grader.course_release.samples import answered, insert_after, solutions
 from grader.options import GradingOptions
 
 pytestmark = [pytest.mark.slow,
@@ -127,7 +129,7 @@ def graded(tmp_path_factory, request):
         (submissions / name / "lesson1.ipynb").write_text(release.dumps(nb))
     options = {"cell_timeout": 60, "notebook_timeout": 300, "memory_mb": 3000, "kernel": kernel}
     if engine == "dask":
-        from grader import cluster
+        from grader.pipeline import cluster
 
         with cluster.dask_executor(local_workers=1) as executor:
             report = autograde.autograde(submissions, out, options=options, progress=False, executor=executor)
@@ -162,7 +164,7 @@ def test_records_from_a_thread_earn_nothing(graded):
 
 def test_a_kernel_with_the_network_cannot_use_the_local_cluster():
     distributed = pytest.importorskip("distributed")
-    from grader import cluster
+    from grader.pipeline import cluster
 
     with cluster.dask_client(local_workers=1) as client:
         address = client.scheduler.address
@@ -176,7 +178,7 @@ def test_a_kernel_with_the_network_cannot_use_the_local_cluster():
 
 def test_allow_network_is_refused_where_it_would_expose_a_cluster():
     distributed = pytest.importorskip("distributed")
-    from grader import cluster
+    from grader.pipeline import cluster
 
     with pytest.raises(RuntimeError, match="allow-network"):
         with cluster.dask_client("tcp://127.0.0.1:1", network="allow"):

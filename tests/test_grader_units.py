@@ -7,11 +7,12 @@ import json
 import nbformat
 import pytest
 
-from grader import assemble, autograde, release
-from grader.assemble import InvalidSubmission, grade_id_of
-from grader.samples import answered, insert_after, replace_cell
+from grader.course_release import release
+from grader.pipeline import assemble, autograde
+from grader.pipeline.assemble import InvalidSubmission, grade_id_of
+from grader.course_release.samples import answered, insert_after, replace_cell
 from grader.options import GradingOptions
-from grader.results import GradeRow, max_score
+from grader.pipeline.results import GradeRow, max_score
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_students_own_cells_are_kept_without_grading_metadata(lesson1):
     built = assemble.assemble(nb, lesson1, "lesson1")
     mine = next(c for c in built.nb.cells if c.source == "helper = 42")
     assert "nbgrader" not in mine.metadata
-    from grader.results import max_score
+    from grader.pipeline.results import max_score
 
     assert sum(t.points for t in built.tests) == max_score(lesson1)
 
@@ -148,7 +149,7 @@ def test_forged_payloads_without_hidden_probes_earn_nothing():
 
 # -- what a hostile submission controls: ids, files, outputs, saved results (issue 11) -----------
 def test_student_ids_that_could_attack_the_instructor_are_refused():
-    from grader import student_ids
+    from grader.pipeline import student_ids
 
     names = ["ada", "José", "jo smith", "jo_smith", "\ufb01ona", "fiona", "=HYPERLINK(1)", "+1", "-x", "@x",
              "a\nb", "\x1b[2Jx", "rtl\u202eevil", " pad", "x" * 200, "O'Brien <b>"]
@@ -161,7 +162,7 @@ def test_student_ids_that_could_attack_the_instructor_are_refused():
 
 
 def test_text_is_sanitized_for_spreadsheets_and_terminals():
-    from grader import sanitize
+    from grader.reports import sanitize
 
     assert sanitize.csv_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     assert [sanitize.csv_cell(v) for v in ["+1", "-1", "@a", "\tx", "ok", 3.5]] == ["'+1", "'-1", "'@a", "\\x09x", "ok", 3.5]
@@ -176,7 +177,7 @@ def test_text_is_sanitized_for_spreadsheets_and_terminals():
 def test_feedback_pages_show_student_markup_as_text():
     import base64
 
-    from grader import feedback_html
+    from grader.reports import feedback_html
 
     png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
     cells = [nbformat.v4.new_markdown_cell("<script>alert(1)</script><form><input></form>"),
@@ -200,7 +201,7 @@ def test_results_are_signed_and_checked(tmp_path, monkeypatch):
     import os
     import stat
 
-    from grader import signing
+    from grader.pipeline import signing
 
     monkeypatch.setenv("COURSE_GRADER_STATE", str(tmp_path / "state"))
     key = signing.key()
@@ -219,7 +220,7 @@ def test_results_are_signed_and_checked(tmp_path, monkeypatch):
 def test_entries_that_are_not_plain_notebooks_become_rows(tmp_path):
     import os
 
-    from grader import submissions
+    from grader.pipeline import submissions
 
     root = tmp_path / "subs"
     for name in ["ok", "fifo", "dangling", "dir_nb", "linked_file"]:
@@ -254,7 +255,7 @@ def test_huge_or_deep_notebooks_are_refused_before_parsing():
 
 
 def test_outputs_are_counted_before_they_are_kept():
-    from grader.capped_client import CappedClient
+    from grader.sandbox.capped_client import CappedClient
 
     cell = nbformat.v4.new_code_cell("x")
     client = CappedClient(nbformat.v4.new_notebook(cells=[cell]))
@@ -276,7 +277,8 @@ def test_outputs_are_counted_before_they_are_kept():
 
 
 def test_grading_refuses_to_start_without_a_sandbox(tmp_path, monkeypatch, capsys):
-    from grader import bwrap, cli, sandbox
+    from grader import cli
+    from grader.sandbox import bwrap, contained as sandbox
 
     monkeypatch.setattr(bwrap, "probe", lambda: (None, "bubblewrap is not installed"))
     (tmp_path / "subs" / "ada").mkdir(parents=True)
@@ -293,7 +295,7 @@ def test_grading_refuses_to_start_without_a_sandbox(tmp_path, monkeypatch, capsy
 def test_a_whole_job_is_bounded_in_time(monkeypatch):
     import time
 
-    from grader import grade_one, worker
+    from grader.pipeline import grade_one, worker
 
     monkeypatch.setattr(worker, "prepare_judge", lambda *args: None)
     monkeypatch.setattr(grade_one, "job_budget", lambda options: 0.5)
@@ -313,7 +315,7 @@ def test_a_whole_job_is_bounded_in_time_in_a_worker_thread_too(monkeypatch):
     timer that fires inside the judge (behind its own ``except Exception``) is a timeout."""
     import threading
 
-    from grader import grade_one, worker
+    from grader.pipeline import grade_one, worker
 
     def judge_forever(job, limits):
         while True:

@@ -55,7 +55,7 @@ def test_validate_fails_an_unanswered_notebook(release, tmp_path):
 
 @pytest.mark.slow
 def test_validate_passes_the_solutions(release, tmp_path):
-    from grader.samples import answered
+    from grader.course_release.samples import answered
 
     assert validate(answered(release, LESSON), tmp_path) == {}      # no failed, no changed cell
 

@@ -71,6 +71,6 @@ def test_later_lessons_have_exercises_in_both_frameworks(lesson):
 
 
 def test_student_notebooks_are_generated_from_the_sources():
-    from grader.release import out_of_sync
+    from grader.course_release.release import out_of_sync
 
     assert out_of_sync() == [], "run `python -m grader release` and commit notebooks/"

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from grader import cli, options
-from grader.job import Job
+from grader.pipeline.job import Job
 from grader.options import GradingOptions
 
 

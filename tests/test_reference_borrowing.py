@@ -123,7 +123,7 @@ def test_no_solution_of_the_course_reads_as_a_copy_of_its_reference():
     from course_utils.checking.borrowed_shape import SIMILAR, similarity
     from course_utils.checking.registry import get_problem
     from course_utils.reference import framework_free, tf as ref_tf  # noqa: F401 (loaded: compared too)
-    from grader.release import SOURCE_DIR
+    from grader.course_release.release import SOURCE_DIR
 
     compared = 0
     for path in sorted(SOURCE_DIR.glob("lesson*/lesson*.ipynb")):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from grader import cli, publish, release
+from grader import cli
+from grader.course_release import publish, release
 
 pytest.importorskip("nbgrader")
 REPO = "https://github.com/teacher/decoding-course"

@@ -1,4 +1,4 @@
-"""The class report (``grader.report``) on a synthetic class (``grader.samples_class``) whose
+"""The class report (``grader.reports.report``) on a synthetic class (``grader.course_release.samples_class``) whose
 outcomes are planned before grading: every status and every named mistake is counted exactly."""
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from collections import defaultdict
 
 import pytest
 
-from grader import autograde, samples_class
-from grader.results import GradeRow
+from grader.course_release import samples_class
+from grader.pipeline import autograde
+from grader.pipeline.results import GradeRow
 
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
 
@@ -81,7 +82,7 @@ def test_a_dask_cluster_grades_the_class_and_reports_it_as_the_local_pool(graded
     """The same class on ``--local-cluster`` (TLS, its own worker processes): identical grades.csv
     and report.csv. COURSE_TEST_CLUSTER_WORKERS sets the cluster's size (default 2, the issue's)."""
     pytest.importorskip("distributed")
-    from grader import cluster
+    from grader.pipeline import cluster
 
     workers = int(os.environ.get("COURSE_TEST_CLUSTER_WORKERS", "2"))
     with cluster.dask_executor(local_workers=workers) as executor:
@@ -99,7 +100,7 @@ def _rows(path) -> list[dict]:
 def _signed_out(tmp_path, results: dict, rows: list[dict], forged: tuple = ()):
     """An OUT folder: grades.csv from ``rows``, each result saved as autograde saves it (signed,
     except the students in ``forged``, whose signature is another key's)."""
-    from grader import signing
+    from grader.pipeline import signing
 
     secret = signing.key()
     for (student, lesson), result in results.items():
@@ -124,7 +125,7 @@ def _result(student, status, tests):
 def test_the_counts_come_from_signed_results_of_the_rows_in_grades_csv(tmp_path):
     """A forged result, or a stale one (not the row grades.csv holds), counts nowhere; a missing
     notebook is "no result" in each exercise; a mistake is counted by id with who made it."""
-    from grader import report
+    from grader.reports import report
 
     wrong = ("Incorrect", {"mistake": "lesson1.q1:largest_id", "failed_tests": ["hidden test 3", "test 1"]})
     cases = {"a": ("graded", [wrong, ("Correct", {})]), "b": ("graded", [wrong, ("Incorrect", {})]),

@@ -1,4 +1,4 @@
-"""The graded-release wheel (grader.student_package): no solutions, no hidden tests, still a course."""
+"""The graded-release wheel (grader.course_release.student_package): no solutions, no hidden tests, still a course."""
 from __future__ import annotations
 
 import importlib
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import student_package
+from grader.course_release import student_package
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = sorted(p.stem for p in (ROOT / "course_utils" / "lessons").glob("lesson[0-9].py"))

@@ -1,7 +1,7 @@
 """Hidden tests travel with the test cell, not with the package.
 
 In the course's own package an exercise declares its ``hidden_probes``; the grading kernel's copy
-(``grader/kernel_package.py``) has none. The grader, which holds the full package, writes each
+(``grader/sandbox/kernel_package.py``) has none. The grader, which holds the full package, writes each
 exercise's hidden tests into the test cell it runs (``qK.grade(nonce=..., hidden='<json>')``,
 ``records.seal_test_cell``), so the kernel learns them only while that cell runs, and ``grade``
 lends them to the exercise for the one ``collect`` that needs them.

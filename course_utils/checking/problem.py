@@ -51,7 +51,7 @@ def locked_cell_mode() -> str:
     """What the locked test cells (``qK.grade()``) do in this process: ``"grade"``, ``"validate"``
     or ``"practice"``. Read from the environment the kernel inherited:
 
-    * ``COURSE_GRADING=1``: the course's grader (``grader/sandbox.py`` sets it in the kernel's
+    * ``COURSE_GRADING=1``: the course's grader (``grader/sandbox/contained.py`` sets it in the kernel's
       cleared environment) and the tests of the source notebooks: ``"grade"``.
     * ``NBGRADER_EXECUTION``: nbgrader's documented hook (its FAQ, "Can I modify the notebook
       behavior during autograding or validation?"). Its ``Validator`` sets

@@ -25,7 +25,7 @@ class Verdict:
     score: float = 0.0
     max_score: float = 1.0
     figure_png: bytes | None = field(default=None, repr=False)
-    # For the class report (grader.report): the stable id of the named mistake
+    # For the class report (grader.reports.report): the stable id of the named mistake
     # ("lesson4.q1:never_appends"), and the labels of the tests that failed ("hidden test 3").
     mistake: str | None = None
     failed_tests: tuple[str, ...] | None = None

@@ -1,0 +1,93 @@
+"""A grading worker's set-up: the judge is loaded before any kernel runs, from files no kernel can
+write, and no bytecode is read or written beside the sources.
+
+``prepare_judge`` imports the checker, every lesson's checks, the references, the tokenizer and the
+model the kernels will use (the sandbox shows kernels these files read-only). Python's bytecode
+cache goes to a private folder in the grader's state folder (``worker_environment``), so a
+``.pyc`` beside a source, planted or stale, is never read by the judge; the grader's fingerprint
+hashes the sources the judge imports (``grader.pipeline.fingerprint``).
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import os
+import sys
+
+from grader.pipeline import signing
+from grader.sandbox.environment import GRADING_ENV
+
+
+def pycache_dir() -> str:
+    path = signing.state_dir() / "pycache"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return str(path)
+
+
+@contextlib.contextmanager
+def worker_environment():
+    """While worker processes are started: their bytecode cache is the private one (set in the
+    environment, so it holds from the interpreter's first import on)."""
+    saved = {name: os.environ.get(name) for name in ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
+    os.environ["PYTHONPYCACHEPREFIX"] = pycache_dir()
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # written there only: the next batch starts faster
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@functools.lru_cache(maxsize=None)
+def prepare_judge(model: str, lessons: tuple[str, ...]) -> None:
+    """Load everything the judge uses, once per process, before this worker runs any kernel."""
+    if not sys.pycache_prefix:  # a worker that another executor started: no bytecode beside sources
+        sys.dont_write_bytecode = True
+        sys.pycache_prefix = pycache_dir()
+    os.environ.update({"COURSE_MODEL": model, **GRADING_ENV})
+    os.environ.pop("COURSE_GRADING", None)
+    import course_utils.checking  # noqa: F401
+    from course_utils.checking.context import shared_context
+
+    for lesson in lessons:
+        importlib.import_module(f"course_utils.lessons.{lesson}")
+    context = shared_context()
+    context.tokenizer  # noqa: B018 - loaded now, from files kernels cannot write
+    context.ref()
+    context.model()
+
+
+def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options=None,
+                hide: tuple[str, ...] = ()):
+    """The local pool's initializer: logs to ``OUT/logs/worker-<pid>.log``, one thread, the judge.
+
+    The frameworks' native logging (TensorFlow ignores TF_CPP_MIN_LOG_LEVEL for some of it) goes
+    to the log rather than over the progress bar.
+    """
+    if sys.pycache_prefix:  # private (worker_environment): caching there makes the next batch start faster
+        sys.dont_write_bytecode = False
+    os.makedirs(log_dir, exist_ok=True)
+    log = os.open(os.path.join(log_dir, f"worker-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.environ.update({"COURSE_MODEL": model, **GRADING_ENV})
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    if options is not None:  # the kernel template loads in its own process meanwhile
+        from grader.sandbox import contained as sandbox
+
+        sandbox.start_template(options, list(hide))  # a GradingOptions
+    try:
+        prepare_judge(model, tuple(lessons))
+    except Exception:  # noqa: BLE001 - each job tries again and reports the error in its row
+        import traceback
+
+        traceback.print_exc()

@@ -1,0 +1,82 @@
+"""Reading ``OUT/grades.csv`` back for the exports, and what each row's status is worth there.
+
+Both exports (``grader.reports.export``: CSV gradebooks; ``grader.reports.export_nbgrader``: nbgrader's own
+gradebook) read the rows here and map statuses the same way (``worth``):
+
+* the statuses of a notebook that ran (``graded``, and ``timeout``, ``oom``, ``crash``: the points
+  of the tests it reached) give their score;
+* ``missing`` (nothing submitted) gives 0 or a blank, as ``--missing`` says;
+* ``error`` (the grader failed) is always blank, so that no student gets a zero for the grader's fault;
+* every other status (``invalid``, ``wrong_lesson``: not a gradable notebook of this lesson) gives
+  0 or a blank, as ``--invalid`` says.
+"""
+from __future__ import annotations
+
+import csv
+import enum
+import json
+import os
+from pathlib import Path
+
+from grader.pipeline.results import RAN, Status
+
+CHOICES = ("zero", "blank")
+
+
+class Worth(enum.Enum):
+    """What a ``grades.csv`` row counts for in an export (see the module's docstring)."""
+
+    SCORE = "its score"
+    MISSING = "not submitted"
+    ERROR = "not graded (grader error)"
+    INVALID = "not a gradable notebook"
+
+
+def worth(status: str) -> Worth:
+    if status in RAN:
+        return Worth.SCORE
+    if status == Status.MISSING:
+        return Worth.MISSING
+    return Worth.ERROR if status == Status.ERROR else Worth.INVALID
+
+
+def check_choices(missing: str, invalid: str):
+    """``ValueError`` naming the flag unless ``--missing`` and ``--invalid`` are zero or blank."""
+    for name, value in (("missing", missing), ("invalid", invalid)):
+        if value not in CHOICES:
+            raise ValueError(f"--{name} must be 'zero' or 'blank', not {value!r}")
+
+
+def release_lessons(out_dir, lessons: list[str] | None = None) -> list[str]:
+    """The lessons an export may have as columns: ``lessons``, else ``OUT/lessons.json``'s, else the
+    course's (a ``grades.csv`` made before autograde wrote the list)."""
+    if lessons:
+        return list(lessons)
+    try:
+        listed = json.loads((Path(out_dir) / "lessons.json").read_text(encoding="utf-8"))["lessons"]
+        if isinstance(listed, list) and all(isinstance(lesson, str) for lesson in listed):
+            return listed
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from grader.course_release.release import lessons as course_lessons
+
+    return course_lessons()
+
+
+def read_grades(out_dir: str | os.PathLike, lessons: list[str] | None = None) -> list[dict]:
+    """The rows of ``grades.csv`` for the release's lessons (``release_lessons``); the others
+    are what ``left_out`` lists."""
+    return [row for row in read_all_grades(out_dir) if row["notebook"] in release_lessons(out_dir, lessons)]
+
+
+def left_out(out_dir, lessons: list[str] | None = None) -> list[dict]:
+    """The rows of ``grades.csv`` no export shows: files that are no lesson of the release."""
+    return [row for row in read_all_grades(out_dir) if row["notebook"] not in release_lessons(out_dir, lessons)]
+
+
+def read_all_grades(out_dir: str | os.PathLike) -> list[dict]:
+    path = Path(out_dir) / "grades.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no grades yet (run `python -m grader autograde ... --out {out_dir}` first)")
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))

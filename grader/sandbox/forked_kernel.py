@@ -1,0 +1,272 @@
+"""Kernels forked from a warm template: the heavy imports and the model load happen once per worker.
+
+A fresh kernel spends most of a lesson's time importing torch, TensorFlow and transformers and
+loading the model again. ``KernelTemplate`` starts ``grader/sandbox/template_server.py`` once per worker
+process, in a bubblewrap sandbox built like every kernel's (``grader.sandbox.bwrap``, ``template=True``),
+and asks it for one forked kernel per submission. Each fork gets namespaces, a scratch ``/tmp``,
+limits and a dropped privilege set of its own before any student code runs (the server's
+docstring lists them), so two submissions share nothing but read-only memory pages.
+
+``ForkedProvisioner`` plugs that into jupyter_client: ``KernelManager.start_kernel`` then asks the
+template instead of starting a process, and gets back ``ForkedProcess``, which stands for the
+kernel's PID-namespace leader (poll, wait, kill, signals), so nbclient and the watchdog treat it
+exactly as they treat a fresh kernel's launcher.
+"""
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jupyter_client.provisioning import LocalProvisioner
+from traitlets import Any, List
+
+from grader.sandbox import bwrap
+from grader.options import GradingOptions
+
+# The template's program, run as text in its sandbox (the grader package is hidden there): the
+# limits every kernel sets (a fresh one runs the same file), the fork's isolation, then the server.
+SERVER_PARTS = ("kernel_limits.py", "fork_isolation.py", "template_server.py")
+START_TIMEOUT = 180  # s; importing torch, TensorFlow and transformers on a busy machine
+
+
+class TemplateUnavailable(RuntimeError):
+    """The kernel template could not start here; the message says why (its own log included)."""
+
+
+class ForkedProcess:
+    """The leader (PID 1) of a forked kernel's namespace, as far as ``subprocess.Popen`` goes."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, conn: socket.socket):
+        self.pid, self._conn, self.returncode = pid, conn, None
+
+    def poll(self):
+        if self.returncode is None:
+            self._read(blocking=False)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired("forked kernel", timeout)
+            self._read(blocking=True, timeout=0.2)
+        return self.returncode
+
+    def send_signal(self, signum):
+        try:
+            os.killpg(self.pid, signum)  # the kernel is in its leader's group
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)  # PID 1 gone: the whole namespace goes with it
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    terminate = kill
+
+    def _read(self, blocking: bool, timeout: float = 0.0):
+        self._conn.settimeout(timeout if blocking else 0.0)
+        try:
+            data = self._conn.recv(4096)
+        except (BlockingIOError, socket.timeout):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the template died: so did this kernel (parent-death signals)
+            self.returncode = -signal.SIGKILL
+            return
+        for line in data.decode().splitlines():
+            message = json.loads(line)
+            if "exit" in message:
+                self.returncode = message["exit"]
+        if self.returncode is not None:
+            self._conn.close()
+
+
+class KernelTemplate:
+    """One warm template for this worker process; ``spawn`` forks a kernel from it."""
+
+    def __init__(self, options: GradingOptions, env: dict, hidden: list[str], flags: tuple[str, ...]):
+        self.options, self.flags = options, flags
+        # Each fork mounts a new /tmp: the hidden folders that lay under the old one come back
+        # empty and read-only, as in a fresh kernel's sandbox.
+        in_tmp = [path for path in hidden if path.startswith("/tmp/") and os.path.isdir(path)]
+        self.hidden_in_tmp = [p for p in in_tmp if not any(p.startswith(q.rstrip("/") + "/") for q in in_tmp)]
+        self.needed_in_tmp = [p for p in bwrap.needed_paths(options.model) if p.startswith("/tmp/")]
+        self.root = tempfile.mkdtemp(prefix="grader-template-")
+        self.socket_path = os.path.join(self.root, "template.sock")
+        self.log_path = os.path.join(self.root, "template.log")  # the template's stdout and stderr
+        self.jobs = 0
+        bwrap.prepare_run_dir(self.root, flags)
+        launcher, args = bwrap.launch(self.root, env, hidden, options, flags, template=True)
+        options_file = bwrap.args_file(args)
+        settings = {"cwd": bwrap.WORKDIR, "warm_model": True}
+        command = launcher + ["--args", str(options_file.fileno()), "--", sys.executable, "-I", "-c",
+                              server_program(), self.socket_path, json.dumps(settings)]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, pass_fds=(options_file.fileno(),), cwd="/",
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                            start_new_session=True)
+        options_file.close()
+        self.ready = False
+
+    def wait_ready(self):
+        """Block until the template answers (it imports and loads for a few seconds after start)."""
+        if self.ready:
+            return
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                with self._connect() as conn:
+                    conn.sendall(b'{"ping": true}\n')
+                    if b"ready" in conn.recv(64):
+                        self.ready = True
+                        return
+            except OSError:
+                time.sleep(0.2)
+        why = self.log_tail()
+        self.close()
+        raise TemplateUnavailable(f"the kernel template did not start: {why}")
+
+    def _connect(self) -> socket.socket:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(self.socket_path)
+        except OSError:
+            conn.close()
+            raise
+        return conn
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def new_job_dir(self) -> str:
+        """A fresh IPC folder for the next kernel (inside the folder the template can reach)."""
+        self.jobs += 1
+        path = os.path.join(self.root, f"job-{self.jobs}")
+        os.mkdir(path, 0o700)
+        return path
+
+    def spawn(self, connection_file: str, env: dict, limits: list[int]) -> ForkedProcess:
+        """Fork a kernel that serves ``connection_file`` with environment ``env``, which sets
+        ``limits`` on itself (``GradingOptions.kernel_limits``)."""
+        job_dir = os.path.dirname(connection_file)
+        bwrap.prepare_run_dir(job_dir, self.flags)
+        job = {"connection_file": connection_file, "job_dir": job_dir, "cwd": bwrap.WORKDIR, "env": env,
+               "limits": list(limits),
+               "tmp_bytes": self.options.scratch_mb * 2**20, "shm_bytes": self.options.shm_mb * 2**20,
+               "isolate_network": not self.options.network_allowed, "hidden_in_tmp": self.hidden_in_tmp,
+               "needed_in_tmp": self.needed_in_tmp}
+        conn = self._connect()
+        conn.sendall((json.dumps(job) + "\n").encode())
+        conn.settimeout(60)
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = conn.recv(4096)
+            if not chunk:
+                conn.close()
+                raise RuntimeError(f"the kernel template could not fork a kernel: {self.log_tail()}")
+            reply += chunk
+        pid = json.loads(reply)["pid"]
+        if not pid:
+            conn.close()
+            raise RuntimeError(f"the kernel template could not fork a kernel: {self.log_tail()}")
+        return ForkedProcess(pid, conn)
+
+    def peak_memory_mib(self) -> int:
+        """The template's peak resident memory: its sandbox's processes (call it between kernels)."""
+        from grader.sandbox.watchdog import tree_members
+
+        total = 0
+        for pid in tree_members(self.process.pid):
+            try:
+                with open(f"/proc/{pid}/status") as status:
+                    total += next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+            except (OSError, ValueError):
+                continue
+        return total // 1024
+
+    def log_tail(self) -> str:
+        try:
+            lines = Path(self.log_path).read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no log"
+        return " | ".join(lines[-3:]) or "no log"
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.process.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def server_program() -> str:
+    """The template's program text (``SERVER_PARTS``, in order)."""
+    return "\n".join(Path(__file__).with_name(part).read_text() for part in SERVER_PARTS)
+
+
+_templates: dict[str, KernelTemplate] = {}
+
+
+def template_for(options: GradingOptions, env: dict, hidden: list[str], flags: tuple[str, ...],
+                 wait: bool = True) -> KernelTemplate:
+    """This worker's template for these settings, started (or restarted, if it died) on demand;
+    ``wait=False`` returns as soon as it is starting (a worker's set-up overlaps with it)."""
+    key = json.dumps([sorted(options.to_dict().items()), sorted(env.items()), sorted(hidden), list(flags)],
+                     default=str)
+    template = _templates.get(key)
+    if template is None or not template.alive():
+        for old in _templates.values():
+            old.close()
+        _templates.clear()
+        template = _templates[key] = KernelTemplate(options, env, hidden, flags)
+    if wait:
+        try:
+            template.wait_ready()
+        except TemplateUnavailable:
+            _templates.pop(key, None)
+            raise
+    return template
+
+
+def running_templates() -> list[KernelTemplate]:
+    return [template for template in _templates.values() if template.alive()]
+
+
+@atexit.register
+def close_templates():
+    for template in _templates.values():
+        template.close()
+    _templates.clear()
+
+
+class ForkedProvisioner(LocalProvisioner):
+    """A provisioner whose kernels are forks of ``template`` rather than new processes, with the
+    ``limits`` of every kernel (``GradingOptions.kernel_limits``)."""
+
+    template = Any(None, help="the KernelTemplate the kernels are forked from")
+    limits = List(help="[RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC or 0], as a fresh kernel sets them")
+
+    async def launch_kernel(self, cmd, **kwargs):
+        self.process = self.template.spawn(self.parent.connection_file, kwargs.get("env") or {}, self.limits)
+        self.pid = self.pgid = self.process.pid
+        self.cwd = bwrap.WORKDIR
+        return self.connection_info
