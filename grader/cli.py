@@ -178,12 +178,12 @@ def _release(args) -> int:
 
 def _autograde(submissions: Path, args) -> int:
     from grader.pipeline import autograde
-    from grader.sandbox import contained as sandbox
+    from grader.sandbox import contained
     from grader.pipeline.results import Status
 
     chosen = grading_options(args)
     print("containment:")
-    for layer, what in sandbox.containment(chosen).items():
+    for layer, what in contained.containment(chosen).items():
         print(f"  {layer:8} {what}")
     started = time.monotonic()
     try:

@@ -32,7 +32,7 @@ import nbformat
 
 from grader.pipeline import grade_one, signing, student_ids, worker
 from grader.reports import sanitize
-from grader.sandbox import contained as sandbox
+from grader.sandbox import contained
 from grader.pipeline.fingerprint import fingerprint
 from grader.pipeline.assemble import InvalidSubmission
 from grader.pipeline.files import UnreadableFile, read_regular_file, write_atomically
@@ -80,14 +80,14 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     (``sandbox="none"``: kernels run with the grader's own rights, for trusted work only).
     ``layout``: ``auto``, ``plain`` or ``nbgrader`` (``grader.pipeline.submissions``).
 
-    Raises ``sandbox.SandboxUnavailable`` when kernels cannot be sandboxed here and the options
+    Raises ``contained.SandboxUnavailable`` when kernels cannot be sandboxed here and the options
     did not say ``sandbox="none"``.
     """
     submissions_dir, out_dir = Path(submissions_dir), Path(out_dir)
     if not submissions_dir.is_dir():
         raise FileNotFoundError(f"no submissions folder at {submissions_dir}")
     options = GradingOptions.from_dict(options)
-    sandbox.sandbox_flags(options)  # refuse now, before anything is written, if it cannot run
+    contained.sandbox_flags(options)  # refuse now, before anything is written, if it cannot run
     secret = signing.key()
     chosen_layout = decide_layout(submissions_dir, layout)
     found = find_submissions(submissions_dir, chosen_layout)

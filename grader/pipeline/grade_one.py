@@ -5,7 +5,7 @@ local process pool today, a distributed engine's executor tomorrow (README, "Gra
 The job carries the release notebook itself (read once by the coordinator) and the submission's
 hash (the file is read again here, and must not have changed). The judge is loaded before the
 kernel runs (``worker.prepare_judge``); the assembled notebook runs in a contained kernel
-(``sandbox``); each answer payload is read from the test cell the assembler placed and judged
+(``grader.sandbox``); each answer payload is read from the test cell the assembler placed and judged
 here, in the grader's process, with ``course_utils.checking.judge_answer`` against references on
 the same model the kernel used. The whole job, parsing included, is bounded in time and in what it
 adds to the worker's memory, in whatever thread runs it (``job_limits``). Each record is checked
@@ -27,7 +27,7 @@ from course_utils.checking import hidden_tests
 from course_utils.checking.records import carries_nonce, seal_test_cells, unseal_test_cells
 from grader.pipeline import assemble, record_limits, submissions, worker
 from grader.reports import feedback_html, hidden_outputs
-from grader.sandbox import capped_client, contained as sandbox
+from grader.sandbox import capped_client, contained
 from grader.pipeline.files import write_atomically
 from grader.pipeline.job import Job
 from grader.pipeline.job_limits import JobLimits, JobMemory, JobTimeout
@@ -93,7 +93,7 @@ def _grade(job: Job, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
     # Only a test cell's own records count (its nonce), and its hidden tests reach the kernel only there.
     seal_test_cells([built.nb.cells[test.index] for test in built.tests],
                     [_hidden_argument(test.problem_id) for test in built.tests])
-    run = sandbox.run_notebook(built.nb, job.options, hidden=list(job.hide))
+    run = contained.run_notebook(built.nb, job.options, hidden=list(job.hide))
     judging = time.monotonic()
     problems, rejected = [], []
     for test in built.tests:
