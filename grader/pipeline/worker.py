@@ -50,15 +50,32 @@ def prepare_judge(model: str, lessons: tuple[str, ...]) -> None:
         sys.pycache_prefix = pycache_dir()
     os.environ.update({"COURSE_MODEL": model, **GRADING_ENV})
     os.environ.pop("COURSE_GRADING", None)
-    import course_utils.checking  # noqa: F401
-    from course_utils.checking.context import shared_context
+    with _transformers_without_tensorflow():
+        import course_utils.checking  # noqa: F401
+        from course_utils.checking.context import shared_context
 
-    for lesson in lessons:
-        importlib.import_module(f"course_utils.lessons.{lesson}")
-    context = shared_context()
-    context.tokenizer  # noqa: B018 - loaded now, from files kernels cannot write
-    context.ref()
-    context.model()
+        for lesson in lessons:
+            importlib.import_module(f"course_utils.lessons.{lesson}")
+        context = shared_context()
+        context.tokenizer  # noqa: B018 - loaded now, from files kernels cannot write
+        context.ref()
+        context.model()
+
+
+@contextlib.contextmanager
+def _transformers_without_tensorflow():
+    """While transformers is first imported: USE_TF=0. Otherwise it imports TensorFlow as a side
+    effect (its image and video helpers), about 8 s of CPU and 550 MiB per worker (bench/README.md),
+    which the judge needs only for a TensorFlow exercise; the course's own TensorFlow model imports
+    it then. Kernels never see this: their environment is their own (``contained.kernel_env``)."""
+    if "USE_TF" in os.environ or "transformers" in sys.modules:
+        yield
+        return
+    os.environ["USE_TF"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.pop("USE_TF", None)
 
 
 def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options=None,
