@@ -46,3 +46,32 @@ def fw(request):
     from course_utils.reference import for_framework
 
     return SimpleNamespace(name=request.param, ref=for_framework(request.param), model=model)
+
+
+# -- graded batches that several modules read (tests/shared_batches.py): each grades once ----------
+@pytest.fixture(scope="session", params=["fork", "fresh", "dask-fork"])
+def one_worker_batch(request, tmp_path_factory):
+    """The integrity and isolation students graded by one worker on each engine in turn:
+    ``{"engine", "report", "out"}``."""
+    from grader.sandbox import bwrap
+
+    if bwrap.executable() is None:
+        pytest.skip("bubblewrap is not installed")
+    if request.param.startswith("dask"):
+        pytest.importorskip("distributed")
+    import shared_batches
+
+    root = tmp_path_factory.mktemp(f"one-worker-{request.param}")
+    report = shared_batches.grade_one_worker_batch(root, request.param)
+    return {"engine": request.param, "report": report, "out": root / "out"}
+
+
+@pytest.fixture(scope="session")
+def graded_class(tmp_path_factory):
+    """The folder holding a synthetic class (``submissions/``, its plan ``expected.json``) and its
+    grading by the local pool (``out/``, the class report included)."""
+    import shared_batches
+
+    root = tmp_path_factory.mktemp("class")
+    shared_batches.grade_class(root)
+    return root

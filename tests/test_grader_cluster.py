@@ -1,11 +1,11 @@
 """Grading on a real Dask cluster: a LocalCluster whose scheduler and two worker processes talk over
-TLS (temporary certificates: no kernel can reach them), the same grades as the local pool, and a
-worker killed mid-batch loses nothing."""
+TLS (temporary certificates: no kernel can reach them), the same grades and class report as the local
+pool, and a worker killed mid-batch loses nothing. The class is the one tests/test_report.py reads,
+graded once by the local pool (``graded_class``, tests/conftest.py)."""
 from __future__ import annotations
 
 import csv
 import os
-import shutil
 import signal
 import tempfile
 import threading
@@ -16,31 +16,27 @@ import pytest
 from grader.pipeline import autograde
 from grader.sandbox import contained as sandbox
 from grader.options import GradingOptions
-from grader.course_release.samples import SAMPLES_DIR
 
 pytestmark = pytest.mark.slow
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
-OPTIONS = {"cell_timeout": 60, "notebook_timeout": 300, "memory_mb": 3000}
-STUDENTS = ["ada", "ben", "cy", "eve"]
 
 
 @pytest.fixture(scope="module")
-def submissions(tmp_path_factory):
+def local(request):
+    """The class graded by the local pool: ``submissions/`` and ``out/`` (grades.csv, report.csv)."""
     pytest.importorskip("distributed")
+    import shared_batches
+
     try:
-        sandbox.sandbox_flags(GradingOptions.from_dict(OPTIONS))
+        sandbox.sandbox_flags(GradingOptions.from_dict(shared_batches.CLASS_OPTIONS))
     except sandbox.SandboxUnavailable as error:
         pytest.skip(f"no sandbox here: {error}")
-    folder = tmp_path_factory.mktemp("submissions")
-    for student in STUDENTS:
-        (folder / student).mkdir()
-        shutil.copy(SAMPLES_DIR / student / "lesson1.ipynb", folder / student / "lesson1.ipynb")
-    return folder
+    return request.getfixturevalue("graded_class")
 
 
-def grades(out) -> dict:
-    with open(out / "grades.csv", newline="") as f:
-        return {row["student_id"]: (row["score"], row["max_score"], row["status"]) for row in csv.DictReader(f)}
+def rows(path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def _kill_one_worker_when_busy(client, done: threading.Event):
@@ -56,28 +52,31 @@ def _kill_one_worker_when_busy(client, done: threading.Event):
         time.sleep(0.2)
 
 
-def test_dask_cluster_grades_as_the_local_pool_and_survives_a_dead_worker(submissions, tmp_path, capfd):
+def test_dask_cluster_grades_as_the_local_pool_and_survives_a_dead_worker(local, tmp_path, capfd):
+    """COURSE_TEST_CLUSTER_WORKERS sets the cluster's size (default 2, the issue's; at least 2: one is killed)."""
+    import shared_batches
     from grader.pipeline import cluster
 
-    local = autograde.autograde(submissions, tmp_path / "local", workers=2, options=OPTIONS, progress=False)
-    assert len(local.rows) == len(STUDENTS)
-
+    workers = int(os.environ.get("COURSE_TEST_CLUSTER_WORKERS", "2"))
+    notebooks = sorted(path.relative_to(local / "submissions") for path in (local / "submissions").glob("*/*.ipynb"))
+    assert workers >= 2 and len(notebooks) > workers
     done, killed = threading.Event(), []
-    with cluster.dask_client(local_workers=2) as client:
+    with cluster.dask_client(local_workers=workers) as client:
         assert all(address.startswith("tls://") for address in client.scheduler_info()["workers"])
-        assert len(client.scheduler_info()["workers"]) == 2
+        assert len(client.scheduler_info()["workers"]) == workers
         killer = threading.Thread(target=lambda: killed.append(_kill_one_worker_when_busy(client, done)))
         killer.start()
         try:
-            remote = autograde.autograde(submissions, tmp_path / "dask", options=OPTIONS, progress=False,
-                                         executor=cluster.executor(client))
+            remote = autograde.autograde(local / "submissions", tmp_path / "dask", options=shared_batches.CLASS_OPTIONS,
+                                         progress=False, executor=cluster.executor(client))
         finally:
             done.set()
             killer.join()
     assert killed and killed[0], "no worker was killed: the test did not exercise a failure"
-    assert grades(tmp_path / "dask") == grades(tmp_path / "local")
-    assert remote.graded_now == len(STUDENTS)
-    for student in STUDENTS:   # feedback written by the workers, on the shared folder
-        assert (tmp_path / "dask" / "feedback" / student / "lesson1.html").is_file()
+    for name in ("grades.csv", "report.csv"):
+        assert rows(tmp_path / "dask" / name) == rows(local / "out" / name), name
+    assert remote.graded_now == len(notebooks)
+    for notebook in notebooks:   # feedback written by the workers, on the shared folder
+        assert (tmp_path / "dask" / "feedback" / notebook.parent / f"{notebook.stem}.html").is_file()
     printed = capfd.readouterr()
     assert "To connect another client" not in printed.out + printed.err  # no kernel banner in the logs

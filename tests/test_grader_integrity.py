@@ -219,61 +219,13 @@ def test_without_a_lesson_list_the_columns_are_the_course_lessons(tmp_path):
 
 
 # -- whole batches: a loud but honest student, and malformed answers -----------------------------
-FORGE = '''\
-import sys
-from IPython.display import display
-sys.set_int_max_str_digits(0)
-def forged(record):
-    return lambda *args, **kwargs: display({"application/vnd.course.answer+json": record, "text/plain": "x"}, raw=True)
-'''
-
-
-def build_batch(root: Path):
-    from grader.course_release.samples import answered
-
-    lesson1 = release.generate(["lesson1"])["lesson1"]
-    honest = answered(lesson1, "lesson1")
-    loud = answered(lesson1, "lesson1")
-    cell = next(c for c in loud.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "lesson1_q1_answer")
-    cell.source = "print('x' * 50_000_000)   # one 50 MB string\n" + cell.source
-    forging = answered(lesson1, "lesson1", replace={"lesson1_q1_answer": FORGE + (
-        "q1.grade = forged('[' * 100000 + ']' * 100000)\n"
-        "q2.grade = forged('{\"problem\": \"lesson1.q2\", \"payload\": {\"value\": ' + '7' * 5000 + '}}')\n"
-        "q3.grade = forged({'problem': 'lesson1.q3', 'payload': {'value': 10 ** 5000}})\n"
-        "deep = {'value': 1}\nfor _ in range(200):\n    deep = {'v': deep}\n"
-        "q4.grade = forged({'problem': 'lesson1.q4', 'payload': deep})\n")})
-    files = {"honest": release.dumps(honest), "loud": release.dumps(loud), "forging": release.dumps(forging),
-             "long_int_file": '{"cells": [], "metadata": {"x": ' + LONG_INT + '}, "nbformat": 4, "nbformat_minor": 5}',
-             "submitted": release.dumps(honest), ".hidden": release.dumps(honest)}
-    for student, text in files.items():
-        (root / student).mkdir(parents=True)
-        (root / student / "lesson1.ipynb").write_text(text)
-    (root / "honest" / "Midterm Exam.ipynb").write_text(release.dumps(honest))
-
-
-@pytest.fixture(scope="module", params=["fork", "fresh", "dask-fork"])
-def batch(tmp_path_factory, request):
-    from grader.pipeline import autograde
-    from grader.sandbox import bwrap
-
-    if bwrap.executable() is None:
-        pytest.skip("bubblewrap is not installed")
-    engine, _, kernel = request.param.rpartition("-")
-    options = {"cell_timeout": 120, "notebook_timeout": 300, "memory_mb": 3000, "kernel": kernel}
-    root = tmp_path_factory.mktemp(f"integrity-{request.param}")
-    build_batch(root / "submissions")
-    started = time.monotonic()
-    if engine == "dask":
-        pytest.importorskip("distributed")
-        from grader.pipeline import cluster
-
-        with cluster.dask_executor(local_workers=1) as executor:
-            report = autograde.autograde(root / "submissions", root / "out", options=options, progress=False,
-                                         executor=executor)
-    else:
-        report = autograde.autograde(root / "submissions", root / "out", workers=1, options=options, progress=False)
-    return {"rows": {(r["student_id"], r["notebook"]): r for r in report.table()}, "out": root / "out",
-            "report": report, "seconds": time.monotonic() - started}
+@pytest.fixture
+def batch(one_worker_batch):
+    """This module's students (tests/shared_batches.py), graded with the isolation tests' by one
+    worker under fork, fresh and Dask kernels in turn (tests/conftest.py)."""
+    report = one_worker_batch["report"]
+    return {"rows": {(r["student_id"], r["notebook"]): r for r in report.table()}, "out": one_worker_batch["out"],
+            "report": report}
 
 
 @pytest.mark.slow

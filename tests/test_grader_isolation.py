@@ -12,39 +12,15 @@ import tempfile
 import nbformat
 import pytest
 
-from grader.course_release import release
-from grader.pipeline import autograde
 from grader.sandbox import bwrap, contained as sandbox
-from grader.course_release.samples import answered, insert_after, solutions
 from grader.options import GradingOptions
+from shared_batches import RESOURCE_ATTACKS
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bwrap.executable() is None, reason="bubblewrap is not installed")]
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
 
 OPTIONS = {"cell_timeout": 60, "notebook_timeout": 180}
-HELD = "course-grader-isolation-note"
-
-FALLOCATE = '''\
-import ctypes, os, time
-libc = ctypes.CDLL(None, use_errno=True)
-def keep_size(fd, size):   # FALLOC_FL_KEEP_SIZE: blocks allocated, st_size stays 0
-    assert libc.fallocate(fd, 1, ctypes.c_long(0), ctypes.c_long(size)) == 0, os.strerror(ctypes.get_errno())
-'''
-RESOURCE_ATTACKS = {
-    # 1000 MiB of memory files never mapped: no RSS, only the memfd's own pages.
-    "memfd": FALLOCATE + "fds = [os.memfd_create(f'm{k}') for k in range(4)]\n"
-                        "for fd in fds:\n    keep_size(fd, 250 * 2**20)\ntime.sleep(8)\nprint('KEPT')",
-    # 256 MiB of the host's disk in the IPC folder with st_size 0, then the same, deleted but open.
-    "ipc_keep_size": FALLOCATE + "from ipykernel.connect import get_connection_file\n"
-                                 "fd = os.open(os.path.join(os.path.dirname(get_connection_file()), 'f'), "
-                                 "os.O_CREAT | os.O_WRONLY)\nkeep_size(fd, 256 * 2**20)\nos.close(fd)\n"
-                                 "time.sleep(8)\nprint('KEPT')",
-    "ipc_deleted_open": FALLOCATE + "from ipykernel.connect import get_connection_file\n"
-                                    "path = os.path.join(os.path.dirname(get_connection_file()), 'f')\n"
-                                    "fd = os.open(path, os.O_CREAT | os.O_WRONLY)\nos.unlink(path)\n"
-                                    "keep_size(fd, 256 * 2**20)\ntime.sleep(8)\nprint('KEPT')",
-}
 
 
 def run(sources, options) -> tuple[str, str, list[str]]:
@@ -82,61 +58,14 @@ def test_a_fork_has_its_own_dev_and_no_view_of_the_template():
     assert write.strip() == "refused"
 
 
-LITTER = f'''\
-import os
-for path in ["/dev/{HELD}", "/dev/shm/{HELD}", "/proc/1/cwd/{HELD}", "/tmp/{HELD}", "/tmp/work/{HELD}"]:
-    try:
-        with open(path, "w") as f:
-            f.write("left by the first student")
-    except OSError:
-        pass
-'''
-LOOK = f'''\
-import glob, os
-for path in ["/dev/{HELD}", "/dev/shm/{HELD}", "/proc/1/cwd/{HELD}", "/tmp/{HELD}", "/tmp/work/{HELD}"]:
-    if os.path.exists(path):
-        print("SEEN" + "-BY-SECOND", path)
-print("LOOKED", len(glob.glob("/proc/1/cwd/*")))
-'''
-
-
-def thread_attack(lesson1) -> str:
-    """An ordinary cell starts a thread that keeps emitting q3's correct record; q3 is never set."""
-    q3 = solutions("lesson1")["lesson1_q3_answer"]
-    return ("import threading, time\nfrom course_utils.checking.records import emit_answer_record\n"
-            f"_ns = dict(globals())\nexec({q3!r}, _ns)\n_payload = q3.collect(_ns, grading=True)\n"
-            "def _forge():\n    for _ in range(3000):\n        emit_answer_record('lesson1.q3', _payload)\n"
-            "        time.sleep(0.02)\nthreading.Thread(target=_forge, daemon=True).start()")
-
-
-@pytest.fixture(scope="module", params=["fork", "fresh", "dask-fork"])
-def graded(tmp_path_factory, request):
-    """Students graded one after the other by ONE worker: a litterer, then a reader; a thread forger."""
-    engine, _, kernel = request.param.rpartition("-")
-    if engine == "dask":
-        pytest.importorskip("distributed")
-    lesson1 = release.generate(["lesson1"])["lesson1"]
-    root = tmp_path_factory.mktemp(f"isolation-{request.param}")
-    submissions, out = root / "submissions", root / "out"
-    notebooks = {"a_first": insert_after(answered(lesson1, "lesson1"), "lesson1_q1", LITTER),
-                 "b_second": insert_after(answered(lesson1, "lesson1"), "lesson1_q1", LOOK),
-                 "c_thread": answered(lesson1, "lesson1", which=("lesson1_q1_answer",),
-                                      replace={"lesson1_q2_answer": thread_attack(lesson1)}),
-                 # a resource attack on every engine too (Dask runs the same sandbox, in its workers)
-                 "d_disk": insert_after(answered(lesson1, "lesson1"), "lesson1_q1", RESOURCE_ATTACKS["ipc_keep_size"])}
-    for name, nb in notebooks.items():
-        (submissions / name).mkdir(parents=True)
-        (submissions / name / "lesson1.ipynb").write_text(release.dumps(nb))
-    options = {"cell_timeout": 60, "notebook_timeout": 300, "memory_mb": 3000, "kernel": kernel}
-    if engine == "dask":
-        from grader.pipeline import cluster
-
-        with cluster.dask_executor(local_workers=1) as executor:
-            report = autograde.autograde(submissions, out, options=options, progress=False, executor=executor)
-    else:
-        report = autograde.autograde(submissions, out, workers=1, options=options, progress=False)
-    rows = {r["student_id"]: r for r in report.table()}
-    return rows, out, lesson1
+@pytest.fixture
+def graded(one_worker_batch):
+    """Students graded one after the other by ONE worker: a litterer, then a reader; a thread forger;
+    a disk attack (tests/shared_batches.py), in one batch with the integrity tests' students, under
+    fork, fresh and Dask kernels in turn (tests/conftest.py)."""
+    rows = {r["student_id"]: r for r in one_worker_batch["report"].table() if r["notebook"] == "lesson1"}
+    out = one_worker_batch["out"]
+    return rows, out, nbformat.read(out / "release" / "lesson1.ipynb", as_version=4)
 
 
 def test_the_second_student_sees_nothing_of_the_first(graded):
