@@ -160,17 +160,17 @@ def _release(args) -> int:
             return 1
         print("student notebooks are up to date")
         return 0
-    publishing = {}
-    if args.repo or args.pip_source:
-        from grader.course_release import publish
+    from grader.course_release import publish
 
+    publishing = publish.Publishing()   # a plain release
+    if args.repo or args.pip_source:
         try:
             source = args.pip_source or publish.default_pip_source(args.repo, args.branch)
             publish.github_repo(args.repo) if args.repo else None
         except ValueError as error:
             print(f"release failed: {error}", file=sys.stderr)
             return 2
-        publishing = {"pip_source": source, "repo": args.repo, "branch": args.branch if args.repo else None}
+        publishing = publish.Publishing(pip_source=source, repo=args.repo, branch=args.branch)
     for path in release.release(args.lessons or None, args.out, publishing):
         print(f"wrote {path}")
     return 0

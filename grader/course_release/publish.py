@@ -14,16 +14,42 @@ the sync test regenerate a published release with the same options.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
+from dataclasses import dataclass
 
 from course_utils.checking.nbgrader_cells import grade_id_of, nbgrader_meta
 
 METADATA_KEY = "course_publish"
+SOURCES_PIP_SOURCE = "decoding-course"   # what the sources' install cell installs unless told otherwise
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 KAGGLE_BADGE = "https://kaggle.com/static/images/open-in-kaggle.svg"
 # The install cell's default source (grader/course/source/*/: the cell with grade_id "install").
 INSTALL_DEFAULT = re.compile(r'(os\.environ\.get\("COURSE_PIP_SOURCE", )("(?:[^"\\]|\\.)*")(\))')
 GITHUB = re.compile(r"^https://github\.com/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """The options of a release to publish, with their defaults (one place): what the install cell
+    installs (``None``: the package the sources name), the GitHub repository the links point to
+    (``None``: no links) and its branch. Between processes and in a notebook's metadata it is the
+    plain dict of ``to_dict`` (the options that are set)."""
+
+    pip_source: str | None = None
+    repo: str | None = None
+    branch: str = "main"
+
+    @classmethod
+    def from_dict(cls, options: Publishing | dict | None) -> Publishing:
+        if isinstance(options, Publishing):
+            return options
+        return cls(**{key: value for key, value in (options or {}).items() if value})
+
+    def to_dict(self) -> dict:
+        """The options that are set (a branch only with a repository: it names the links' branch)."""
+        return {key: value for key, value in dataclasses.asdict(self).items()
+                if value and (key != "branch" or self.repo)}
 
 
 def github_repo(url: str) -> str:
@@ -54,30 +80,31 @@ def badges(repo: str, branch: str, path: str) -> str:
             f"[![Open In Kaggle]({KAGGLE_BADGE})]({urls['Kaggle']})")
 
 
-def apply(nb, options: dict, path: str):
-    """A copy of student notebook ``nb`` published with ``options`` (``pip_source``, ``repo``,
-    ``branch``); ``path`` is the notebook's path in the repository, for the links."""
+def apply(nb, options: Publishing | dict, path: str):
+    """A copy of student notebook ``nb`` published with ``options`` (``Publishing``); ``path`` is
+    the notebook's path in the repository, for the links."""
     from nbgrader.utils import compute_checksum
 
+    options = Publishing.from_dict(options)
     nb = copy.deepcopy(nb)
     changed = []
-    if options.get("pip_source"):
+    if options.pip_source:
         install = next(c for c in nb.cells if grade_id_of(c) == "install")
-        source, count = INSTALL_DEFAULT.subn(lambda m: m[1] + _python_string(options["pip_source"]) + m[3],
+        source, count = INSTALL_DEFAULT.subn(lambda m: m[1] + _python_string(options.pip_source) + m[3],
                                              install.source)
         if count != 1:
             raise ValueError("the install cell has no COURSE_PIP_SOURCE default to rewrite")
         install.source = source
         changed.append(install)
-    if options.get("repo"):
+    if options.repo:
         first = nb.cells[0]
-        first.source = badges(options["repo"], options.get("branch") or "main", path) + "\n\n" + first.source
+        first.source = badges(options.repo, options.branch, path) + "\n\n" + first.source
         changed.append(first)
     for cell in changed:  # nbgrader's Validate compares locked cells with these checksums
         meta = nbgrader_meta(cell)
         if "checksum" in meta:
             meta["checksum"] = compute_checksum(cell)
-    nb.metadata[METADATA_KEY] = {key: value for key, value in options.items() if value}
+    nb.metadata[METADATA_KEY] = options.to_dict()
     return nb
 
 
@@ -96,15 +123,16 @@ def title(nb) -> str:
     return ""
 
 
-def index(notebooks: dict, options: dict, folder: str) -> str:
+def index(notebooks: dict, options: Publishing | dict, folder: str) -> str:
     """The README.md of the published folder: each lesson with its title and its two links."""
-    repo, branch = options["repo"], options.get("branch") or "main"
+    options = Publishing.from_dict(options)
+    repo, branch = options.repo, options.branch
     rows = []
     for lesson, nb in notebooks.items():
         urls = links(repo, branch, f"{folder}/{lesson}.ipynb")
         rows.append(f"| [{title(nb) or lesson}]({lesson}.ipynb) | [![Open In Colab]({COLAB_BADGE})]({urls['Colab']}) "
                     f"| [![Open In Kaggle]({KAGGLE_BADGE})]({urls['Kaggle']}) |")
-    source = options.get("pip_source", "decoding-course")
+    source = options.pip_source or SOURCES_PIP_SOURCE
     return "\n".join([
         "# How language models generate text: the lessons", "",
         "Open a lesson in Colab or Kaggle and run its cells in order. The first cell installs the course's",

@@ -86,22 +86,22 @@ def dumps(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def release(lesson_ids: list[str] | None = None, out_dir: Path = NOTEBOOKS_DIR, publishing: dict | None = None) -> list[Path]:
+def release(lesson_ids: list[str] | None = None, out_dir: Path = NOTEBOOKS_DIR, publishing=None) -> list[Path]:
     """Write the student notebooks ``out_dir/<lesson>.ipynb``; returns their paths.
 
-    ``publishing`` (``pip_source``, ``repo``, ``branch``; see ``grader.course_release.publish``) makes a release to
+    ``publishing`` (a ``Publishing``, or its dict: ``grader.course_release.publish``) makes a release to
     publish: the install cell's source and "Open in Colab/Kaggle" links, and, with a ``repo``, an
     index ``out_dir/README.md`` listing the lessons. Without it the release is the plain one."""
     from grader.course_release import publish
 
-    publishing = {key: value for key, value in (publishing or {}).items() if value}
+    publishing = publish.Publishing.from_dict(publishing)
     notebooks = {lesson: _published(nb, lesson, out_dir, publishing) for lesson, nb in generate(lesson_ids).items()}
     written = []
     for lesson, nb in notebooks.items():
         path = Path(out_dir) / f"{lesson}.ipynb"
         write_atomically(path, dumps(nb))
         written.append(path)
-    if publishing.get("repo"):
+    if publishing.repo:
         path = Path(out_dir) / "README.md"
         write_atomically(path, publish.index(notebooks, publishing, _repo_folder(out_dir)))
         written.append(path)
@@ -117,10 +117,10 @@ def _repo_folder(out_dir: Path) -> str:
         return out_dir.name
 
 
-def _published(nb, lesson: str, out_dir: Path, publishing: dict):
+def _published(nb, lesson: str, out_dir: Path, publishing):
     from grader.course_release import publish
 
-    if not publishing:
+    if publish.Publishing.from_dict(publishing) == publish.Publishing():   # a plain release
         return nb
     return publish.apply(nb, publishing, f"{_repo_folder(out_dir)}/{lesson}.ipynb")
 
