@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -60,14 +61,19 @@ def prepare_judge(model: str, lessons: tuple[str, ...]) -> None:
         context.tokenizer  # noqa: B018 - loaded now, from files kernels cannot write
         context.ref()
         context.model()
+        tf_exercises = any(getattr(value, "framework", None) == "tf" for lesson in lessons
+                           for value in vars(sys.modules[f"course_utils.lessons.{lesson}"]).values())
+        if tf_exercises and importlib.util.find_spec("tensorflow") is not None:
+            context.model("tf")  # now, not in a job: TensorFlow's ~550 MiB would count as its growth
 
 
 @contextlib.contextmanager
 def _transformers_without_tensorflow():
     """While transformers is first imported: USE_TF=0. Otherwise it imports TensorFlow as a side
     effect (its image and video helpers), about 8 s of CPU and 550 MiB per worker (bench/README.md),
-    which the judge needs only for a TensorFlow exercise; the course's own TensorFlow model imports
-    it then. Kernels never see this: their environment is their own (``contained.kernel_env``)."""
+    which the judge needs only where a lesson has a TensorFlow exercise; ``prepare_judge`` then
+    loads the course's own TensorFlow model, which imports it. Kernels never see this: their
+    environment is their own (``contained.kernel_env``)."""
     if "USE_TF" in os.environ or "transformers" in sys.modules:
         yield
         return
