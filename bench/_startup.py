@@ -60,7 +60,7 @@ def profile(lessons: tuple[str, ...], workers: int) -> dict[str, tuple[float, fl
     for label, code, extra in pieces(lessons):
         results[label] = run_piece(code, extra)
         cpu, wall, rss = results[label]
-        print(f"  {label:66} cpu {cpu:5.1f} s  wall {wall:5.1f} s  peak RSS {rss:5d} MiB")
+        print(f"  {label:72} cpu {cpu:5.1f} s  wall {wall:5.1f} s  peak RSS {rss:5d} MiB")
     judge = results["worker: prepare_judge, transformers importing tensorflow (USE_TF=AUTO)"]
     lean = results["worker: prepare_judge as it is (transformers without tensorflow)"]
     template = results["template: preload + tokenizer + PyTorch model"]
@@ -72,7 +72,7 @@ def profile(lessons: tuple[str, ...], workers: int) -> dict[str, tuple[float, fl
             "one template per machine shared by the workers": workers * judge[0] + template[0],
             "both": workers * lean[0] + template[0]}
     for label, cpu in cuts.items():
-        print(f"    with {label:66} {cpu / cores:5.1f} s  (-{with_tf - cpu / cores:.1f} s)")
+        print(f"    with {label:72} {cpu / cores:5.1f} s  (-{with_tf - cpu / cores:.1f} s)")
     print(f"    memory per worker: judge {judge[2]} -> {lean[2]} MiB without tensorflow; "
           f"template {template[2]} MiB, shared by {workers} workers: {template[2] // max(workers, 1)} MiB each")
     return results
