@@ -3,9 +3,9 @@
 A student's notebook runs with the course's package importable (the demos, the references, the
 model and the checker's ``collect`` half are the course). What the kernel must not hold is what
 decides a grade: the hidden tests and whatever computes an expected answer. This module builds,
-once per worker process, a copy in which
+once per version of the sources, a copy in which
 
-* every assignment to a ``*hidden*`` name in an exercise module is ``[]`` (as in the graded
+* every assignment of hidden tests in an exercise module is ``[]`` (as in the graded
   release's wheel, ``student_package.strip_hidden``): the grader writes each exercise's hidden
   tests into its test cell instead (``course_utils.checking.hidden_tests``);
 * every answer-key method of an exercise (``expected``, the ``@mistake`` methods, ``judge``,
@@ -15,18 +15,21 @@ once per worker process, a copy in which
 
 ``overlay_args()`` gives bubblewrap the binds that put the copy over ``course_utils`` (and the
 bundled model back into it) inside the sandbox; the fresh kernel and the template (hence every
-fork) get the same. The copy lives in a private temporary folder of the worker, removed at exit;
+fork) get the same. The copy lives in the host's temporary folder, named by the user and the
+sources' digest, shared by the workers, made by this user and writable by nobody (``kernel_copy``);
 it holds nothing secret (it is the graded release's package, less), so the sandbox's unprivileged
 uid may read it. The judge, in the worker, keeps the full package.
 """
 from __future__ import annotations
 
 import ast
-import atexit
 import functools
+import hashlib
 import os
 import shutil
+import stat
 import tempfile
+import time
 from pathlib import Path
 
 from grader.course_release.student_package import strip_hidden
@@ -109,17 +112,64 @@ def package_dir() -> Path:
     return Path(os.path.realpath(course_utils.__file__)).parent
 
 
+def source_digest(package: Path) -> str:
+    """SHA-256 of the package's files (but the model's): what the copy is made from."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        relative = path.relative_to(package)
+        if path.is_file() and relative.parts[0] != "models" and "__pycache__" not in relative.parts \
+                and path.suffix != ".pyc":
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _ours(folder: Path) -> bool:
+    """Whether ``folder`` is a finished copy this user made: a real folder of ours that nobody
+    else can write, with its ``course_utils`` in it (a copy is renamed into place only when whole)."""
+    try:
+        info = os.lstat(folder)
+    except FileNotFoundError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+            and (folder / "course_utils" / "checking" / "answer_key.py").is_file())
+
+
 @functools.lru_cache(maxsize=None)
 def kernel_copy() -> Path:
-    """This process's stripped copy, built on first use and removed when the process exits."""
-    into = Path(tempfile.mkdtemp(prefix="course-kernel-package-"))
-    atexit.register(_remove, into)
-    return build(package_dir(), into)
+    """The stripped copy of this ``course_utils``, built once per version of its sources and shared
+    by every worker of this user (``/tmp/course-kernel-package-<uid>-<digest>``): a worker that is
+    killed leaves nothing behind, and copies of other versions unused for a day are removed."""
+    package = package_dir()
+    root = Path(tempfile.gettempdir())
+    prefix = f"course-kernel-package-{os.geteuid()}-"
+    target = root / (prefix + source_digest(package)[:24])
+    if not _ours(target):
+        building = Path(tempfile.mkdtemp(prefix=prefix + "building-", dir=root))
+        build(package, building)
+        try:
+            os.rename(building, target)          # atomic: a copy is never seen half-made
+        except OSError:                          # another worker put one there first
+            _remove(building)
+        if not _ours(target):
+            raise RuntimeError(f"{target} is not a copy this user made; remove it and grade again")
+    os.utime(target)                             # in use: not pruned by a grader of another version
+    _prune(root, prefix, keep=target)
+    return target / "course_utils"
+
+
+def _prune(root: Path, prefix: str, keep: Path, age_s: float = 86400):
+    for folder in root.glob(prefix + "*"):
+        try:
+            old = time.time() - os.lstat(folder).st_mtime > age_s
+        except FileNotFoundError:
+            continue
+        if folder != keep and old and _ours(folder) or (folder != keep and "building-" in folder.name and old):
+            _remove(folder)
 
 
 def _remove(folder: Path):
     for path in [folder, *folder.rglob("*")]:
-        if path.is_dir():
+        if path.is_dir() and not path.is_symlink():
             os.chmod(path, 0o755)
     shutil.rmtree(folder, ignore_errors=True)
 
