@@ -192,7 +192,7 @@ def _autograde(submissions: Path, args) -> int:
                                          lesson_ids=args.lessons, progress=not args.no_progress,
                                          executor=executor, layout=args.layout)
     except (FileNotFoundError, RuntimeError, OSError, ValueError) as error:
-        print(f"grading could not run: {error}", file=sys.stderr)
+        print(f"grading could not run: {error or type(error).__name__}", file=sys.stderr)
         return 2
     print()
     print(autograde.summary_table(report.rows))

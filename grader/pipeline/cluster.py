@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 
 
 @contextlib.contextmanager
@@ -56,9 +57,20 @@ def dask_client(scheduler: str | None = None, local_workers: int | None = None, 
     try:
         yield client
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        close_quietly(client, cluster)
+
+
+def close_quietly(*closing):
+    """Close a client and its local cluster. A shutdown that times out (a loaded machine) is said
+    on stderr, not raised: by then the batch's results are saved and ``grades.csv`` written."""
+    for thing in closing:
+        if thing is None:
+            continue
+        try:
+            thing.close()
+        except (TimeoutError, OSError, RuntimeError) as error:
+            print(f"warning: the Dask {type(thing).__name__} did not close cleanly ({error!r}); "
+                  f"the grades are saved", file=sys.stderr)
 
 
 def temporary_security():
