@@ -149,6 +149,7 @@ def test_a_forged_sampling_record_is_rejected_before_any_forward_pass(monkeypatc
     pytest.importorskip("tensorflow")
     from course_utils.checking.registry import get_problem
     from course_utils.lessons import lesson5_loop
+    from grader.sandbox.contained import RunOutcome
 
     problem = get_problem("lesson5.q5")
     monkeypatch.setattr(lesson5_loop, "run_logits", lambda *a: pytest.fail("a forward pass was made"))
@@ -158,7 +159,7 @@ def test_a_forged_sampling_record_is_rejected_before_any_forward_pass(monkeypatc
     cell = answer_cell({"problem": "lesson5.q5", "payload": {"probes": probes}})
     test = assemble.TestCell(index=0, grade_id="lesson5_q5", problem_id="lesson5.q5", points=2.0)
     rejected = []
-    entry = grade_one._judge_cell(cell, test, "ok", None, rejected)
+    entry = grade_one._judge_cell(cell, test, RunOutcome(), rejected)   # a run that went to the end
     assert entry["score"] == 0 and "rejected before judging" in entry["message"] and "1000 runs" in rejected[0]
 
 
