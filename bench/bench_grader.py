@@ -96,7 +96,7 @@ def grader_autograde(lesson: str, subs: dict[str, str], root: Path, workers: int
     for path in sorted((root / "out" / "results").glob(f"*/{lesson}.json")):
         result = json.loads(path.read_text())["result"]
         timings.append({**result.get("timing", {}), "job_s": result["row"].get("seconds") or 0.0})
-    return seconds, {r["student_id"]: float(r["score"]) for r in report.rows}, timings, memory.peaks()
+    return seconds, {r["student_id"]: float(r["score"]) for r in report.table()}, timings, memory.peaks()
 
 
 def fixed_start(wall: float, timings: list[dict], workers: int) -> float:
