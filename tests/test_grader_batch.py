@@ -34,8 +34,11 @@ def adversarial(lesson1, port: int) -> dict[str, str]:
         # grade() replaced: the test cell records nothing, so nothing is earned.
         "forged_grade": insert_after(honest, Q1, "q1 = type('Fake', (), {'grade': lambda self: print('Correct')})()\n"
                                                  "q2.grade = lambda *a, **k: print('Correct')"),
-        # The hidden probes dropped from the record: the trusted judge refuses it.
-        "no_hidden_probes": insert_after(answered(lesson1, "lesson1", which=(Q3,)), Q3, "q3.hidden_probes = []"),
+        # The hidden probes dropped from the record (the kernel has none of its own; the test cell
+        # lends them, and this refuses the loan): the trusted judge refuses the record.
+        "no_hidden_probes": insert_after(answered(lesson1, "lesson1", which=(Q3,)), Q3,
+                                         "import contextlib\nfrom course_utils.checking import hidden_tests\n"
+                                         "hidden_tests.lent = lambda problem, tests: contextlib.nullcontext()"),
         # The test cell deleted, the answer right: the test comes back and counts.
         "deleted_test": replace_cell(honest, "lesson1_q1", None),
         # A cell that ignores Ctrl-C and never ends: the watchdog stops it; earlier points stay.
@@ -115,7 +118,7 @@ def test_attacks_earn_nothing_they_did_not_do(batch):
     rows, *_ = batch
     row = lambda student: rows[(student, "lesson1")]  # noqa: E731
     assert row("forged_grade")["score"] == 0 and row("forged_grade")["status"] == "graded"
-    assert row("no_hidden_probes")["score"] == 0
+    assert row("no_hidden_probes")["score"] == 0 and "hidden ones included" in row("no_hidden_probes")["reason"]
     assert row("deleted_test")["score"] == 2 and "put back" in row("deleted_test")["reason"]
     for student, status in [("infinite_loop", "timeout"), ("memory_bomb", "oom"), ("kernel_crash", "crash"),
                             ("escaped_memory", "oom"), ("process_flood", "crash")]:
