@@ -6,7 +6,6 @@ import csv
 import json
 import os
 import tempfile
-from collections import defaultdict
 
 import pytest
 
@@ -26,18 +25,6 @@ def graded(graded_class):
     return graded_class
 
 
-def _planned(expected: dict) -> dict:
-    """``{(lesson, exercise, what, value): sorted students}`` the report must show."""
-    counts = defaultdict(list)
-    for student, lessons in expected.items():
-        for lesson, plan in lessons.items():
-            for exercise, outcome in plan["tests"].items():
-                counts[(lesson, exercise, "status", outcome["status"])].append(student)
-                if outcome["mistake"]:
-                    counts[(lesson, exercise, "mistake", outcome["mistake"])].append(student)
-    return {key: sorted(students) for key, students in counts.items()}
-
-
 @pytest.mark.slow
 def test_the_report_counts_every_planned_outcome_and_mistake(graded):
     expected = json.loads((graded / "expected.json").read_text())
@@ -45,7 +32,7 @@ def test_the_report_counts_every_planned_outcome_and_mistake(graded):
         lines = list(csv.DictReader(handle))
     shown = {(l["lesson"], l["exercise"], l["what"], l["value"]): sorted(l["students"].split())
              for l in lines if l["what"] in ("status", "mistake")}
-    assert shown == _planned(expected)
+    assert shown == samples_class.planned_counts(expected)
     for line in lines:
         if line["what"] != "hidden test failed":
             assert int(line["count"]) == len(line["students"].split())

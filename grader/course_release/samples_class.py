@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import defaultdict
 from pathlib import Path
 
 from grader.pipeline.assemble import grade_id_of, problem_id
@@ -191,3 +192,16 @@ def write_class(n: int, out_dir: Path, lessons: list[str] | None = None, seed: i
         write_atomically(Path(out_dir) / "submissions" / name, text)
     write_atomically(Path(out_dir) / "expected.json", json.dumps(expected, indent=1, sort_keys=True))
     return Path(out_dir) / "submissions"
+
+
+def planned_counts(expected: dict) -> dict:
+    """``{(lesson, exercise, what, value): sorted students}`` that a class's ``expected.json``
+    plans: each test's status, and each injected mistake (what the class report must count)."""
+    counts = defaultdict(list)
+    for student, lessons in expected.items():
+        for lesson, plan in lessons.items():
+            for exercise, outcome in plan["tests"].items():
+                counts[(lesson, exercise, "status", outcome["status"])].append(student)
+                if outcome["mistake"]:
+                    counts[(lesson, exercise, "mistake", outcome["mistake"])].append(student)
+    return {key: sorted(students) for key, students in counts.items()}
