@@ -19,6 +19,7 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
+from course_utils.checking.nbgrader_cells import is_test_cell
 from grader.pipeline.assemble import grade_id_of, problem_id
 from grader.course_release.release import dumps, generate
 from grader.course_release.samples import answered, solutions
@@ -143,8 +144,7 @@ def exercises(release, lesson: str) -> list[tuple[str, str]]:
     """``[(test cell grade id, problem id)]`` of a release, in notebook order."""
     found = []
     for cell in release.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+        if is_test_cell(cell) and cell.cell_type == "code":
             found.append((grade_id_of(cell), problem_id(lesson, cell)))
     return found
 
