@@ -12,7 +12,7 @@ import pytest
 def test_release_runs_with_a_path_that_lacks_the_environment(tmp_path):
     pytest.importorskip("nbgrader")
     bare_path = "/usr/bin:/bin"
-    code = ("from pathlib import Path\nfrom grader import release\n"
+    code = ("from pathlib import Path\nfrom grader.course_release import release\n"
             f"print(release.release(['lesson1'], out_dir=Path({str(tmp_path)!r})))")
     env = {"HOME": os.environ.get("HOME", "/root"), "PATH": bare_path, "LANG": "C.UTF-8"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
