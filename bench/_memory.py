@@ -67,13 +67,16 @@ def _template_root(pids: list[int]) -> int | None:
 class TreeMemory:
     """Samples the trees of this process's pool workers every ``interval`` seconds, in a thread.
 
-    ``peaks()``: per worker pid, the peak of ``tree_rss``, ``tree_pss`` (worker + template +
-    kernels), ``worker_rss`` (the judge's process alone) and ``template_rss`` / ``template_pss``
-    (the template's interpreter alone, without the kernels forked from it), in MiB.
+    ``peaks()``: per worker pid, the peak of ``tree_rss``, ``tree_pss`` (worker + its own template
+    and kernels, if any), ``worker_rss`` (the judge's process alone) and ``template_rss`` /
+    ``template_pss`` (its template's interpreter alone, without the kernels forked from it), in
+    MiB; ``machine()``: the peaks of the shared template's tree (``shared_template_pss``), of
+    everything (``machine_pss``) and of that per worker (``per_worker_pss``).
     """
 
     def __init__(self, interval: float = 0.5):
         self.interval, self._peaks = interval, defaultdict(lambda: defaultdict(int))
+        self._machine = defaultdict(int)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -91,19 +94,39 @@ class TreeMemory:
 
     def sample(self):
         children = _children()
-        for worker in children.get(os.getpid(), ()):
-            if b"spawn_main" not in _read(f"/proc/{worker}/cmdline"):
-                continue  # the resource tracker, nbgrader's kernels: not a pool worker
-            pids = _tree(worker, children)
-            sizes = {pid: _sizes_kib(pid) for pid in pids}
-            template = _template_root(pids)
-            values = {"tree_rss": sum(r for r, _ in sizes.values()), "tree_pss": sum(p for _, p in sizes.values()),
-                      "worker_rss": sizes[worker][0],
-                      "template_rss": sizes[template][0] if template else 0,
-                      "template_pss": sizes[template][1] if template else 0}
-            peaks = self._peaks[worker]
-            for name, kib in values.items():
-                peaks[name] = max(peaks[name], kib // 1024)
+        trees = []
+        for child in children.get(os.getpid(), ()):
+            argv = _read(f"/proc/{child}/cmdline")
+            if b"spawn_main" in argv:
+                trees.append(self._sample_worker(child, children))
+            elif TEMPLATE_MARK in argv:  # the machine's template, bubblewrap at its top
+                pss = sum(_sizes_kib(pid)[1] for pid in _tree(child, children))
+                trees.append(pss)
+                self._peak(self._machine, "shared_template_pss", pss)
+        workers = sum(1 for child in children.get(os.getpid(), ()) if b"spawn_main" in _read(f"/proc/{child}/cmdline"))
+        if workers:
+            self._peak(self._machine, "machine_pss", sum(trees))
+            self._peak(self._machine, "per_worker_pss", sum(trees) // workers)
+
+    def _sample_worker(self, worker: int, children: dict) -> int:
+        """One worker's sizes into its peaks; returns its tree's PSS in KiB."""
+        pids = _tree(worker, children)
+        sizes = {pid: _sizes_kib(pid) for pid in pids}
+        template = _template_root(pids)
+        values = {"tree_rss": sum(r for r, _ in sizes.values()), "tree_pss": sum(p for _, p in sizes.values()),
+                  "worker_rss": sizes[worker][0],
+                  "template_rss": sizes[template][0] if template else 0,
+                  "template_pss": sizes[template][1] if template else 0}
+        for name, kib in values.items():
+            self._peak(self._peaks[worker], name, kib)
+        return values["tree_pss"]
+
+    @staticmethod
+    def _peak(peaks: dict, name: str, kib: int):
+        peaks[name] = max(peaks[name], kib // 1024)
+
+    def machine(self) -> dict[str, int]:
+        return dict(self._machine)
 
     def peaks(self) -> dict[int, dict[str, int]]:
         return {pid: dict(values) for pid, values in self._peaks.items()}

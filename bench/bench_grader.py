@@ -9,8 +9,8 @@ nbgrader's own autograde (one at a time, as it works) in a throw-away nbgrader c
 in this one run; prints the times, the throughput ratio per lesson (target at least 5x on a 2-core
 machine), whether every score is identical, the batch's fixed start-up (wall time no job accounts
 for) and where a notebook's time goes (kernel fork, cells, judging, feedback), the peak memory of
-each worker's process tree (worker + template + kernels, sampled: ``bench/_memory.py``; target
-2.5 GiB) and the 1,000-notebook projection. ``--profile-startup`` then times each piece of the
+each worker's process tree and of the machine's shared template with its kernels, and of all of it
+per worker (sampled: ``bench/_memory.py``; target 2.5 GiB) and the 1,000-notebook projection. ``--profile-startup`` then times each piece of the
 start-up alone (``bench/_startup.py``). Results measured on this project's machines: bench/README.md.
 
 nbgrader gives a test cell its points when the cell does not raise; ``qK.grade()`` raises unless
@@ -96,7 +96,8 @@ def grader_autograde(lesson: str, subs: dict[str, str], root: Path, workers: int
     for path in sorted((root / "out" / "results").glob(f"*/{lesson}.json")):
         result = json.loads(path.read_text())["result"]
         timings.append({**result.get("timing", {}), "job_s": result["row"].get("seconds") or 0.0})
-    return seconds, {r["student_id"]: float(r["score"]) for r in report.table()}, timings, memory.peaks()
+    return (seconds, {r["student_id"]: float(r["score"]) for r in report.table()}, timings,
+            {"workers": memory.peaks(), **memory.machine()})
 
 
 def fixed_start(wall: float, timings: list[dict], workers: int) -> float:
@@ -120,9 +121,16 @@ def breakdown(timings: list[dict]) -> str:
 
 def memory_lines(peaks: dict, timings: list[dict]) -> list[str]:
     """Per worker: the tree's peak (PSS: what it holds; RSS sum: shared pages counted per process),
-    the judge's process and the template alone; and the grader's own per-notebook measurements."""
+    the judge's process and its own template alone; the machine's shared template (with every
+    kernel forked from it) and everything at once, per worker; and the grader's own per-notebook
+    measurements."""
     lines = [f"worker {pid}: tree PSS {p['tree_pss']} MiB (RSS sum {p['tree_rss']}; judge {p['worker_rss']}, "
-             f"template RSS {p['template_rss']} / PSS {p['template_pss']})" for pid, p in sorted(peaks.items())]
+             f"own template RSS {p['template_rss']} / PSS {p['template_pss']})"
+             for pid, p in sorted(peaks["workers"].items())]
+    if peaks.get("shared_template_pss"):
+        lines.append(f"the machine's shared template with its kernels: PSS {peaks['shared_template_pss']} MiB")
+    lines.append(f"everything at once: PSS {peaks.get('machine_pss', 0)} MiB, "
+                 f"{peaks.get('per_worker_pss', 0)} MiB per worker (target <= 2560)")
     kernels = [t.get("memory_mib", {}).get("kernel") or 0 for t in timings]
     lines.append(f"forked kernel peak RSS (the watchdog's count): max {max(kernels, default=0)} MiB")
     return lines
@@ -155,7 +163,7 @@ def grade_lesson(lesson: str, args, totals: dict) -> int:
             for line in memory_lines(peaks, timings):
                 print(f"  {line}")
             print(f"  {projection(base, wall, start, len(subs))}")
-            worst = max([worst] + [p["tree_pss"] for p in peaks.values()])
+            worst = max([worst, peaks.get("per_worker_pss", 0)] + [p["tree_pss"] for p in peaks["workers"].values()])
             for student in subs:
                 if base_scores.get(student) != scores.get(student):
                     print(f"  {student}: nbgrader {base_scores.get(student)}  grader {scores.get(student)}")
@@ -180,7 +188,8 @@ def main():
     print("\nall lessons, 1,000 notebooks at the mean pace of this run (start-up included per lesson batch):")
     for name, (seconds, count) in totals.items():
         print(f"  {name:9} {seconds / count * 1000 / 60:6.1f} min")
-    print(f"worst peak memory per worker tree (PSS): {worst_memory} MiB (target <= 2560)")
+    print(f"worst peak memory per worker (PSS; a worker's tree, or the machine's total per worker): "
+          f"{worst_memory} MiB (target <= 2560)")
     if args.profile_startup:
         _startup.profile(tuple(args.lessons), args.workers)
 

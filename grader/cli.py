@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from grader.reports import grades_csv
 from grader import options
 from grader.course_release.release import NOTEBOOKS_DIR
 
@@ -195,7 +196,7 @@ def _autograde(submissions: Path, args) -> int:
         print(f"grading could not run: {error or type(error).__name__}", file=sys.stderr)
         return 2
     print()
-    print(autograde.summary_table(report.rows))
+    print(grades_csv.summary_table(report.rows))
     print(f"\nlayout: {report.layout}; lessons: {', '.join(report.lessons) or 'none'}")
     print(f"{report.graded_now} graded now, {report.reused} unchanged since the last run "
           f"(reused), in {time.monotonic() - started:.0f} s")

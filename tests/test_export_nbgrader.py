@@ -11,8 +11,8 @@ import sys
 import nbformat
 import pytest
 
+from grader.reports import grades_csv
 from grader import cli
-from grader.pipeline import autograde
 from grader.reports import export, export_nbgrader
 from grader.course_release.release import SOURCE_DIR
 from grader.pipeline.results import GradeRow
@@ -58,7 +58,7 @@ def out(tmp_path):
                      "status": status, "reason": "why"})
     rows.append({"student_id": "eve", "notebook": "notes", "score": 0.0, "max_score": 0.0,  # no lesson
                  "status": "invalid", "reason": "notes.ipynb is not a notebook of this course"})
-    autograde.write_grades_csv(tmp_path / "grades.csv", [GradeRow.from_dict(r) for r in rows])
+    grades_csv.write(tmp_path / "grades.csv", [GradeRow.from_dict(r) for r in rows])
     return tmp_path
 
 
@@ -158,7 +158,7 @@ def test_an_existing_gradebook_is_updated_and_manual_grades_kept(out):
     for row in rows:
         if (row["student_id"], row["notebook"]) == ("ada", "lesson3"):
             row.update(status="missing", score="0")       # graded again: now nothing was submitted
-    autograde.write_grades_csv(out / "grades.csv", [GradeRow.from_dict(r) for r in rows])
+    grades_csv.write(out / "grades.csv", [GradeRow.from_dict(r) for r in rows])
     assert cli.main(["export", str(out), "--format", "nbgrader"]) == 0
     with nbgrader_api.Gradebook(f"sqlite:///{path}") as gb:
         assert "zed" in {s.id for s in gb.students}

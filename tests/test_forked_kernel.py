@@ -124,3 +124,60 @@ def test_a_forked_and_a_fresh_kernel_report_the_same_limits():
     assert seen["RLIMIT_CORE"] == (0, 0)
     if nproc:
         assert seen["RLIMIT_NPROC"] == (nproc, nproc) == (OPTIONS.max_processes + 64,) * 2
+
+
+SHARED_CELLS = (
+    "import glob, os, time\nfrom ipykernel.connect import get_connection_file\n"
+    "open('/tmp/work/mine', 'w').write(get_connection_file())\nbegan = time.time()\ntime.sleep(4)",
+    "print(repr((os.path.dirname(os.path.dirname(get_connection_file())), began, time.time(),\n"
+    "      sorted(int(p) for p in os.listdir('/proc') if p.isdigit()), open('/tmp/work/mine').read(),\n"
+    "      glob.glob('/tmp/grader-template-*/*'))))",
+)
+
+
+def test_one_template_serves_two_workers_at_once_and_neither_sees_the_other():
+    """The machine's template (``contained.machine_template``, as the local pool's coordinator starts
+    it) forks two kernels that run at the same time: both from that one template, each seeing
+    only its own processes, its own /tmp and its own IPC folder."""
+    import threading
+
+    forked_kernel.close_templates()  # this process's own, from the tests above
+    template = sandbox.machine_template(OPTIONS)
+    assert template is not None
+    try:
+        forked_kernel.share(template.attachment())
+        seen = {}
+        threads = [threading.Thread(target=lambda k=k: seen.__setitem__(k, run(*SHARED_CELLS))) for k in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        views = []
+        for status, (_, view) in seen.values():
+            assert status == "ok"
+            root, began, ended, pids, mine, jobs = eval(view)  # noqa: S307 - our own printed tuple
+            assert root == template.root and pids == [1, 2]  # its reaper and itself: not the other kernel
+            assert jobs == [os.path.dirname(mine)]  # its own IPC folder only
+            views.append((began, ended, mine))
+        (began_a, ended_a, mine_a), (began_b, ended_b, mine_b) = views
+        assert began_a < ended_b and began_b < ended_a, views  # at the same time
+        assert mine_a != mine_b
+        assert [t.owner for t in forked_kernel.running_templates()] == [False]  # no worker started its own
+    finally:
+        forked_kernel.close_templates()
+        template.close()
+    assert not os.path.exists(template.root)
+
+
+def test_a_worker_whose_shared_template_died_starts_its_own():
+    forked_kernel.close_templates()
+    template = sandbox.machine_template(OPTIONS)
+    forked_kernel.share(template.attachment())
+    try:
+        assert run("print('shared')") == ("ok", ["shared\n"])
+        template.close()
+        assert run("print('own')") == ("ok", ["own\n"])
+        assert [t.owner for t in forked_kernel.running_templates()] == [True]
+    finally:
+        forked_kernel.close_templates()
+        template.close()

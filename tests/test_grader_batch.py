@@ -15,6 +15,7 @@ from grader.course_release import release
 from grader.pipeline import autograde
 from grader.sandbox import contained as sandbox
 from grader.course_release.samples import SAMPLE_LESSONS, SAMPLES_DIR, answered, demo_submissions, insert_after, replace_cell
+from grader.pipeline.results import CSV_FIELDS
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +148,7 @@ def test_every_submission_has_one_row_and_feedback(batch):
     with open(out / "grades.csv", newline="") as f:
         read = list(csv.DictReader(f))
     assert len(read) == len(rows) == len({(r["student_id"], r["notebook"]) for r in read})
-    assert set(autograde.CSV_FIELDS) <= set(read[0])
+    assert set(CSV_FIELDS) <= set(read[0])
     for student_dir in submissions.iterdir():
         assert (out / "feedback" / student_dir.name / "lesson1.html").is_file()
 

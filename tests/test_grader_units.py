@@ -7,12 +7,13 @@ import json
 import nbformat
 import pytest
 
+from grader.reports import grades_csv
 from grader.course_release import release
 from grader.pipeline import assemble, autograde
 from grader.pipeline.assemble import InvalidSubmission, grade_id_of
 from grader.course_release.samples import answered, insert_after, replace_cell
 from grader.options import GradingOptions
-from grader.pipeline.results import GradeRow, max_score
+from grader.pipeline.results import CSV_FIELDS, GradeRow, max_score
 
 
 @pytest.fixture(scope="module")
@@ -127,15 +128,15 @@ def test_grades_csv_is_replaced_whole(tmp_path):
     path = tmp_path / "grades.csv"
     rows = [{"student_id": "a,b", "notebook": "lesson1", "score": 1.0, "max_score": 4.0,
              "status": "graded", "reason": 'quote " and, comma', "seconds": 3}]
-    autograde.write_grades_csv(path, [GradeRow.from_dict(r) for r in rows])
-    autograde.write_grades_csv(path, [GradeRow.from_dict(r) for r in rows])
+    grades_csv.write(path, [GradeRow.from_dict(r) for r in rows])
+    grades_csv.write(path, [GradeRow.from_dict(r) for r in rows])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grades.csv"]  # no temporary files left
     import csv
 
     with open(path, newline="") as f:
         read = list(csv.DictReader(f))
     assert read[0]["student_id"] == "a,b" and read[0]["reason"] == 'quote " and, comma'
-    assert list(read[0]) == autograde.CSV_FIELDS
+    assert list(read[0]) == CSV_FIELDS
 
 
 def test_forged_payloads_without_hidden_probes_earn_nothing():
@@ -170,7 +171,7 @@ def test_text_is_sanitized_for_spreadsheets_and_terminals():
     assert sanitize.escape_controls("a\nb", keep="\n") == "a\nb"
     rows = [{"student_id": "x\x1b[2J", "notebook": "lesson1", "score": 0, "max_score": 4, "status": "invalid",
              "reason": "bad\x07"}]
-    summary = autograde.summary_table([GradeRow.from_dict(r) for r in rows])
+    summary = grades_csv.summary_table([GradeRow.from_dict(r) for r in rows])
     assert not any(ord(c) < 32 and c != "\n" for c in summary)
 
 

@@ -9,8 +9,8 @@ import tempfile
 
 import pytest
 
+from grader.reports import grades_csv
 from grader.course_release import samples_class
-from grader.pipeline import autograde
 from grader.pipeline.results import GradeRow
 
 os.environ.setdefault("COURSE_GRADER_STATE", os.path.join(tempfile.gettempdir(), "course-grader-test-state"))
@@ -76,7 +76,7 @@ def _signed_out(tmp_path, results: dict, rows: list[dict], forged: tuple = ()):
         path = tmp_path / "results" / student / f"{lesson}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"key": "k", "signature": signature, "result": result}))
-    autograde.write_grades_csv(tmp_path / "grades.csv", [GradeRow.from_dict(r) for r in rows])
+    grades_csv.write(tmp_path / "grades.csv", [GradeRow.from_dict(r) for r in rows])
     return tmp_path
 
 

@@ -19,9 +19,8 @@ spreadsheets (``grader.reports.sanitize``).
 from __future__ import annotations
 
 import concurrent.futures as futures
-import csv
+import contextlib
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -31,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from grader.pipeline import grade_one, signing, student_ids, worker
-from grader.reports import sanitize
+from grader.reports import grades_csv
 from grader.sandbox import contained
 from grader.pipeline.fingerprint import fingerprint
 from grader.pipeline.assemble import InvalidSubmission
@@ -39,7 +38,7 @@ from grader.pipeline.files import UnreadableFile, read_regular_file, write_atomi
 from grader.pipeline.job import Job
 from grader.options import GradingOptions
 from grader.course_release.release import generate, lessons
-from grader.pipeline.results import CSV_FIELDS, GradeRow, JobResult, Status, max_score
+from grader.pipeline.results import GradeRow, JobResult, Status, max_score
 from grader.pipeline.submissions import Submission, decide_layout, find_submissions, read_bytes, sha256, with_missing
 
 MAX_RESULT_BYTES = 64 * 2**20
@@ -90,25 +89,33 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     contained.sandbox_flags(options)  # refuse now, before anything is written, if it cannot run
     secret = signing.key()
     chosen_layout = decide_layout(submissions_dir, layout)
-    found = find_submissions(submissions_dir, chosen_layout)
-    batch = _batch(options, out_dir, found, lesson_ids)
-    batch.hide = tuple(sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)}))
-    report = BatchReport(layout=chosen_layout, lessons=list(batch.expected))
-    results, todo = {}, []
-    for sub in with_missing(found, batch.expected):
-        known, job = _known_or_job(batch, sub, secret)
-        if known is not None:
-            results[(sub.student, sub.notebook)] = known
-            report.reused += job is not None
-        else:
-            todo.append(job)
-    for (sub, key, job), result in _run_all(todo, workers, options, progress, executor, out_dir / "logs"):
-        _save_result(out_dir, sub, key, result, secret)
-        results[(sub.student, sub.notebook)] = result
-        report.graded_now += 1
+    out_dir.mkdir(parents=True, exist_ok=True)  # hidden from the kernels: it must exist (bwrap.hidden_paths)
+    hide = tuple(sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)}))
+    # The machine's kernel template loads from now on, while the batch is read and released.
+    with contextlib.closing(_Unshared() if executor else contained.machine_template(options, list(hide))
+                            or _Unshared()) as template:
+        found = find_submissions(submissions_dir, chosen_layout)
+        batch = _batch(options, out_dir, found, lesson_ids)
+        batch.hide = hide
+        report = BatchReport(layout=chosen_layout, lessons=list(batch.expected))
+        results, todo = {}, []
+        for sub in with_missing(found, batch.expected):
+            known, job = _known_or_job(batch, sub, secret)
+            if known is not None:
+                results[(sub.student, sub.notebook)] = known
+                report.reused += job is not None
+            else:
+                todo.append(job)
+        if not todo:
+            template.close()
+        for (sub, key, job), result in _run_all(todo, workers, options, progress, executor, out_dir / "logs",
+                                                template.attachment()):
+            _save_result(out_dir, sub, key, result, secret)
+            results[(sub.student, sub.notebook)] = result
+            report.graded_now += 1
 
     report.rows = [results[k].row for k in sorted(results)]
-    write_grades_csv(out_dir / "grades.csv", report.rows)
+    grades_csv.write(out_dir / "grades.csv", report.rows)
     write_atomically(out_dir / LESSONS_FILE, json.dumps({"lessons": list(batch.expected)}))  # the exports' columns
     _write_class_report(out_dir)
     return report
@@ -185,9 +192,20 @@ def _decided_without_running(sub: Submission, releases: dict, lessons: list[str]
     return None
 
 
-def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir):
+class _Unshared:
+    """No template for the machine (Dask, fresh kernels, no sandbox): each worker decides."""
+
+    def attachment(self):
+        return None
+
+    def close(self):
+        pass
+
+
+def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir, template: dict | None):
     """Yield ``(item, JobResult)`` as submissions finish, with a progress bar of graded / failed.
-    Each job crosses to its worker as plain JSON (``Job.to_dict``), its result comes back as one."""
+    Each job crosses to its worker as plain JSON (``Job.to_dict``), its result comes back as one;
+    the local pool's workers fork their kernels from ``template`` (``KernelTemplate.attachment``)."""
     if not todo:
         return
     from tqdm import tqdm
@@ -198,7 +216,7 @@ def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir
     try:
         with worker.worker_environment():  # the pool's processes start (on submit) in it
             if own:
-                executor = _local_pool(todo, workers or os.cpu_count() or 1, options, log_dir)
+                executor = _local_pool(todo, workers or os.cpu_count() or 1, options, log_dir, template)
             pending = {executor.submit(grade_one.grade_submission, job.to_dict()): (sub, key, job)
                        for sub, key, job in todo}
         for future in futures.as_completed(pending):
@@ -218,14 +236,15 @@ def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _local_pool(todo, workers: int, options: GradingOptions, log_dir: Path) -> futures.Executor:
-    """The local process pool: each worker loads the judge of the batch's lessons, and starts its
-    kernel template, before its first job (``worker.init_worker``)."""
+def _local_pool(todo, workers: int, options: GradingOptions, log_dir: Path, template: dict | None) -> futures.Executor:
+    """The local process pool: each worker loads the judge of the batch's lessons before its first
+    job (``worker.init_worker``), while ``template`` (the machine's kernel template, shared by
+    every worker; ``None``: each worker starts its own) loads."""
     lessons_graded = tuple(sorted({job.notebook for *_, job in todo}))
     return futures.ProcessPoolExecutor(
         max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
         initializer=worker.init_worker, initargs=(options.model, str(log_dir), lessons_graded, options,
-                                                  todo[0][2].hide))
+                                                  todo[0][2].hide, template))
 
 
 def _static_result(sub: Submission, status: Status, reason: str, points: float) -> JobResult:
@@ -260,30 +279,3 @@ def _save_result(out_dir, sub, key, result: JobResult, secret):
     signature = signing.sign(secret, _signed_fields(sub, key, saved))
     write_atomically(_result_path(out_dir, sub),
                      json.dumps({"key": key, "signature": signature, "result": saved}, indent=1))
-
-
-def write_grades_csv(path: Path, rows: list[GradeRow]):
-    """``grades.csv``, every text cell safe in a spreadsheet (``sanitize.csv_cell``)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: sanitize.csv_cell(v) for k, v in row.to_dict().items() if k in CSV_FIELDS}
-                     for row in rows)
-    write_atomically(Path(path), buffer.getvalue())
-
-
-def summary_table(rows: list[GradeRow]) -> str:
-    """A plain-text table of the rows, then the count per status (control characters escaped)."""
-    headers = ["student_id", "notebook", "score", "status", "reason"]
-    escape = sanitize.escape_controls
-    lines = [[escape(r.student_id), escape(r.notebook), f"{float(r.score):g} / {float(r.max_score):g}",
-              escape(r.status), escape(r.reason or "")[:70]] for r in rows]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
-    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
-    counts = {}
-    for r in rows:
-        counts[str(r.status)] = counts.get(str(r.status), 0) + 1
-    out.append("")
-    out.append(", ".join(f"{n} {escape(status)}" for status, n in sorted(counts.items())))
-    return "\n".join(out)

@@ -85,8 +85,10 @@ def _transformers_without_tensorflow():
 
 
 def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options=None,
-                hide: tuple[str, ...] = ()):
-    """The local pool's initializer: logs to ``OUT/logs/worker-<pid>.log``, one thread, the judge.
+                hide: tuple[str, ...] = (), template: dict | None = None):
+    """The local pool's initializer: logs to ``OUT/logs/worker-<pid>.log``, one thread, the judge;
+    kernels forked from the machine's ``template`` (``KernelTemplate.attachment``), or from one
+    this worker starts, loading while the judge loads.
 
     The frameworks' native logging (TensorFlow ignores TF_CPP_MIN_LOG_LEVEL for some of it) goes
     to the log rather than over the progress bar.
@@ -104,7 +106,11 @@ def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options=None
         torch.set_num_threads(1)
     except ImportError:
         pass
-    if options is not None:  # the kernel template loads in its own process meanwhile
+    if template is not None:
+        from grader.sandbox import forked_kernel
+
+        forked_kernel.share(template)
+    elif options is not None:  # the kernel template loads in its own process meanwhile
         from grader.sandbox import contained as sandbox
 
         sandbox.start_template(options, list(hide))  # a GradingOptions

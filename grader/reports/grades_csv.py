@@ -1,4 +1,5 @@
-"""Reading ``OUT/grades.csv`` back for the exports, and what each row's status is worth there.
+"""``OUT/grades.csv``: writing it, reading it back for the exports, what each row's status is worth
+there, and the terminal's summary of a batch.
 
 Both exports (``grader.reports.export``: CSV gradebooks; ``grader.reports.export_nbgrader``: nbgrader's own
 gradebook) read the rows here and map statuses the same way (``worth``):
@@ -14,11 +15,14 @@ from __future__ import annotations
 
 import csv
 import enum
+import io
 import json
 import os
 from pathlib import Path
 
-from grader.pipeline.results import RAN, Status
+from grader.pipeline.files import write_atomically
+from grader.pipeline.results import CSV_FIELDS, RAN, GradeRow, Status
+from grader.reports import sanitize
 
 CHOICES = ("zero", "blank")
 
@@ -80,3 +84,30 @@ def read_all_grades(out_dir: str | os.PathLike) -> list[dict]:
         raise FileNotFoundError(f"{path}: no grades yet (run `python -m grader autograde ... --out {out_dir}` first)")
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def write(path: Path, rows: list[GradeRow]):
+    """``grades.csv``, every text cell safe in a spreadsheet (``sanitize.csv_cell``)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: sanitize.csv_cell(v) for k, v in row.to_dict().items() if k in CSV_FIELDS}
+                     for row in rows)
+    write_atomically(Path(path), buffer.getvalue())
+
+
+def summary_table(rows: list[GradeRow]) -> str:
+    """A plain-text table of the rows, then the count per status (control characters escaped)."""
+    headers = ["student_id", "notebook", "score", "status", "reason"]
+    escape = sanitize.escape_controls
+    lines = [[escape(r.student_id), escape(r.notebook), f"{float(r.score):g} / {float(r.max_score):g}",
+              escape(r.status), escape(r.reason or "")[:70]] for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
+    counts = {}
+    for r in rows:
+        counts[str(r.status)] = counts.get(str(r.status), 0) + 1
+    out.append("")
+    out.append(", ".join(f"{n} {escape(status)}" for status, n in sorted(counts.items())))
+    return "\n".join(out)

@@ -31,7 +31,7 @@ from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from grader.pipeline import cluster
-from grader.sandbox import bwrap, kernel_launch
+from grader.sandbox import bwrap, forked_kernel, kernel_launch
 from grader.sandbox.capped_client import CappedClient
 from grader.sandbox.environment import GRADING_ENV
 from grader.sandbox.kernel_launch import KernelSpec, Launched
@@ -103,8 +103,8 @@ def containment(options: GradingOptions) -> dict:
         "output": f"{options.max_cell_output_bytes // 1024} KiB per cell; display updates and "
                   "widgets dropped; answer records capped",
         "threads": "OPENBLAS/OMP/MKL/TF threads = 1",
-        "kernel": ("forked per notebook from a warm template per worker (libraries imported, model loaded "
-                   "once); each fork gets its own mount/PID/network/IPC/UTS namespaces, /tmp and limits, and "
+        "kernel": ("forked per notebook from a warm template per machine (libraries imported, model loaded "
+                   "once; a Dask worker has its own); each fork gets its own mount/PID/network/IPC/UTS namespaces, /tmp and limits, and "
                    "drops every capability before the notebook runs" if forked
                    else "a fresh interpreter per notebook"),
     }
@@ -133,6 +133,20 @@ def start_template(options: GradingOptions, hidden: list[str] = ()):
                                       sandbox_flags(options), wait=False)
     except Exception:  # noqa: BLE001 - the first notebook starts it again and reports why
         pass
+
+
+def machine_template(options: GradingOptions, hidden: list[str] = ()):
+    """A kernel template for every worker of this machine, starting (not waited for), owned by the
+    caller (who closes it); ``None`` where kernels are not forked or no template can start here
+    (each worker then finds out for itself, and says why). Never raises."""
+    try:
+        flags = sandbox_flags(options)
+        if flags is None or options.kernel != "fork":
+            return None
+        return forked_kernel.KernelTemplate(options, kernel_env(options, bwrap.WORKDIR),
+                                            bwrap.hidden_paths(list(hidden)), flags)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def run_notebook(nb, options: GradingOptions | dict, hidden: list[str] = ()) -> RunOutcome:

@@ -1,11 +1,16 @@
-"""Kernels forked from a warm template: the heavy imports and the model load happen once per worker.
+"""Kernels forked from a warm template: the heavy imports and the model load happen once per machine.
 
 A fresh kernel spends most of a lesson's time importing torch, TensorFlow and transformers and
-loading the model again. ``KernelTemplate`` starts ``grader/sandbox/template_server.py`` once per worker
-process, in a bubblewrap sandbox built like every kernel's (``grader.sandbox.bwrap``, ``template=True``),
-and asks it for one forked kernel per submission. Each fork gets namespaces, a scratch ``/tmp``,
-limits and a dropped privilege set of its own before any student code runs (the server's
-docstring lists them), so two submissions share nothing but read-only memory pages.
+loading the model again. ``KernelTemplate`` starts ``grader/sandbox/template_server.py`` in a
+bubblewrap sandbox built like every kernel's (``grader.sandbox.bwrap``, ``template=True``), and asks
+it for one forked kernel per submission. Each fork gets namespaces, a scratch ``/tmp``, limits and a
+dropped privilege set of its own before any student code runs (the server's docstring lists
+them), so two submissions share nothing but read-only memory pages.
+
+One template serves a whole machine: the local pool's coordinator starts it, and its workers
+attach to it (``KernelTemplate.attachment``, ``share``) and fork from it at once, each kernel in
+a session of its own. A worker whose shared template is gone, or that nobody shared one with (a
+Dask worker), starts a template of its own (``template_for``).
 
 ``ForkedProvisioner`` plugs that into jupyter_client: ``KernelManager.start_kernel`` then asks the
 template instead of starting a process, and gets back ``ForkedProcess``, which stands for the
@@ -30,6 +35,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any, List
 
 from grader.sandbox import bwrap
+from grader.sandbox.forked_process import ForkedProcess
 from grader.options import GradingOptions
 
 # The template's program, run as text in its sandbox (the grader package is hidden there): the
@@ -42,65 +48,13 @@ class TemplateUnavailable(RuntimeError):
     """The kernel template could not start here; the message says why (its own log included)."""
 
 
-class ForkedProcess:
-    """The leader (PID 1) of a forked kernel's namespace, as far as ``subprocess.Popen`` goes."""
-
-    stdin = stdout = stderr = None
-
-    def __init__(self, pid: int, conn: socket.socket):
-        self.pid, self._conn, self.returncode = pid, conn, None
-
-    def poll(self):
-        if self.returncode is None:
-            self._read(blocking=False)
-        return self.returncode
-
-    def wait(self, timeout=None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired("forked kernel", timeout)
-            self._read(blocking=True, timeout=0.2)
-        return self.returncode
-
-    def send_signal(self, signum):
-        try:
-            os.killpg(self.pid, signum)  # the kernel is in its leader's group
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def kill(self):
-        try:
-            os.kill(self.pid, signal.SIGKILL)  # PID 1 gone: the whole namespace goes with it
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    terminate = kill
-
-    def _read(self, blocking: bool, timeout: float = 0.0):
-        self._conn.settimeout(timeout if blocking else 0.0)
-        try:
-            data = self._conn.recv(4096)
-        except (BlockingIOError, socket.timeout):
-            return
-        except OSError:
-            data = b""
-        if not data:  # the template died: so did this kernel (parent-death signals)
-            self.returncode = -signal.SIGKILL
-            return
-        for line in data.decode().splitlines():
-            message = json.loads(line)
-            if "exit" in message:
-                self.returncode = message["exit"]
-        if self.returncode is not None:
-            self._conn.close()
-
-
 class KernelTemplate:
-    """One warm template for this worker process; ``spawn`` forks a kernel from it."""
+    """One warm template; ``spawn`` forks a kernel from it. The process that starts it owns it
+    (and closes it); other processes of the machine attach to it (``attachment``, ``attach``)."""
 
     def __init__(self, options: GradingOptions, env: dict, hidden: list[str], flags: tuple[str, ...]):
-        self.options, self.flags = options, flags
+        self.options, self.flags, self.owner = options, flags, True
+        self.key = template_key(options, env, hidden, flags)
         # Each fork mounts a new /tmp: the hidden folders that lay under the old one come back
         # empty and read-only, as in a fresh kernel's sandbox.
         in_tmp = [path for path in hidden if path.startswith("/tmp/") and os.path.isdir(path)]
@@ -109,7 +63,6 @@ class KernelTemplate:
         self.root = tempfile.mkdtemp(prefix="grader-template-")
         self.socket_path = os.path.join(self.root, "template.sock")
         self.log_path = os.path.join(self.root, "template.log")  # the template's stdout and stderr
-        self.jobs = 0
         bwrap.prepare_run_dir(self.root, flags)
         launcher, args = bwrap.launch(self.root, env, hidden, options, flags, template=True)
         options_file = bwrap.args_file(args)
@@ -121,7 +74,26 @@ class KernelTemplate:
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                             start_new_session=True)
         options_file.close()
-        self.ready = False
+        self.pid, self.ready = self.process.pid, False
+
+    def attachment(self) -> dict:
+        """What another process of this machine needs to fork kernels from this template."""
+        return {"key": self.key, "pid": self.pid, "root": self.root, "options": self.options.to_dict(),
+                "flags": list(self.flags), "hidden_in_tmp": self.hidden_in_tmp, "needed_in_tmp": self.needed_in_tmp}
+
+    @classmethod
+    def attach(cls, attachment: dict) -> "KernelTemplate":
+        """The template another process of this machine started (``attachment()``); closing it
+        here leaves it running."""
+        template = cls.__new__(cls)
+        template.options = GradingOptions.from_dict(attachment["options"])
+        template.flags, template.owner, template.process = tuple(attachment["flags"]), False, None
+        for name in ("key", "pid", "root", "hidden_in_tmp", "needed_in_tmp"):
+            setattr(template, name, attachment[name])
+        template.socket_path = os.path.join(template.root, "template.sock")
+        template.log_path = os.path.join(template.root, "template.log")
+        template.ready = False
+        return template
 
     def wait_ready(self):
         """Block until the template answers (it imports and loads for a few seconds after start)."""
@@ -129,7 +101,7 @@ class KernelTemplate:
             return
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if not self.alive():
                 break
             try:
                 with self._connect() as conn:
@@ -153,14 +125,20 @@ class KernelTemplate:
         return conn
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        if self.process is not None:
+            return self.process.poll() is None
+        try:  # another process's: alive while its bubblewrap launcher is
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
 
     def new_job_dir(self) -> str:
-        """A fresh IPC folder for the next kernel (inside the folder the template can reach)."""
-        self.jobs += 1
-        path = os.path.join(self.root, f"job-{self.jobs}")
-        os.mkdir(path, 0o700)
-        return path
+        """A fresh IPC folder for the next kernel (inside the folder the template can reach), its
+        name unique among every process that forks from this template."""
+        return tempfile.mkdtemp(prefix="job-", dir=self.root)
 
     def spawn(self, connection_file: str, env: dict, limits: list[int]) -> ForkedProcess:
         """Fork a kernel that serves ``connection_file`` with environment ``env``, which sets
@@ -189,17 +167,18 @@ class KernelTemplate:
         return ForkedProcess(pid, conn)
 
     def peak_memory_mib(self) -> int:
-        """The template's peak resident memory: its sandbox's processes (call it between kernels)."""
+        """The template's peak resident memory: its largest process, the server (its sessions and
+        the kernels forked from it share its pages, and run for other workers too)."""
         from grader.sandbox.watchdog import tree_members
 
-        total = 0
-        for pid in tree_members(self.process.pid):
+        peak = 0
+        for pid in tree_members(self.pid):
             try:
                 with open(f"/proc/{pid}/status") as status:
-                    total += next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+                    peak = max(peak, next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0))
             except (OSError, ValueError):
                 continue
-        return total // 1024
+        return peak // 1024
 
     def log_tail(self) -> str:
         try:
@@ -209,6 +188,8 @@ class KernelTemplate:
         return " | ".join(lines[-3:]) or "no log"
 
     def close(self):
+        if not self.owner:
+            return
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -223,16 +204,37 @@ def server_program() -> str:
     return "\n".join(Path(__file__).with_name(part).read_text() for part in SERVER_PARTS)
 
 
+def template_key(options: GradingOptions, env: dict, hidden: list[str], flags: tuple[str, ...]) -> str:
+    """What makes two templates interchangeable: the same options, environment, hidden paths and
+    sandbox variant."""
+    return json.dumps([sorted(options.to_dict().items()), sorted(env.items()), sorted(hidden), list(flags)],
+                      default=str)
+
+
 _templates: dict[str, KernelTemplate] = {}
+_shared: dict[str, KernelTemplate] = {}  # the machine's template this process attached to, by key
+
+
+def share(attachment: dict):
+    """Fork this process's kernels from the template another process of this machine started
+    (``KernelTemplate.attachment``), for as long as it lives; then from a template of its own."""
+    _shared.clear()
+    _shared[attachment["key"]] = KernelTemplate.attach(attachment)
 
 
 def template_for(options: GradingOptions, env: dict, hidden: list[str], flags: tuple[str, ...],
                  wait: bool = True) -> KernelTemplate:
-    """This worker's template for these settings, started (or restarted, if it died) on demand;
+    """The template for these settings: the machine's shared one where this process attached to
+    it and it lives, else this process's own, started (or restarted, if it died) on demand;
     ``wait=False`` returns as soon as it is starting (a worker's set-up overlaps with it)."""
-    key = json.dumps([sorted(options.to_dict().items()), sorted(env.items()), sorted(hidden), list(flags)],
-                     default=str)
-    template = _templates.get(key)
+    key = template_key(options, env, hidden, flags)
+    template = _shared.get(key)
+    if template is not None and not template.alive():
+        print("grader: the machine's kernel template is gone; this worker starts its own", file=sys.stderr)
+        del _shared[key]
+        template = None
+    if template is None:
+        template = _templates.get(key)
     if template is None or not template.alive():
         for old in _templates.values():
             old.close()
@@ -243,12 +245,13 @@ def template_for(options: GradingOptions, env: dict, hidden: list[str], flags: t
             template.wait_ready()
         except TemplateUnavailable:
             _templates.pop(key, None)
+            _shared.pop(key, None)
             raise
     return template
 
 
 def running_templates() -> list[KernelTemplate]:
-    return [template for template in _templates.values() if template.alive()]
+    return [template for template in [*_shared.values(), *_templates.values()] if template.alive()]
 
 
 @atexit.register
@@ -256,6 +259,7 @@ def close_templates():
     for template in _templates.values():
         template.close()
     _templates.clear()
+    _shared.clear()
 
 
 class ForkedProvisioner(LocalProvisioner):

@@ -24,7 +24,8 @@ For each request (one JSON line on its Unix socket, from the grader's worker) it
   fresh interpreter would have, and becomes the IPython kernel on the job's connection file.
 
 The reply is ``{"pid": C2's pid}``, then ``{"exit": status}`` when it ends. When the grader closes
-the connection first, the job is killed.
+the connection first, the job is killed. Each request is served by a session process of its own
+(``start_session``), so the workers of one machine share one template and fork from it at once.
 """
 import json
 import os
@@ -152,41 +153,77 @@ def run_job(job: dict, listener, conn):
     return c1, int(line) if line else None
 
 
+def watch_job(job: dict, listener, conn):
+    """Run ``job`` and tell its grader how it ended (in a session process of its own)."""
+    c1, c2 = run_job(job, listener, conn)
+    conn.sendall((json.dumps({"pid": c2}) + "\n").encode())
+    watched = os.pidfd_open(c1)
+    try:
+        while True:
+            ready, _, _ = select.select([conn, watched], [], [])
+            if watched in ready:
+                break
+            if not conn.recv(1, socket.MSG_PEEK):  # the grader is gone or gave up
+                if c2:
+                    os.kill(c2, signal.SIGKILL)
+                break
+            conn.recv(4096)
+        _, status = os.waitpid(c1, 0)
+    finally:
+        os.close(watched)
+    try:
+        conn.sendall((json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n").encode())
+    except OSError:
+        pass
+
+
+def start_session(job: dict, listener, conn):
+    """Fork a session process that runs ``job`` while this loop goes on serving: the workers of a
+    machine share one template, so several kernels run from it at once. The session dies with
+    the template, and its kernel with it (``PR_SET_PDEATHSIG`` down the chain)."""
+    if os.fork() != 0:
+        return
+    code = 0
+    try:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        listener.close()
+        watch_job(job, listener, conn)
+    except BaseException as error:  # noqa: BLE001 - never return into the server's loop
+        print(f"template: a job's session failed: {error!r}", file=sys.stderr, flush=True)
+        code = 70
+    finally:
+        os._exit(code)
+
+
+def reap_sessions():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def serve(socket_path: str):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
-    listener.listen(1)
+    listener.listen(64)
     while True:
+        readable, _, _ = select.select([listener], [], [], 1.0)
+        reap_sessions()
+        if not readable:
+            continue
         conn, _ = listener.accept()
         with conn:
-            reader = conn.makefile("r")
-            line = reader.readline()
+            line = conn.makefile("r").readline()
             if not line:
                 continue
             job = json.loads(line)
             if job.get("ping"):
                 conn.sendall(b'{"ready": true}\n')
                 continue
-            c1, c2 = run_job(job, listener, conn)
-            conn.sendall((json.dumps({"pid": c2}) + "\n").encode())
-            watched = os.pidfd_open(c1)
-            try:
-                while True:
-                    ready, _, _ = select.select([conn, watched], [], [])
-                    if watched in ready:
-                        break
-                    if not conn.recv(1, socket.MSG_PEEK):  # the grader is gone or gave up
-                        if c2:
-                            os.kill(c2, signal.SIGKILL)
-                        break
-                    conn.recv(4096)
-                _, status = os.waitpid(c1, 0)
-            finally:
-                os.close(watched)
-            try:
-                conn.sendall((json.dumps({"exit": os.waitstatus_to_exitcode(status)}) + "\n").encode())
-            except OSError:
-                pass
+            start_session(job, listener, conn)
 
 
 def main():
