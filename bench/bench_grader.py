@@ -26,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -116,7 +117,10 @@ def breakdown(timings: list[dict]) -> str:
             "feedback {feedback_s:.2f} s; whole job {job_s:.2f} s".format(**means)
             # A worker's first notebook computes the references its judge then reuses (once per process).
             + f"; judging median {statistics.median(judging):.2f} s, max {judging[-1]:.2f} s"
-            + (f"; first jobs waited {statistics.mean(waits):.1f} s for the template ({len(waits)}x)" if waits else ""))
+            + (f"; first jobs waited {statistics.mean(waits):.1f} s for the template ({len(waits)}x)" if waits else "")
+            + "; kernels forked from: " + ", ".join(f"{kind or 'none (fresh)'} template x{n}" for kind, n in
+                                                   sorted(Counter(t.get("template") for t in timings).items(),
+                                                          key=str)))
 
 
 def memory_lines(peaks: dict, timings: list[dict]) -> list[str]:

@@ -80,3 +80,13 @@ def test_dask_cluster_grades_as_the_local_pool_and_survives_a_dead_worker(local,
         assert (tmp_path / "dask" / "feedback" / notebook.parent / f"{notebook.stem}.html").is_file()
     printed = capfd.readouterr()
     assert "To connect another client" not in printed.out + printed.err  # no kernel banner in the logs
+    # On both engines every kernel is a fork of the machine's one template, which the coordinator
+    # started: no worker started its own (a killed worker's jobs included).
+    assert templates_used(local / "out") == templates_used(tmp_path / "dask") == {"machine"}
+
+
+def templates_used(out) -> set:
+    import json
+
+    return {json.loads(path.read_text())["result"]["timing"].get("template")
+            for path in (out / "results").glob("*/*.json")}

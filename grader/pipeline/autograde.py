@@ -68,6 +68,7 @@ class Batch:
     expected: list[str]               # the lessons of this batch
     releases: dict = field(default_factory=dict)   # lesson: (release text, max score, fingerprint)
     hide: tuple[str, ...] = ()
+    template: dict | None = None      # the machine's kernel template, where its workers share it
 
 
 def autograde(submissions_dir, out_dir, workers: int | None = None, options: GradingOptions | dict | None = None,
@@ -92,11 +93,12 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     out_dir.mkdir(parents=True, exist_ok=True)  # hidden from the kernels: it must exist (bwrap.hidden_paths)
     hide = tuple(sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)}))
     # The machine's kernel template loads from now on, while the batch is read and released.
-    with contextlib.closing(_Unshared() if executor else contained.machine_template(options, list(hide))
+    on_this_machine = executor is None or getattr(executor, "on_this_machine", False)
+    with contextlib.closing(on_this_machine and contained.machine_template(options, list(hide))
                             or _Unshared()) as template:
         found = find_submissions(submissions_dir, chosen_layout)
         batch = _batch(options, out_dir, found, lesson_ids)
-        batch.hide = hide
+        batch.hide, batch.template = hide, template.attachment()
         report = BatchReport(layout=chosen_layout, lessons=list(batch.expected))
         results, todo = {}, []
         for sub in with_missing(found, batch.expected):
@@ -109,7 +111,7 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
         if not todo:
             template.close()
         for (sub, key, job), result in _run_all(todo, workers, options, progress, executor, out_dir / "logs",
-                                                template.attachment()):
+                                                batch.template):
             _save_result(out_dir, sub, key, result, secret)
             results[(sub.student, sub.notebook)] = result
             report.graded_now += 1
@@ -151,7 +153,7 @@ def _known_or_job(batch: Batch, sub: Submission, secret: bytes):
     feedback = batch.out_dir / "feedback" / student_ids.path_name(sub.student) / f"{sub.notebook}.html"
     job = Job(student=sub.student, notebook=sub.notebook, release=text, options=batch.options,
               lesson_ids=tuple(batch.known), path=str(sub.path), sha256=digest, hide=batch.hide,
-              feedback_path=str(feedback), max_score=points)
+              feedback_path=str(feedback), max_score=points, template=batch.template)
     return None, (sub, key, job)
 
 
@@ -193,7 +195,8 @@ def _decided_without_running(sub: Submission, releases: dict, lessons: list[str]
 
 
 class _Unshared:
-    """No template for the machine (Dask, fresh kernels, no sandbox): each worker decides."""
+    """No template for the machine (a remote Dask cluster, fresh kernels, no sandbox): each worker
+    decides."""
 
     def attachment(self):
         return None

@@ -129,8 +129,14 @@ def exposed_by_network(options: dict) -> str | None:
 def executor(client, retries: int = 2):
     """The ``concurrent.futures.Executor`` that ``autograde(executor=...)`` takes, on ``client``.
 
-    pure=False: two identical jobs (a resubmitted notebook) are graded, not deduplicated."""
-    return client.get_executor(retries=retries, pure=False)
+    pure=False: two identical jobs (a resubmitted notebook) are graded, not deduplicated.
+    ``on_this_machine``: the client's cluster is a ``LocalCluster``, whose workers share the
+    coordinator's machine, and with it the kernel template the coordinator starts."""
+    from distributed import LocalCluster
+
+    pool = client.get_executor(retries=retries, pure=False)
+    pool.on_this_machine = isinstance(getattr(client, "cluster", None), LocalCluster)
+    return pool
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from course_utils.checking import hidden_tests
 from course_utils.checking.records import carries_nonce, seal_test_cells, unseal_test_cells
 from grader.pipeline import assemble, record_limits, submissions, worker
 from grader.reports import feedback_html, hidden_outputs
-from grader.sandbox import capped_client, contained
+from grader.sandbox import capped_client, contained, forked_kernel
 from grader.pipeline.files import write_atomically
 from grader.pipeline.job import Job
 from grader.pipeline.job_limits import JobLimits, JobMemory, JobTimeout
@@ -51,6 +51,8 @@ def grade_submission(job: dict) -> dict:
     """
     started = time.monotonic()
     job = Job.from_dict(job)
+    if job.template is not None:  # a worker of this machine (a local Dask cluster): fork from its template
+        forked_kernel.share(job.template)
     failure, timing = None, {}
     budget, memory = job_budget(job.options), job.options.judge_memory_mb * 2**20
     try:

@@ -25,6 +25,8 @@ class Job:
     hide: tuple[str, ...] = ()          # paths no kernel may see (the submissions folder, OUT)
     feedback_path: str = ""             # where the feedback page goes ("" for none)
     max_score: float | None = None      # the release's points (None: computed from ``release``)
+    template: dict | None = None        # the machine's kernel template (``KernelTemplate.attachment``)
+                                        # where the engine's workers share the coordinator's machine
 
     def __post_init__(self):
         if self.max_score is None:  # computed once, here, from the release's test cells

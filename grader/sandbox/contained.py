@@ -104,7 +104,7 @@ def containment(options: GradingOptions) -> dict:
                   "widgets dropped; answer records capped",
         "threads": "OPENBLAS/OMP/MKL/TF threads = 1",
         "kernel": ("forked per notebook from a warm template per machine (libraries imported, model loaded "
-                   "once; a Dask worker has its own); each fork gets its own mount/PID/network/IPC/UTS namespaces, /tmp and limits, and "
+                   "once; a remote Dask worker has its own); each fork gets its own mount/PID/network/IPC/UTS namespaces, /tmp and limits, and "
                    "drops every capability before the notebook runs" if forked
                    else "a fresh interpreter per notebook"),
     }
@@ -185,6 +185,7 @@ def _kernel_spec(options: GradingOptions, hidden: list[str], timing: dict) -> Ke
     began = time.monotonic()
     template = kernel_launch.kernel_template(options, env, hidden, flags)
     timing["template_s"] = time.monotonic() - began  # > 0 only where this notebook started it
+    timing["template"] = None if template is None else "machine" if not template.owner else "worker"
     run_dir = template.new_job_dir() if template else tempfile.mkdtemp(prefix="grader-run-")
     return KernelSpec(options, flags, hidden, env, workdir, run_dir, template)
 

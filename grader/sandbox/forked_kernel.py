@@ -7,10 +7,11 @@ it for one forked kernel per submission. Each fork gets namespaces, a scratch ``
 dropped privilege set of its own before any student code runs (the server's docstring lists
 them), so two submissions share nothing but read-only memory pages.
 
-One template serves a whole machine: the local pool's coordinator starts it, and its workers
-attach to it (``KernelTemplate.attachment``, ``share``) and fork from it at once, each kernel in
-a session of its own. A worker whose shared template is gone, or that nobody shared one with (a
-Dask worker), starts a template of its own (``template_for``).
+One template serves a whole machine: the coordinator starts it, and the workers on its machine
+(the local pool's, a local Dask cluster's) attach to it (``KernelTemplate.attachment``, ``share``)
+and fork from it at once, each kernel in a session of its own. A worker whose shared template is
+gone, or that nobody shared one with (a remote Dask worker), starts a template of its own
+(``template_for``).
 
 ``ForkedProvisioner`` plugs that into jupyter_client: ``KernelManager.start_kernel`` then asks the
 template instead of starting a process, and gets back ``ForkedProcess``, which stands for the
@@ -218,8 +219,10 @@ _shared: dict[str, KernelTemplate] = {}  # the machine's template this process a
 def share(attachment: dict):
     """Fork this process's kernels from the template another process of this machine started
     (``KernelTemplate.attachment``), for as long as it lives; then from a template of its own."""
-    _shared.clear()
-    _shared[attachment["key"]] = KernelTemplate.attach(attachment)
+    known = _shared.get(attachment["key"])
+    if known is None or known.pid != attachment["pid"]:
+        _shared.clear()
+        _shared[attachment["key"]] = KernelTemplate.attach(attachment)
 
 
 def template_for(options: GradingOptions, env: dict, hidden: list[str], flags: tuple[str, ...],
