@@ -168,18 +168,24 @@ class KernelTemplate:
         return ForkedProcess(pid, conn)
 
     def peak_memory_mib(self) -> int:
-        """The template's peak resident memory: its largest process, the server (its sessions and
-        the kernels forked from it share its pages, and run for other workers too)."""
+        """The template's peak resident memory: its server's, the topmost Python process under
+        bubblewrap. Its sessions share its pages; the kernels forked from it are counted by their
+        own watchdogs, and may be other workers'."""
         from grader.sandbox.watchdog import tree_members
 
-        peak = 0
+        parents, peaks = {}, {}
         for pid in tree_members(self.pid):
             try:
+                if "python" not in os.path.basename(os.readlink(f"/proc/{pid}/exe")):
+                    continue
                 with open(f"/proc/{pid}/status") as status:
-                    peak = max(peak, next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0))
-            except (OSError, ValueError):
+                    fields = dict(line.split(":", 1) for line in status if ":" in line)
+                parents[pid] = int(fields["PPid"])
+                peaks[pid] = int(fields.get("VmHWM", "0 kB").split()[0])
+            except (OSError, ValueError, KeyError):
                 continue
-        return peak // 1024
+        servers = [pid for pid, parent in parents.items() if parent not in parents]
+        return max((peaks[pid] for pid in servers), default=0) // 1024
 
     def log_tail(self) -> str:
         try:
