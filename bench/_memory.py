@@ -70,8 +70,8 @@ class TreeMemory:
     ``peaks()``: per worker pid, the peak of ``tree_rss``, ``tree_pss`` (worker + its own template
     and kernels, if any), ``worker_rss`` (the judge's process alone) and ``template_rss`` /
     ``template_pss`` (its template's interpreter alone, without the kernels forked from it), in
-    MiB; ``machine()``: the peaks of the shared template's tree (``shared_template_pss``), of
-    everything (``machine_pss``) and of that per worker (``per_worker_pss``).
+    MiB; ``machine()``: the peaks of the shared template's tree (``shared_template_pss``), of the
+    pool's fork server, whose imports its workers share (``fork_server_pss``), of everything (``machine_pss``) and of that per worker (``per_worker_pss``).
     """
 
     def __init__(self, interval: float = 0.5):
@@ -94,16 +94,23 @@ class TreeMemory:
 
     def sample(self):
         children = _children()
-        trees = []
+        trees, workers = [], 0
         for child in children.get(os.getpid(), ()):
             argv = _read(f"/proc/{child}/cmdline")
             if b"spawn_main" in argv:
                 trees.append(self._sample_worker(child, children))
+                workers += 1
+            elif b"forkserver" in argv:  # the pool's fork server: the judges' shared imports, its children the workers
+                pss = _sizes_kib(child)[1]
+                trees.append(pss)
+                self._peak(self._machine, "fork_server_pss", pss)
+                for worker in children.get(child, ()):
+                    trees.append(self._sample_worker(worker, children))
+                    workers += 1
             elif TEMPLATE_MARK in argv:  # the machine's template, bubblewrap at its top
                 pss = sum(_sizes_kib(pid)[1] for pid in _tree(child, children))
                 trees.append(pss)
                 self._peak(self._machine, "shared_template_pss", pss)
-        workers = sum(1 for child in children.get(os.getpid(), ()) if b"spawn_main" in _read(f"/proc/{child}/cmdline"))
         if workers:
             self._peak(self._machine, "machine_pss", sum(trees))
             self._peak(self._machine, "per_worker_pss", sum(trees) // workers)

@@ -133,6 +133,8 @@ def memory_lines(peaks: dict, timings: list[dict]) -> list[str]:
              for pid, p in sorted(peaks["workers"].items())]
     if peaks.get("shared_template_pss"):
         lines.append(f"the machine's shared template with its kernels: PSS {peaks['shared_template_pss']} MiB")
+    if peaks.get("fork_server_pss"):
+        lines.append(f"the pool's fork server (the judges' shared imports): PSS {peaks['fork_server_pss']} MiB")
     lines.append(f"everything at once: PSS {peaks.get('machine_pss', 0)} MiB, "
                  f"{peaks.get('per_worker_pss', 0)} MiB per worker (target <= 2560)")
     kernels = [t.get("memory_mib", {}).get("kernel") or 0 for t in timings]

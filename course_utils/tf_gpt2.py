@@ -20,6 +20,7 @@ out_features): a linear layer is ``x @ weight + bias``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -30,6 +31,34 @@ import numpy as np
 import tensorflow as tf
 
 __all__ = ["GPT2", "GPT2Config", "CausalLMOutput", "from_pretrained"]
+
+
+@contextlib.contextmanager
+def _graph_not_reoptimized():
+    """Calls of the model's graph in this block skip Grappler, TensorFlow's graph optimizer.
+
+    Why: ``tf.random.set_seed`` clears TensorFlow's kernel cache, so the first call after it
+    instantiates the graph again, and Grappler's passes were 60 of that call's 90 ms (a lesson-5
+    loop seeds before every text; 3 ms per call otherwise). Without them a steady call costs
+    ~0.7 ms more. Only this thread's options for function calls change, and only in the block; no
+    public API sets them per call, so a TensorFlow without these internals just runs optimized.
+    """
+    try:
+        from tensorflow.core.protobuf import config_pb2
+        from tensorflow.python.eager import context
+
+        ctx = context.context()
+        before = ctx.function_call_options
+        config = config_pb2.ConfigProto.FromString(before.config_proto_serialized)
+        config.graph_options.rewrite_options.disable_meta_optimizer = True
+        ctx.function_call_options = context.FunctionCallOptions(before.executor_type, config)
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        ctx.function_call_options = before
 
 _DEFAULTS = dict(n_inner=None, layer_norm_epsilon=1e-5, activation_function="gelu_new",
                  scale_attn_weights=True, scale_attn_by_inverse_layer_idx=False,
@@ -169,7 +198,8 @@ class GPT2(tf.Module):
         if tuple(attention_mask.shape) != (batch, seen):
             raise ValueError(f"attention_mask must have shape (batch, past + new) = {(batch, seen)}, "
                              f"not {tuple(attention_mask.shape)}")
-        logits, present = self._step(input_ids, attention_mask, past)
+        with _graph_not_reoptimized():
+            logits, present = self._step(input_ids, attention_mask, past)
         return CausalLMOutput(logits, tuple(present) if use_cache else None)
 
     def attention_output(self, layer: int, x):

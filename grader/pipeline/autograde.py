@@ -22,7 +22,6 @@ import concurrent.futures as futures
 import contextlib
 import hashlib
 import json
-import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,7 +216,7 @@ def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=not progress, dynamic_ncols=True)
     failed = 0
     try:
-        with worker.worker_environment():  # the pool's processes start (on submit) in it
+        with worker.worker_environment(options.model, _lessons_graded(todo), str(log_dir)):  # processes start (on submit) in it
             if own:
                 executor = _local_pool(todo, workers or os.cpu_count() or 1, options, log_dir, template)
             pending = {executor.submit(grade_one.grade_submission, job.to_dict()): (sub, key, job)
@@ -243,11 +242,14 @@ def _local_pool(todo, workers: int, options: GradingOptions, log_dir: Path, temp
     """The local process pool: each worker loads the judge of the batch's lessons before its first
     job (``worker.init_worker``), while ``template`` (the machine's kernel template, shared by
     every worker; ``None``: each worker starts its own) loads."""
-    lessons_graded = tuple(sorted({job.notebook for *_, job in todo}))
     return futures.ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
-        initializer=worker.init_worker, initargs=(options.model, str(log_dir), lessons_graded, options,
+        max_workers=min(workers, len(todo)), mp_context=worker.pool_context(options.model),
+        initializer=worker.init_worker, initargs=(options.model, str(log_dir), _lessons_graded(todo), options,
                                                   todo[0][2].hide, template))
+
+
+def _lessons_graded(todo) -> tuple[str, ...]:
+    return tuple(sorted({job.notebook for *_, job in todo}))
 
 
 def _static_result(sub: Submission, status: Status, reason: str, points: float) -> JobResult:

@@ -13,11 +13,12 @@ import contextlib
 import functools
 import importlib
 import importlib.util
+import multiprocessing
 import os
 import sys
 
 from grader.pipeline import signing
-from grader.sandbox.environment import GRADING_ENV
+from grader.sandbox.environment import grading_env
 
 
 def pycache_dir() -> str:
@@ -26,12 +27,20 @@ def pycache_dir() -> str:
     return str(path)
 
 
+JUDGE_LESSONS = "JUDGE_LESSONS"   # the lessons the fork server's judge imports (judge_preload)
+SERVER_LOG = "JUDGE_SERVER_LOG"   # where the fork server's own output goes: OUT/logs/fork-server.log
+_fork_server_model: list[str] = []   # the model whose environment the fork server started in
+
+
 @contextlib.contextmanager
-def worker_environment():
-    """While worker processes are started: their bytecode cache is the private one (set in the
-    environment, so it holds from the interpreter's first import on)."""
-    saved = {name: os.environ.get(name) for name in ("PYTHONPYCACHEPREFIX", "PYTHONDONTWRITEBYTECODE")}
-    os.environ["PYTHONPYCACHEPREFIX"] = pycache_dir()
+def worker_environment(model: str = "course", lessons: tuple[str, ...] = (), log_dir: str = ""):
+    """While worker processes (and the pool's fork server) are started: their bytecode cache is the
+    private one and their environment the judge's (set in the environment, so that both hold from
+    the interpreter's first import on)."""
+    values = {"PYTHONPYCACHEPREFIX": pycache_dir(), "COURSE_MODEL": model, **grading_env(model),
+              JUDGE_LESSONS: ",".join(lessons), SERVER_LOG: os.path.join(log_dir, "fork-server.log") if log_dir else ""}
+    saved = {name: os.environ.get(name) for name in [*values, "PYTHONDONTWRITEBYTECODE"]}
+    os.environ.update(values)
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # written there only: the next batch starts faster
     try:
         yield
@@ -43,28 +52,59 @@ def worker_environment():
                 os.environ[name] = value
 
 
+def pool_context(model: str):
+    """How the local pool starts its workers: forked from multiprocessing's fork server, which
+    imports the judge's libraries once for all of them (``grader.pipeline.judge_preload``); the
+    server lives as long as this process. Call inside ``worker_environment``, which the server
+    starts in. Where it already runs in another model's environment (an earlier batch of this
+    process), a fresh interpreter per worker ("spawn"), as judge and kernels must load alike."""
+    from multiprocessing import forkserver
+
+    running = forkserver._forkserver._forkserver_pid is not None  # no public way to ask
+    if running and _fork_server_model != [model]:
+        return multiprocessing.get_context("spawn")
+    if not running:
+        _fork_server_model[:] = [model]
+        forkserver.set_forkserver_preload(["grader.pipeline.judge_preload"])
+    return multiprocessing.get_context("forkserver")
+
+
 @functools.lru_cache(maxsize=None)
 def prepare_judge(model: str, lessons: tuple[str, ...]) -> None:
     """Load everything the judge uses, once per process, before this worker runs any kernel."""
     if not sys.pycache_prefix:  # a worker that another executor started: no bytecode beside sources
         sys.dont_write_bytecode = True
         sys.pycache_prefix = pycache_dir()
-    os.environ.update({"COURSE_MODEL": model, **GRADING_ENV})
+    os.environ.update({"COURSE_MODEL": model, **grading_env(model)})
     os.environ.pop("COURSE_GRADING", None)
+    tf_exercises = import_judge(lessons)
+    from course_utils.checking.context import shared_context
+
+    context = shared_context()
+    context.tokenizer  # noqa: B018 - loaded now, from files kernels cannot write
+    context.ref()
+    context.model()
+    if tf_exercises:
+        context.model("tf")  # now, not in a job: TensorFlow's ~550 MiB would count as its growth
+
+
+def import_judge(lessons: tuple[str, ...]) -> bool:
+    """Import the checker, ``lessons``' checks and their frameworks, running no operation (the
+    local pool's fork server does this once for all its workers: ``pool_context``). Returns
+    whether a lesson has a TensorFlow exercise, whose framework is then imported too."""
     with _transformers_without_tensorflow():
         import course_utils.checking  # noqa: F401
-        from course_utils.checking.context import shared_context
+        import torch  # noqa: F401 - what loading the tokenizer and the model imports
+        from transformers import GPT2LMHeadModel, PreTrainedTokenizerFast  # noqa: F401
 
         for lesson in lessons:
             importlib.import_module(f"course_utils.lessons.{lesson}")
-        context = shared_context()
-        context.tokenizer  # noqa: B018 - loaded now, from files kernels cannot write
-        context.ref()
-        context.model()
-        tf_exercises = any(getattr(value, "framework", None) == "tf" for lesson in lessons
-                           for value in vars(sys.modules[f"course_utils.lessons.{lesson}"]).values())
-        if tf_exercises and importlib.util.find_spec("tensorflow") is not None:
-            context.model("tf")  # now, not in a job: TensorFlow's ~550 MiB would count as its growth
+    tf_exercises = any(getattr(value, "framework", None) == "tf" for lesson in lessons
+                       for value in vars(sys.modules[f"course_utils.lessons.{lesson}"]).values())
+    if tf_exercises and importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow  # noqa: F401 - through course_utils' import guard (triton first)
+        return True
+    return False
 
 
 @contextlib.contextmanager
@@ -99,7 +139,7 @@ def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options=None
     log = os.open(os.path.join(log_dir, f"worker-{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log, 1)
     os.dup2(log, 2)
-    os.environ.update({"COURSE_MODEL": model, **GRADING_ENV})
+    os.environ.update({"COURSE_MODEL": model, **grading_env(model)})
     try:
         import torch
 

@@ -33,7 +33,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from grader.pipeline import cluster
 from grader.sandbox import bwrap, forked_kernel, kernel_launch
 from grader.sandbox.capped_client import CappedClient
-from grader.sandbox.environment import GRADING_ENV
+from grader.sandbox.environment import grading_env
 from grader.sandbox.kernel_launch import KernelSpec, Launched
 from grader.options import GradingOptions
 from grader.pipeline.results import Status
@@ -114,7 +114,7 @@ def kernel_env(options: GradingOptions, home: str) -> dict:
     """The kernel's whole environment: an allow-list, nothing inherited but ``PASSED_THROUGH``."""
     env = {name: os.environ[name] for name in bwrap.PASSED_THROUGH if name in os.environ}
     env.setdefault("LANG", "C.UTF-8")
-    env.update(GRADING_ENV)  # offline, quiet, one thread: as the judge in the worker (grader.sandbox.environment)
+    env.update(grading_env(options.model))  # offline, quiet, one thread: as the judge (grader.sandbox.environment)
     env.update({
         "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": home, "TMPDIR": "/tmp" if options.sandboxed else home,
