@@ -199,8 +199,8 @@ def test_a_filters_record_keeps_its_infinities_on_the_way_to_the_grader(pt_model
     received = json.loads(json_packer(displayable(record)))
     read = json.loads(received) if isinstance(received, str) else received
     assert judge_answer("lesson7.q3", read["payload"]).status == CORRECT
-    assert displayable({"problem": "lesson7.q1", "payload": {"value": 1.5}}) == {"problem": "lesson7.q1",
-                                                                                 "payload": {"value": 1.5}}
+    assert json.loads(displayable({"problem": "lesson7.q1", "payload": {"value": 1.5}})) == {
+        "problem": "lesson7.q1", "payload": {"value": 1.5}}
 
 
 # -- the lesson's declarations and its notebook ---------------------------------------------------------
