@@ -105,6 +105,31 @@ def test_a_kernel_with_the_network_cannot_use_the_local_cluster():
             distributed.Client(address.replace("tls://", "tcp://"), timeout="5s")
 
 
+def _pid():
+    return os.getpid()
+
+
+@pytest.mark.parametrize("kernel", ["fork", "fresh"])
+def test_a_kernel_cannot_reach_the_local_pools_fork_server(kernel, tmp_path):
+    """The fork server the local pool's workers come from forks whoever connects to its socket (no
+    key on Python 3.11): the socket lives in the host's /tmp, which no kernel sees."""
+    from concurrent import futures
+    from multiprocessing import forkserver
+
+    from grader.pipeline import worker
+
+    with worker.worker_environment("course", ("lesson1",), str(tmp_path)):
+        with futures.ProcessPoolExecutor(1, mp_context=worker.pool_context("course")) as pool:
+            assert pool.submit(_pid).result() != os.getpid()
+    address = forkserver._forkserver._forkserver_address
+    assert address and os.path.exists(address)
+    status, _, (printed,) = run([
+        f"import os, socket\nprint(os.path.exists({address!r}))\ns = socket.socket(socket.AF_UNIX)\n"
+        f"try:\n    s.connect({address!r}); print('CONNECTED')\nexcept OSError as e:\n    print('refused')"],
+        {**OPTIONS, "kernel": kernel})
+    assert status == "ok" and printed.split() == ["False", "refused"], printed
+
+
 def test_allow_network_is_refused_where_it_would_expose_a_cluster():
     distributed = pytest.importorskip("distributed")
     from grader.pipeline import cluster
