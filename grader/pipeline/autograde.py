@@ -216,7 +216,9 @@ def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=not progress, dynamic_ncols=True)
     failed = 0
     try:
-        with worker.worker_environment(options.model, _lessons_graded(todo), str(log_dir)):  # processes start (on submit) in it
+        # The pool's processes start (on submit) in it; its fork server imports the judge of every
+        # lesson of the release, so that a later batch of this process finds it ready too.
+        with worker.worker_environment(options.model, tuple(todo[0][2].lesson_ids), str(log_dir)):
             if own:
                 executor = _local_pool(todo, workers or os.cpu_count() or 1, options, log_dir, template)
             pending = {executor.submit(grade_one.grade_submission, job.to_dict()): (sub, key, job)
