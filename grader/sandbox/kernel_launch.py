@@ -10,15 +10,18 @@ limits from ``KernelSpec.limits`` (``GradingOptions.kernel_limits``): one place.
 from __future__ import annotations
 
 import os
+import queue
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import zmq
 from jupyter_client import AsyncKernelManager
-from traitlets import Any, List
+from jupyter_client.asynchronous import AsyncKernelClient
+from traitlets import Any, DottedObjectName, List, Type
 
 from grader.sandbox import bwrap, forked_kernel
 from grader.sandbox.capped_client import MAX_MESSAGE_BYTES
@@ -75,6 +78,38 @@ class Launched:
             self.options_file.close()
 
 
+class ReadyClient(AsyncKernelClient):
+    """jupyter_client's client, ready as soon as the kernel answers on both channels.
+
+    Its own ``wait_for_ready`` ends by waiting 0.2 s for IOPub to fall silent: half of a forked
+    kernel's start, in every job. The messages that wait would drain are the kernel's status
+    replies to ``kernel_info``; nbclient reads only the messages a cell's request caused.
+    """
+
+    async def _ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except queue.Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                try:  # IOPub is connected once the kernel's status for that request arrives
+                    await self.iopub_channel.get_msg(timeout=0.2)
+                except queue.Empty:
+                    pass
+                else:
+                    self._handle_kernel_info_reply(reply)
+                    return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
+
+    wait_for_ready = _ready
+
+
 class ContainedKernelManager(AsyncKernelManager):
     """A kernel manager whose launch command is wrapped in the sandbox and the limits.
 
@@ -82,6 +117,8 @@ class ContainedKernelManager(AsyncKernelManager):
     message polls stall its event loop, so a dead kernel is never noticed and timeouts never fire.
     """
 
+    client_class = DottedObjectName("grader.sandbox.kernel_launch.ReadyClient")
+    client_factory = Type(ReadyClient, klass=AsyncKernelClient)
     command_prefix = List(help="the sandbox and limits wrapper the kernel's command runs under")
     sandbox_flags = Any(None, help="the bwrap variant (grader.sandbox.bwrap.probe), None unsandboxed")
 
