@@ -123,6 +123,8 @@ def test_q2_temperature(pt_model):
     after = check(lesson5.q2, apply_temperature=lambda logits, t: torch.softmax(logits, -1) / t)
     assert_named(after, "after softmax")
     assert after.figure_png is not None and after.figure_png.startswith(b"\x89PNG")
+    # The figure does not cost the class report its mistake id (with_figure once dropped it).
+    assert after.mistake == "lesson5.q2:after_softmax" and after.failed_tests
     assert_named(check(lesson5.q2, apply_temperature=lambda logits, t: torch.softmax(logits / t, -1)),
                  "softmax of the scaled logits")
     assert_named(check(lesson5.q2, apply_temperature=lambda logits, t: torch.softmax(logits, -1) ** (1 / t)),

@@ -14,7 +14,9 @@ def with_figure(verdict, make_figure):
         figure = make_figure()
     except Exception:  # noqa: BLE001 - a figure is a bonus; the verdict stands without it
         figure = None
-    return verdict if figure is None else incorrect(verdict.message, verdict.score, figure=figure)
+    # Everything the verdict says stays: its points, and for the class report its mistake and failed tests.
+    return verdict if figure is None else incorrect(verdict.message, verdict.score, verdict.max_score, figure,
+                                                    verdict.mistake, verdict.failed_tests)
 
 
 def token_label(tokenizer, token_id) -> str:
