@@ -109,11 +109,12 @@ def fixed_start(wall: float, timings: list[dict], workers: int) -> float:
 
 def breakdown(timings: list[dict]) -> str:
     """Mean seconds per notebook in each phase, and how long first jobs waited for the template."""
-    phases = ["kernel_start_s", "cells_s", "judge_s", "feedback_s", "job_s"]
+    phases = ["kernel_start_s", "cells_s", "teardown_s", "judge_s", "feedback_s", "job_s"]
     means = {p: statistics.mean(t.get(p, 0.0) for t in timings) for p in phases}
     waits = [t["template_s"] for t in timings if t.get("template_s", 0) > 0.05]
     judging = sorted(t.get("judge_s", 0.0) for t in timings)
-    return ("per notebook: kernel fork {kernel_start_s:.2f} s, cells {cells_s:.2f} s, judging {judge_s:.2f} s, "
+    return ("per notebook: kernel fork {kernel_start_s:.2f} s, cells {cells_s:.2f} s, kernel teardown "
+            "{teardown_s:.2f} s, judging {judge_s:.2f} s, "
             "feedback {feedback_s:.2f} s; whole job {job_s:.2f} s".format(**means)
             # A worker's first notebook computes the references its judge then reuses (once per process).
             + f"; judging median {statistics.median(judging):.2f} s, max {judging[-1]:.2f} s"

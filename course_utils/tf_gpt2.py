@@ -33,16 +33,9 @@ import tensorflow as tf
 __all__ = ["GPT2", "GPT2Config", "CausalLMOutput", "from_pretrained"]
 
 
-@contextlib.contextmanager
-def _graph_not_reoptimized():
-    """Calls of the model's graph in this block skip Grappler, TensorFlow's graph optimizer.
-
-    Why: ``tf.random.set_seed`` clears TensorFlow's kernel cache, so the first call after it
-    instantiates the graph again, and Grappler's passes were 60 of that call's 90 ms (a lesson-5
-    loop seeds before every text; 3 ms per call otherwise). Without them a steady call costs
-    ~0.7 ms more. Only this thread's options for function calls change, and only in the block; no
-    public API sets them per call, so a TensorFlow without these internals just runs optimized.
-    """
+def _options_without_grappler():
+    """``(context, this thread's function-call options, the same with Grappler off)``, or None
+    where this TensorFlow lacks these internals (no public API sets them per call)."""
     try:
         from tensorflow.core.protobuf import config_pb2
         from tensorflow.python.eager import context
@@ -51,14 +44,32 @@ def _graph_not_reoptimized():
         before = ctx.function_call_options
         config = config_pb2.ConfigProto.FromString(before.config_proto_serialized)
         config.graph_options.rewrite_options.disable_meta_optimizer = True
-        ctx.function_call_options = context.FunctionCallOptions(before.executor_type, config)
+        return ctx, before, context.FunctionCallOptions(before.executor_type, config)
     except (ImportError, AttributeError, TypeError):
+        return None
+
+
+@contextlib.contextmanager
+def _graph_not_reoptimized():
+    """Calls of the model's graph in this block skip Grappler, TensorFlow's graph optimizer.
+
+    Why: ``tf.random.set_seed`` clears TensorFlow's kernel cache, so the first call after it
+    instantiates the graph again, and Grappler's passes were 60 of that call's 90 ms (a lesson-5
+    loop seeds before every text; 3 ms per call otherwise). Without them a steady call costs
+    ~0.3 ms more. Only this thread's options change, and only in the block; a TensorFlow without
+    these internals just runs optimized.
+    """
+    found = _options_without_grappler()
+    if found is None:
         yield
         return
+    ctx, before, options = found
+    ctx.function_call_options = options
     try:
         yield
     finally:
         ctx.function_call_options = before
+
 
 _DEFAULTS = dict(n_inner=None, layer_norm_epsilon=1e-5, activation_function="gelu_new",
                  scale_attn_weights=True, scale_attn_by_inverse_layer_idx=False,

@@ -129,6 +129,27 @@ def test_growing_lengths_do_not_retrace(tf_model):
     assert tf_model._step.experimental_get_tracing_count() == 1
 
 
+def test_a_seed_costs_no_graph_optimization_and_changes_no_setting(tf_model):
+    """The model's calls skip Grappler (after ``tf.random.set_seed`` clears TensorFlow's caches it
+    would optimize the whole graph again), in this thread and during the call only."""
+    import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    from course_utils import tf_gpt2
+
+    before = context.context().function_call_options.config_proto_serialized
+    with tf_gpt2._graph_not_reoptimized():
+        inside = config_pb2.ConfigProto.FromString(context.context().function_call_options.config_proto_serialized)
+    assert inside.graph_options.rewrite_options.disable_meta_optimizer
+    tf.random.set_seed(1)
+    first = tf_model([PROMPTS[1]]).logits.numpy()
+    tf.random.set_seed(2)
+    assert np.array_equal(tf_model([PROMPTS[1]]).logits.numpy(), first)
+    assert context.context().function_call_options.config_proto_serialized == before
+    assert not tf.config.optimizer.get_experimental_options().get("disable_meta_optimizer", False)
+
+
 # --- Decoding: the same ids as PyTorch ------------------------------------------------------------
 
 def test_greedy_ids_equal_pytorch_generate(pt_model, tf_model):

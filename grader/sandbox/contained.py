@@ -215,7 +215,8 @@ def _finish(outcome: RunOutcome, launched: Launched, spec: KernelSpec, client: C
     """The watchdog's word on the run (its reason is the real one: it caused the death), then
     the kernel's tree killed and reaped and its folders removed."""
     timing = outcome.timing
-    timing["cells_s"] = time.monotonic() - launched.began - timing.get("kernel_start_s", 0.0)
+    ended = time.monotonic()
+    timing["cells_s"] = ended - launched.began - timing.get("kernel_start_s", 0.0)
     watchdog = launched.watchdog
     if watchdog is not None:
         watchdog.stop()
@@ -239,3 +240,4 @@ def _finish(outcome: RunOutcome, launched: Launched, spec: KernelSpec, client: C
     shutil.rmtree(spec.run_dir, ignore_errors=True)
     if spec.flags is None:
         shutil.rmtree(spec.workdir, ignore_errors=True)
+    timing["teardown_s"] = time.monotonic() - ended
