@@ -139,9 +139,20 @@ def test_a_seed_costs_no_graph_optimization_and_changes_no_setting(tf_model):
     from course_utils import tf_gpt2
 
     before = context.context().function_call_options.config_proto_serialized
-    with tf_gpt2._graph_not_reoptimized():
-        inside = config_pb2.ConfigProto.FromString(context.context().function_call_options.config_proto_serialized)
-    assert inside.graph_options.rewrite_options.disable_meta_optimizer
+    seen = []
+    step = tf_model._step
+
+    def recording_step(*args):  # the options in force while the model's graph runs
+        seen.append(config_pb2.ConfigProto.FromString(context.context().function_call_options.config_proto_serialized))
+        return step(*args)
+
+    tf_model._step = recording_step
+    try:
+        tf.random.set_seed(1)
+        tf_model([PROMPTS[1]])
+    finally:
+        tf_model._step = step
+    assert seen and all(c.graph_options.rewrite_options.disable_meta_optimizer for c in seen)
     tf.random.set_seed(1)
     first = tf_model([PROMPTS[1]]).logits.numpy()
     tf.random.set_seed(2)

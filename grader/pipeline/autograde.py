@@ -244,14 +244,12 @@ def _local_pool(todo, workers: int, options: GradingOptions, log_dir: Path, temp
     """The local process pool: each worker loads the judge of the batch's lessons before its first
     job (``worker.init_worker``), while ``template`` (the machine's kernel template, shared by
     every worker; ``None``: each worker starts its own) loads."""
+    lessons_graded = tuple(sorted({job.notebook for *_, job in todo}))
     return futures.ProcessPoolExecutor(
         max_workers=min(workers, len(todo)), mp_context=worker.pool_context(options.model),
-        initializer=worker.init_worker, initargs=(options.model, str(log_dir), _lessons_graded(todo), options,
+        initializer=worker.init_worker, initargs=(options.model, str(log_dir), lessons_graded, options,
                                                   todo[0][2].hide, template))
 
-
-def _lessons_graded(todo) -> tuple[str, ...]:
-    return tuple(sorted({job.notebook for *_, job in todo}))
 
 
 def _static_result(sub: Submission, status: Status, reason: str, points: float) -> JobResult:

@@ -73,7 +73,8 @@ def grade_submission(job: dict) -> dict:
     row.seconds = round(time.monotonic() - started, 1)
     # The timing is for the benchmark's breakdown; not a column of grades.csv. The job's start and
     # end on the clock every process shares: the benchmark's timeline of a batch.
-    timing.update(began_at=time.time() - row.seconds, ended_at=time.time())
+    ended_at = time.time()
+    timing.update(began_at=ended_at - (time.monotonic() - started), ended_at=ended_at)
     rounded = {name: round(value, 3) if isinstance(value, float) else value for name, value in timing.items()}
     return JobResult(row, problems, rounded or None, failure).to_dict()
 
