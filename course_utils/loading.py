@@ -97,6 +97,17 @@ def load_model(framework: str = "pt", name: str | None = None):
 _ANNOUNCED: set = set()
 
 
+def read_tf_weights_ahead(name: str | None = None) -> None:
+    """Read the TensorFlow model's weights (the one ``load_model("tf", name)`` would load) into
+    this process's cache, running no TensorFlow operation. A process about to fork calls it (the
+    grader's kernel template, its judges' fork server): each child then builds the model on the
+    same memory, with no copy (``course_utils.tf_gpt2_weights``)."""
+    from course_utils.tf_gpt2_weights import read_ahead
+
+    resolved, _ = resolve_model_name(name, "tf")
+    read_ahead(BUNDLED_DIR if resolved == BUNDLED else resolved)
+
+
 @functools.lru_cache(maxsize=None)
 def _load(framework: str, name: str):
     path = BUNDLED_DIR if name == BUNDLED else name

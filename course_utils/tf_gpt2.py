@@ -1,7 +1,8 @@
 """GPT-2 in plain TensorFlow: the course's own model, read from the same safetensors as PyTorch's.
 
 transformers 5 removed its TensorFlow models, so the course brings its own, written with raw
-TensorFlow ops (``tf.Module``, ``tf.Variable``, no Keras layers: it runs under Keras 2 or 3) and
+TensorFlow ops (a ``tf.Module`` holding its weights as tensors, no Keras layers: it runs under
+Keras 2 or 3; the weights are read by ``course_utils.tf_gpt2_weights``) and
 called like transformers' ``TFGPT2LMHeadModel``::
 
     model = GPT2.from_pretrained("gpt2")                   # a hub id, or a folder with config.json
@@ -21,16 +22,15 @@ out_features): a linear layer is ``x @ weight + bias``.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import types
 from dataclasses import dataclass
 
-import numpy as np
 import tensorflow as tf
 
-__all__ = ["GPT2", "GPT2Config", "CausalLMOutput", "from_pretrained"]
+from course_utils.tf_gpt2_weights import as_tensor, load_weights, model_arrays, pretrained_files, read_config
+
+__all__ = ["GPT2", "GPT2Config", "CausalLMOutput", "from_pretrained", "load_weights"]
 
 
 def _options_without_grappler():
@@ -108,7 +108,8 @@ class CausalLMOutput:
 
 def layer_norm(x, weight, bias, epsilon):
     """Normalize the last axis to mean 0 and variance 1, then scale and shift: (..., E) -> (..., E)."""
-    mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+    variance = tf.reduce_mean(tf.math.squared_difference(x, mean), axis=-1, keepdims=True)
     return (x - mean) * tf.math.rsqrt(variance + epsilon) * weight + bias
 
 
@@ -122,16 +123,15 @@ def gelu_new(x):
     return 0.5 * x * (1.0 + tf.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
 
 
-def split_heads(x, n_head):
-    """(B, T, E) -> (B, H, T, D): each head attends on its own slice of the embedding."""
-    batch, seq = tf.shape(x)[0], tf.shape(x)[1]
-    return tf.transpose(tf.reshape(x, [batch, seq, n_head, x.shape[-1] // n_head]), [0, 2, 1, 3])
+def split_heads(qkv, qkv_shape):
+    """(B, T, 3E), queries, keys and values side by side -> (3, B, H, T, D): each head attends on
+    its own slice of the embedding. ``qkv_shape``: the tensor [B, T, 3, H, D]."""
+    return tf.transpose(tf.reshape(qkv, qkv_shape), [2, 0, 3, 1, 4])
 
 
-def merge_heads(x):
-    """(B, H, T, D) -> (B, T, E): the heads side by side again."""
-    batch, seq = tf.shape(x)[0], tf.shape(x)[2]
-    return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [batch, seq, x.shape[1] * x.shape[3]])
+def merge_heads(x, embed_shape):
+    """(B, H, T, D) -> (B, T, E), the heads side by side again. ``embed_shape``: the tensor [B, T, E]."""
+    return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), embed_shape)
 
 
 # --- The model -----------------------------------------------------------------------------------
@@ -146,20 +146,20 @@ class GPT2(tf.Module):
     same logits as the row without its padding.
     """
 
-    trainable = False  # inference only: the weights are tf.Variables with trainable=False
+    trainable = False  # inference only: the weights are constant tensors, not variables
 
-    def __init__(self, config: GPT2Config, weights: dict, name_or_path: str = ""):
+    def __init__(self, config: GPT2Config, weights: dict, name_or_path: str = "", lm_head=None):
         super().__init__(name="gpt2")
         if config.activation_function != "gelu_new":
             raise NotImplementedError(f"activation {config.activation_function!r}: only gelu_new")
         self.config, self.name_or_path = config, name_or_path
-        self.weights = {name: tf.Variable(array, trainable=False, name=name.replace(".", "/"))
-                        for name, array in weights.items()}
-        # The LM head is wte itself (tied weights), transposed once here: on CPU, h @ (E, V) is
-        # 2-5x faster than h @ wte^T via transpose_b, and it is most of a decoding step's time.
-        # (The price: a second copy of wte, 25 MB for the course model, 150 MB for gpt2.)
-        self.lm_head = tf.Variable(tf.transpose(self.weights["wte.weight"]), trainable=False,
-                                   name="lm_head")                          # (E, V)
+        # Tensors over the arrays' own memory (``as_tensor``): no copy, shared with every model
+        # built from the same file in this process (and, in a grading kernel, with its template).
+        self.weights = {name: as_tensor(array) for name, array in weights.items()}
+        # The LM head is wte itself (tied weights), transposed once: on CPU, h @ (E, V) is 2-5x
+        # faster than h @ wte^T via transpose_b, and it is most of a decoding step's time.
+        # (``model_arrays`` keeps that second copy of wte once per process: 25 MB here, 150 MB for gpt2.)
+        self.lm_head = tf.transpose(self.weights["wte.weight"]) if lm_head is None else as_tensor(lm_head)
         c = config
         self.head_dim = c.n_embd // c.n_head
         # One graph for every call: None in the signature lets the batch, the new tokens and the
@@ -175,17 +175,9 @@ class GPT2(tf.Module):
     def from_pretrained(cls, path_or_repo_id: str) -> "GPT2":
         """From a folder holding config.json and model.safetensors, or from a hub id (downloaded
         once into the Hugging Face cache; ``HF_HUB_OFFLINE=1`` uses the cache only)."""
-        if os.path.isdir(path_or_repo_id):
-            config_file, weights_file = (os.path.join(path_or_repo_id, f)
-                                         for f in ("config.json", "model.safetensors"))
-        else:
-            from huggingface_hub import hf_hub_download
-
-            config_file, weights_file = (hf_hub_download(path_or_repo_id, f)
-                                         for f in ("config.json", "model.safetensors"))
-        with open(config_file, encoding="utf-8") as f:
-            config = GPT2Config.from_dict(json.load(f))
-        return cls(config, load_weights(weights_file), name_or_path=path_or_repo_id)
+        config_file, weights_file = pretrained_files(path_or_repo_id)
+        weights, lm_head = model_arrays(weights_file)
+        return cls(GPT2Config.from_dict(read_config(config_file)), weights, path_or_repo_id, lm_head)
 
     def __call__(self, input_ids=None, attention_mask=None, past_key_values=None, use_cache=True,
                  **unused) -> CausalLMOutput:
@@ -224,13 +216,15 @@ class GPT2(tf.Module):
         causal = tf.range(new)[None, :] <= tf.range(new)[:, None]                     # (T, T)
         visible = tf.broadcast_to(causal[None, None], [batch, 1, new, new])             # (B, 1, T, T)
         empty = tf.zeros([2, batch, self.config.n_head, 0, self.head_dim])
-        return self._attention(layer, x, empty, visible)[0]
+        return self._attention(layer, x, empty, visible, self._head_shapes(batch, new))[0]
 
     def _forward(self, input_ids, attention_mask, past):
         """input_ids (B, T) int32, attention_mask (B, S) float32, past (L, 2, B, H, P, D)
         -> logits (B, T, V) and one tensor (2, B, H, S, D) per layer."""
         w, c = self.weights, self.config
-        new, cached = tf.shape(input_ids)[1], tf.shape(past)[4]               # T, P
+        batch, new = tf.unstack(tf.shape(input_ids))                          # B, T
+        cached = tf.shape(past)[4]                                            # P
+        head_shapes = self._head_shapes(batch, new)
         # Position = number of real tokens before this one; padding gets 1, as in generate().
         positions = tf.cast(tf.cumsum(attention_mask, axis=1), tf.int32) - 1   # (B, S)
         positions = tf.where(attention_mask > 0, positions, 1)[:, cached:]    # (B, T)
@@ -244,7 +238,7 @@ class GPT2(tf.Module):
             p = f"h.{i}."
             attended, keys_values = self._attention(
                 i, layer_norm(h, w[p + "ln_1.weight"], w[p + "ln_1.bias"], c.layer_norm_epsilon),
-                past[i], visible)
+                past[i], visible, head_shapes)
             h = h + attended                                                  # residual
             x = layer_norm(h, w[p + "ln_2.weight"], w[p + "ln_2.bias"], c.layer_norm_epsilon)
             x = gelu_new(linear(x, w[p + "mlp.c_fc.weight"], w[p + "mlp.c_fc.bias"]))   # (B, T, 4E)
@@ -255,14 +249,24 @@ class GPT2(tf.Module):
         logits = tf.matmul(h, self.lm_head)                                   # (B, T, V)
         return logits, present
 
-    def _attention(self, i, x, past_keys_values, visible):
+    def _head_shapes(self, batch, new):
+        """The shape tensors [B, T, 3, H, D] and [B, T, E] that split and merge the heads: built
+        once per call and shared by every layer (fewer nodes: the graph is built again after
+        each ``tf.random.set_seed``, at ~35 us per node)."""
+        c = self.config
+        return tf.stack([batch, new, 3, c.n_head, self.head_dim]), tf.stack([batch, new, c.n_embd])
+
+    def _attention(self, i, x, past_keys_values, visible, head_shapes):
         """Causal self-attention of layer ``i``: x (B, T, E), past (2, B, H, P, D), visible
         (B, 1, T, S) -> (B, T, E) and the keys and values of all S positions (2, B, H, S, D)."""
         w, c, p = self.weights, self.config, f"h.{i}.attn."
-        q, k, v = tf.split(linear(x, w[p + "c_attn.weight"], w[p + "c_attn.bias"]), 3, axis=-1)
-        q, k, v = (split_heads(t, c.n_head) for t in (q, k, v))               # (B, H, T, D)
-        k = tf.concat([past_keys_values[0], k], axis=2)                       # (B, H, S, D)
-        v = tf.concat([past_keys_values[1], v], axis=2)
+        qkv_shape, embed_shape = head_shapes
+        qkv = linear(x, w[p + "c_attn.weight"], w[p + "c_attn.bias"])         # (B, T, 3E)
+        qkv = split_heads(qkv, qkv_shape)                                     # (3, B, H, T, D)
+        q = qkv[0]                                                            # (B, H, T, D)
+        # The new keys and values go after the cached ones; all of them are the next call's cache.
+        keys_values = tf.concat([past_keys_values, qkv[1:]], axis=3)          # (2, B, H, S, D)
+        k, v = tf.unstack(keys_values)                                        # (B, H, S, D) each
         scores = tf.matmul(q, k, transpose_b=True)                            # (B, H, T, S)
         if c.scale_attn_weights:
             scores /= math.sqrt(self.head_dim)
@@ -270,27 +274,8 @@ class GPT2(tf.Module):
             scores /= float(i + 1)
         # The lowest float, not -inf: a row with no visible key (padding) stays finite.
         scores = tf.where(visible, scores, tf.float32.min)
-        attended = merge_heads(tf.matmul(tf.nn.softmax(scores, axis=-1), v))  # (B, T, E)
-        return linear(attended, w[p + "c_proj.weight"], w[p + "c_proj.bias"]), tf.stack([k, v])
-
-
-def load_weights(file: str) -> dict:
-    """``{name: float32 array}`` from a PyTorch-layout safetensors file, named as in transformers'
-    GPT2Model (``"h.0.ln_1.weight"``, ``"wte.weight"``): without the ``transformer.`` prefix that
-    GPT2LMHeadModel files carry, the attention-mask buffers, or the LM head (tied to ``wte``).
-    float16 files are computed in float32."""
-    from safetensors.numpy import load_file
-
-    weights = {}
-    for name, array in load_file(file).items():
-        name = name.removeprefix("transformer.")
-        if name.endswith((".attn.bias", ".attn.masked_bias")):               # buffers, not weights
-            continue
-        weights[name] = array.astype(np.float32)
-    lm_head = weights.pop("lm_head.weight", None)
-    if lm_head is not None and not np.array_equal(lm_head, weights["wte.weight"]):
-        raise ValueError(f"{file}: lm_head.weight differs from wte.weight; GPT-2 ties them")
-    return weights
+        attended = merge_heads(tf.matmul(tf.nn.softmax(scores, axis=-1), v), embed_shape)  # (B, T, E)
+        return linear(attended, w[p + "c_proj.weight"], w[p + "c_proj.bias"]), keys_values
 
 
 def from_pretrained(path_or_repo_id: str) -> GPT2:

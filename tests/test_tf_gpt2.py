@@ -73,6 +73,36 @@ def test_a_wrong_weight_is_caught(pt_model):
     assert np.abs(wrong(PROMPTS[:1]).logits.numpy() - pt_logits(pt_model, PROMPTS[:1])).max() > 1e-3
 
 
+def test_weights_are_wrapped_not_copied_and_read_once(tf_model):
+    """The model's tensors are its arrays' own memory (a grading kernel builds its model on its
+    template's pages); arrays TensorFlow cannot use as they are (unaligned) are copied instead of
+    crashing the process; ``from_pretrained`` reads a file once per process; reading ahead runs no
+    TensorFlow operation (the kernel template forks after it)."""
+    from course_utils.tf_gpt2 import GPT2, GPT2Config, load_weights
+    from course_utils.tf_gpt2_weights import model_arrays
+
+    config = GPT2Config.from_dict(json.load(open(os.path.join(BUNDLED_DIR, "config.json"))))
+    weights = load_weights(os.path.join(BUNDLED_DIR, "model.safetensors"))
+    model = GPT2(config, weights)
+    before = model(PROMPTS[:1]).logits.numpy()
+    weights["h.3.mlp.c_fc.bias"] += 0.01                                  # the same memory
+    assert np.abs(model(PROMPTS[:1]).logits.numpy() - before).max() > 1e-3
+    unaligned = {name: np.concatenate([[0.0], array.ravel()]).astype(np.float32)[1:].reshape(array.shape)
+                 for name, array in load_weights(os.path.join(BUNDLED_DIR, "model.safetensors")).items()}
+    assert unaligned["wte.weight"].ctypes.data % 64 != 0
+    copied = GPT2(config, unaligned)
+    unaligned["h.3.mlp.c_fc.bias"] += 0.01                                # a copy: no effect
+    assert np.array_equal(copied(PROMPTS[:1]).logits.numpy(), tf_model(PROMPTS[:1]).logits.numpy())
+    hits = model_arrays.cache_info().hits
+    GPT2.from_pretrained(BUNDLED_DIR)
+    assert model_arrays.cache_info().hits == hits + 1
+    code = ("from tensorflow.python.eager import context; from course_utils.loading import read_tf_weights_ahead; "
+            "read_tf_weights_ahead('course'); print(context.context()._context_handle is None)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0 and result.stdout.strip().splitlines()[-1] == "True", result.stderr[-2000:]
+
+
 def test_left_padding_is_masked_like_pytorch(pt_model, tf_model):
     """Left-padded rows give the logits of the unpadded prompt, like PyTorch given the mask and
     generate()'s position ids (number of real tokens before each one)."""
@@ -229,7 +259,7 @@ def test_float16_weights_are_computed_in_float32(tf_model, tmp_path):
 
     stored = load_file(os.path.join(BUNDLED_DIR, "model.safetensors"))
     assert {a.dtype for a in stored.values()} == {np.dtype(np.float16)}   # what this test is about
-    assert all(v.dtype == "float32" for v in tf_model.variables)
+    assert all(w.dtype == "float32" for w in tf_model.weights.values()) and tf_model.lm_head.dtype == "float32"
     # float16 -> float32 is exact, so a float32 copy of the file gives bit-identical logits.
     model32 = GPT2.from_pretrained(_write_variant(tmp_path / "fp32", lambda n: n, dtype=np.float32))
     assert np.array_equal(model32(PROMPTS[:1]).logits.numpy(), tf_model(PROMPTS[:1]).logits.numpy())

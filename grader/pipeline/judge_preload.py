@@ -19,6 +19,9 @@ try:
         os.dup2(log, 1)
         os.dup2(log, 2)
 
-    worker.import_judge(tuple(filter(None, os.environ.get(worker.JUDGE_LESSONS, "").split(","))))
+    if worker.import_judge(tuple(filter(None, os.environ.get(worker.JUDGE_LESSONS, "").split(",")))):
+        from course_utils.loading import read_tf_weights_ahead
+
+        read_tf_weights_ahead()  # arrays only: each worker's TensorFlow model wraps them, uncopied
 except Exception:  # noqa: BLE001 - best effort: each worker's prepare_judge imports what is missing, reports errors
     pass

@@ -205,9 +205,14 @@ def _execute(client: CappedClient, launched: Launched, spec: KernelSpec, outcome
 
     def started(cell, cell_index, **_):
         outcome.timing.setdefault("kernel_start_s", watchdog.cell_began(cell_index) - launched.began)
+        outcome.timing.setdefault("per_cell", {})[cell_index] = time.monotonic()
+
+    def ended(cell=None, cell_index=None, **_):
+        watchdog.cell_ended()
+        outcome.timing["per_cell"][cell_index] = time.monotonic() - outcome.timing["per_cell"][cell_index]
 
     client.on_cell_execute = started
-    client.on_cell_executed = lambda **_: watchdog.cell_ended()
+    client.on_cell_executed = ended
     client.execute()
 
 

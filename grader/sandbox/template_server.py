@@ -56,7 +56,8 @@ if "isolate" not in globals():
 
 
 def preload(model_warmup: bool):
-    """Import what every lesson's setup cell imports, and load the tokenizer and PyTorch model.
+    """Import what every lesson's setup cell imports, load the tokenizer and PyTorch model, and read
+    the TensorFlow model's weights (``course_utils.tf_gpt2_weights``).
 
     TensorFlow is imported but runs no operation here: its thread pools would not survive fork.
     """
@@ -72,6 +73,8 @@ def preload(model_warmup: bool):
         course_utils.load_tokenizer()
         if "torch" in sys.modules:
             course_utils.load_model("pt")
+        if "tensorflow" in sys.modules:  # its arrays only: each fork's TensorFlow model wraps them
+            course_utils.loading.read_tf_weights_ahead()
 
 
 def become_kernel(job: dict):
