@@ -124,6 +124,18 @@ def breakdown(timings: list[dict]) -> str:
                                                           key=str)))
 
 
+def slowest_cells(timings: list[dict], count: int = 5) -> str:
+    """The notebook's cells that took longest, mean seconds over the notebooks that ran them."""
+    runs: dict[str, list[float]] = {}
+    for timing in timings:
+        for index, seconds in timing.get("cell_s", {}).items():
+            runs.setdefault(index, []).append(seconds)
+    means = sorted(((statistics.mean(s), int(i)) for i, s in runs.items()), reverse=True)
+    total = sum(mean for mean, _ in means)
+    return (f"cells, mean sum {total:.2f} s; slowest: "
+            + ", ".join(f"#{index} {mean:.2f} s" for mean, index in means[:count]))
+
+
 def memory_lines(peaks: dict, timings: list[dict]) -> list[str]:
     """Per worker: the tree's peak (PSS: what it holds; RSS sum: shared pages counted per process),
     the judge's process and its own template alone; the machine's shared template (with every
@@ -167,6 +179,7 @@ def grade_lesson(lesson: str, args, totals: dict) -> int:
             print(f"  fixed start-up {start:.1f} s, then {(wall - start) / len(subs):.2f} s per notebook "
                   f"with {args.workers} workers")
             print(f"  {breakdown(timings)}")
+            print(f"  {slowest_cells(timings)}")
             for line in memory_lines(peaks, timings):
                 print(f"  {line}")
             print(f"  {projection(base, wall, start, len(subs))}")

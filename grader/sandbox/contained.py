@@ -203,13 +203,14 @@ def _execute(client: CappedClient, launched: Launched, spec: KernelSpec, outcome
                                             run_dir=spec.run_dir, scratch=spec.flags is not None)
     watchdog.start()
 
+    cell_s = outcome.timing.setdefault("cell_s", {})  # {index, as text (JSON's keys): seconds}: the bench's slowest cells
+
     def started(cell, cell_index, **_):
         outcome.timing.setdefault("kernel_start_s", watchdog.cell_began(cell_index) - launched.began)
-        outcome.timing.setdefault("per_cell", {})[cell_index] = time.monotonic()
 
-    def ended(cell=None, cell_index=None, **_):
+    def ended(cell_index, **_):
+        cell_s[str(cell_index)] = round(time.monotonic() - watchdog.cell_started, 3)
         watchdog.cell_ended()
-        outcome.timing["per_cell"][cell_index] = time.monotonic() - outcome.timing["per_cell"][cell_index]
 
     client.on_cell_execute = started
     client.on_cell_executed = ended

@@ -62,7 +62,8 @@ def preload(model_warmup: bool):
     TensorFlow is imported but runs no operation here: its thread pools would not survive fork.
     """
     for name in ("course_utils", "torch", "transformers", "tensorflow", "numpy", "pandas",
-                 "matplotlib.pyplot", "ipykernel.kernelapp", "ipywidgets"):
+                 "matplotlib.pyplot", "ipykernel.kernelapp",
+                 "ipykernel.debugger", "ipywidgets"):  # the debugger: imported by each kernel's start
         try:
             __import__(name)
         except ImportError:
