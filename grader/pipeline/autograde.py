@@ -23,13 +23,14 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from grader.pipeline import grade_one, signing, student_ids, worker
-from grader.reports import grades_csv
+from grader.reports import grades_csv, report_html
 from grader.sandbox import contained
 from grader.pipeline.fingerprint import fingerprint
 from grader.pipeline.assemble import InvalidSubmission
@@ -91,6 +92,8 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     chosen_layout = decide_layout(submissions_dir, layout)
     out_dir.mkdir(parents=True, exist_ok=True)  # hidden from the kernels: it must exist (bwrap.hidden_paths)
     hide = tuple(sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)}))
+    # The class report's plotting library loads while the kernel template starts (off the batch's end).
+    threading.Thread(target=report_html.import_plotting, name="import-plotting", daemon=True).start()
     # The machine's kernel template loads from now on, while the batch is read and released.
     on_this_machine = executor is None or getattr(executor, "on_this_machine", False)
     with contextlib.closing(on_this_machine and contained.machine_template(options, list(hide))
