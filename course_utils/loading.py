@@ -97,6 +97,20 @@ def load_model(framework: str = "pt", name: str | None = None):
 _ANNOUNCED: set = set()
 
 
+def _lm_head_by_columns(model):
+    """``model`` with its LM head's weight (tied to ``wte``, (V, E)) stored column by column: the
+    same values, but ``h @ weight.T`` is then a product with a contiguous (E, V) matrix, which
+    MKL computes 3x faster for one new token on the machines measured (2.0 -> 0.7 ms: most of a
+    course-model decoding step), and no slower for more. Embedding lookups do not mind."""
+    import torch
+
+    head = model.get_output_embeddings()
+    if head is not None and head.weight is model.get_input_embeddings().weight:
+        with torch.no_grad():
+            head.weight.data = head.weight.data.t().contiguous().t()
+    return model
+
+
 def read_tf_weights_ahead(name: str | None = None) -> None:
     """Read the TensorFlow model's weights (the one ``load_model("tf", name)`` would load) into
     this process's cache, running no TensorFlow operation. A process about to fork calls it (the
@@ -125,7 +139,7 @@ def _load(framework: str, name: str):
             # The bundled weights are stored in float16 to stay small; compute in float32. The
             # argument is `dtype` since transformers 4.56, `torch_dtype` before (the oldest we accept).
             dtype = "dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype"
-            return GPT2LMHeadModel.from_pretrained(path, **{dtype: torch.float32}).eval()
+            return _lm_head_by_columns(GPT2LMHeadModel.from_pretrained(path, **{dtype: torch.float32}).eval())
         finally:
             if was_enabled:
                 transformers_logging.enable_progress_bar()

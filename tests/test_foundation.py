@@ -68,6 +68,24 @@ def test_models_are_ready_for_inference(pt_model, tf_model):
     assert not tf_model.trainable
 
 
+def test_the_lm_head_is_tied_and_stored_by_columns(pt_model):
+    """``load_model("pt")`` keeps the LM head tied to ``wte`` and its values, laid out (E, V) so that
+    a decoding step's product with it is fast; the logits are those of the model as loaded."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    from course_utils.loading import BUNDLED_DIR
+
+    head = pt_model.lm_head.weight
+    assert head is pt_model.transformer.wte.weight and head.stride() == (1, head.shape[0])
+    plain = GPT2LMHeadModel.from_pretrained(BUNDLED_DIR, dtype=torch.float32).eval()
+    assert plain.lm_head.weight.is_contiguous() and torch.equal(plain.lm_head.weight, head)
+    ids = torch.tensor([[464, 2163, 5860, 262]])
+    with torch.no_grad():
+        for part in (ids, ids[:, :1]):
+            assert torch.allclose(pt_model(part).logits, plain(part).logits, atol=1e-4, rtol=0)
+
+
 def test_pt_and_tf_logits_agree(pt_model, tf_model, tokenizer):
     import tensorflow as tf
     import torch
