@@ -181,3 +181,50 @@ def test_a_worker_whose_shared_template_died_starts_its_own():
     finally:
         forked_kernel.close_templates()
         template.close()
+
+
+def _outside_tmp() -> str | None:
+    """A fresh folder the sandbox shows that is not under /tmp (the grader runs as root in CI)."""
+    for parent in ("/opt", "/usr/local"):
+        if os.access(parent, os.W_OK) and not parent.startswith("/tmp") and not any(
+                parent == h or parent.startswith(h + "/") for h in bwrap.hidden_paths()):
+            return tempfile.mkdtemp(prefix="grader-test-batch-", dir=parent)
+    return None
+
+
+def test_one_template_serves_every_batch_and_each_fork_hides_its_own_folders(tmp_path):
+    """The template holds no batch's paths (a process keeps it for all its batches): each fork
+    hides its own batch's folders, under /tmp and elsewhere, empty and read-only, as bubblewrap
+    does for a fresh kernel; another batch's forks, from the same template, see theirs."""
+    outside = _outside_tmp()
+    if outside is None:
+        pytest.skip("no writable folder outside /tmp that the sandbox shows (not root?)")
+    try:
+        folders = {"in_tmp": tmp_path / "out", "outside": os.path.join(outside, "out")}
+        for folder in folders.values():
+            os.makedirs(os.path.join(folder, "results"))
+            with open(os.path.join(folder, "grades.csv"), "w") as f:
+                f.write("secret")
+        look = ("import os\nfor f in {folders!r}:\n    print(f, sorted(os.listdir(f)) if os.path.isdir(f) else None)\n"
+                "    try:\n        os.makedirs(os.path.join(f, 'results', 'x')); print('written')\n"
+                "    except OSError:\n        print('refused')")
+        paths = [str(f) for f in folders.values()]
+        pids = set()
+        for hidden in (paths, [paths[0]], []):
+            status, (seen,) = run(look.format(folders=paths), hidden=hidden)
+            pids |= {t.pid for t in forked_kernel.running_templates()}
+            assert status == "ok", seen
+            lines = seen.split("\n")
+            for n, path in enumerate(paths):
+                listing, write = lines[2 * n].split(" ", 1)[1], lines[2 * n + 1]
+                if path in hidden:
+                    assert (listing, write) == ("[]", "refused"), seen
+                elif path.startswith("/tmp/"):  # under the kernel's own scratch /tmp: not there at all
+                    assert (listing, write) == ("None", "written"), seen
+                else:
+                    assert (listing, write) == ("['grades.csv', 'results']", "refused"), seen  # read-only
+        assert len(pids) == 1  # one template served the three batches
+    finally:
+        import shutil
+
+        shutil.rmtree(outside, ignore_errors=True)

@@ -19,7 +19,6 @@ spreadsheets (``grader.reports.sanitize``).
 from __future__ import annotations
 
 import concurrent.futures as futures
-import contextlib
 import hashlib
 import json
 import os
@@ -94,29 +93,27 @@ def autograde(submissions_dir, out_dir, workers: int | None = None, options: Gra
     hide = tuple(sorted({os.path.realpath(submissions_dir), os.path.realpath(out_dir)}))
     # The class report's plotting library loads while the kernel template starts (off the batch's end).
     threading.Thread(target=report_html.import_plotting, name="import-plotting", daemon=True).start()
-    # The machine's kernel template loads from now on, while the batch is read and released.
+    # The machine's kernel template loads from now on, while the batch is read and released; this
+    # process keeps it for its next batches (each fork hides its own batch's folders).
     on_this_machine = executor is None or getattr(executor, "on_this_machine", False)
-    with contextlib.closing(on_this_machine and contained.machine_template(options, list(hide))
-                            or _Unshared()) as template:
-        found = find_submissions(submissions_dir, chosen_layout)
-        batch = _batch(options, out_dir, found, lesson_ids)
-        batch.hide, batch.template = hide, template.attachment()
-        report = BatchReport(layout=chosen_layout, lessons=list(batch.expected))
-        results, todo = {}, []
-        for sub in with_missing(found, batch.expected):
-            known, job = _known_or_job(batch, sub, secret)
-            if known is not None:
-                results[(sub.student, sub.notebook)] = known
-                report.reused += job is not None
-            else:
-                todo.append(job)
-        if not todo:
-            template.close()
-        for (sub, key, job), result in _run_all(todo, workers, options, progress, executor, out_dir / "logs",
-                                                batch.template):
-            _save_result(out_dir, sub, key, result, secret)
-            results[(sub.student, sub.notebook)] = result
-            report.graded_now += 1
+    template = contained.machine_template(options) if on_this_machine else None  # None: each worker decides
+    found = find_submissions(submissions_dir, chosen_layout)
+    batch = _batch(options, out_dir, found, lesson_ids)
+    batch.hide, batch.template = hide, template and template.attachment()
+    report = BatchReport(layout=chosen_layout, lessons=list(batch.expected))
+    results, todo = {}, []
+    for sub in with_missing(found, batch.expected):
+        known, job = _known_or_job(batch, sub, secret)
+        if known is not None:
+            results[(sub.student, sub.notebook)] = known
+            report.reused += job is not None
+        else:
+            todo.append(job)
+    for (sub, key, job), result in _run_all(todo, workers, options, progress, executor, out_dir / "logs",
+                                            batch.template):
+        _save_result(out_dir, sub, key, result, secret)
+        results[(sub.student, sub.notebook)] = result
+        report.graded_now += 1
 
     report.rows = [results[k].row for k in sorted(results)]
     grades_csv.write(out_dir / "grades.csv", report.rows)
@@ -196,17 +193,6 @@ def _decided_without_running(sub: Submission, releases: dict, lessons: list[str]
     return None
 
 
-class _Unshared:
-    """No template for the machine (a remote Dask cluster, fresh kernels, no sandbox): each worker
-    decides."""
-
-    def attachment(self):
-        return None
-
-    def close(self):
-        pass
-
-
 def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir, template: dict | None):
     """Yield ``(item, JobResult)`` as submissions finish, with a progress bar of graded / failed.
     Each job crosses to its worker as plain JSON (``Job.to_dict``), its result comes back as one;
@@ -250,8 +236,7 @@ def _local_pool(todo, workers: int, options: GradingOptions, log_dir: Path, temp
     lessons_graded = tuple(sorted({job.notebook for *_, job in todo}))
     return futures.ProcessPoolExecutor(
         max_workers=min(workers, len(todo)), mp_context=worker.pool_context(options.model),
-        initializer=worker.init_worker, initargs=(options.model, str(log_dir), lessons_graded, options,
-                                                  todo[0][2].hide, template))
+        initializer=worker.init_worker, initargs=(options.model, str(log_dir), lessons_graded, options, template))
 
 
 

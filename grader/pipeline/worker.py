@@ -127,8 +127,7 @@ def _transformers_without_tensorflow():
         os.environ.pop("USE_TF", None)
 
 
-def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options=None,
-                hide: tuple[str, ...] = (), template: dict | None = None):
+def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options=None, template: dict | None = None):
     """The local pool's initializer: logs to ``OUT/logs/worker-<pid>.log``, one thread, the judge;
     kernels forked from the machine's ``template`` (``KernelTemplate.attachment``), or from one
     this worker starts, loading while the judge loads.
@@ -156,7 +155,7 @@ def init_worker(model: str, log_dir: str, lessons: tuple[str, ...], options=None
     elif options is not None:  # the kernel template loads in its own process meanwhile
         from grader.sandbox import contained as sandbox
 
-        sandbox.start_template(options, list(hide))  # a GradingOptions
+        sandbox.start_template(options)  # a GradingOptions
     try:
         prepare_judge(model, tuple(lessons))
     except Exception:  # noqa: BLE001 - each job tries again and reports the error in its row

@@ -125,26 +125,27 @@ def kernel_env(options: GradingOptions, home: str) -> dict:
     return env
 
 
-def start_template(options: GradingOptions, hidden: list[str] = ()):
+def start_template(options: GradingOptions):
     """Start this worker's kernel template without waiting for it (a worker's initializer calls
     it, so that the template loads while the worker loads its judge). Never raises."""
     try:
-        kernel_launch.kernel_template(options, kernel_env(options, bwrap.WORKDIR), list(hidden),
-                                      sandbox_flags(options), wait=False)
+        kernel_launch.kernel_template(options, kernel_env(options, bwrap.WORKDIR), sandbox_flags(options),
+                                      wait=False)
     except Exception:  # noqa: BLE001 - the first notebook starts it again and reports why
         pass
 
 
-def machine_template(options: GradingOptions, hidden: list[str] = ()):
-    """A kernel template for every worker of this machine, starting (not waited for), owned by the
-    caller (who closes it); ``None`` where kernels are not forked or no template can start here
-    (each worker then finds out for itself, and says why). Never raises."""
+def machine_template(options: GradingOptions):
+    """The kernel template for every worker of this machine, starting (not waited for) or already
+    running: this process keeps it for its next batches too (``forked_kernel.machine_template``);
+    ``None`` where kernels are not forked or no template can start here (each worker then finds
+    out for itself, and says why). Never raises."""
     try:
         flags = sandbox_flags(options)
         if flags is None or options.kernel != "fork":
             return None
-        return forked_kernel.KernelTemplate(options, kernel_env(options, bwrap.WORKDIR),
-                                            bwrap.hidden_paths(list(hidden)), flags)
+        return forked_kernel.machine_template(options, kernel_env(options, bwrap.WORKDIR), bwrap.hidden_paths(),
+                                              flags)
     except Exception:  # noqa: BLE001
         return None
 
@@ -183,7 +184,7 @@ def _kernel_spec(options: GradingOptions, hidden: list[str], timing: dict) -> Ke
     workdir = bwrap.WORKDIR if flags is not None else tempfile.mkdtemp(prefix="grader-work-")
     env = kernel_env(options, workdir)
     began = time.monotonic()
-    template = kernel_launch.kernel_template(options, env, hidden, flags)
+    template = kernel_launch.kernel_template(options, env, flags)
     timing["template_s"] = time.monotonic() - began  # > 0 only where this notebook started it
     timing["template"] = None if template is None else "machine" if not template.owner else "worker"
     run_dir = template.new_job_dir() if template else tempfile.mkdtemp(prefix="grader-run-")

@@ -2,7 +2,8 @@
 
 ``isolate(job)`` runs in each fork's ``C2`` (``grader.sandbox.template_server``), inside new mount, PID,
 network, IPC and UTS namespaces and before any student code: a fresh size-capped ``/tmp`` and
-``/dev/shm``, a fresh read-only ``/dev``, the job's IPC folder bound back, a ``/proc`` of its own,
+``/dev/shm``, a fresh read-only ``/dev``, the batch's own folders hidden, the job's IPC folder bound
+back, a ``/proc`` of its own,
 loopback up, every inherited descriptor closed, every capability dropped and ``no_new_privs``.
 
 Like ``grader/sandbox/kernel_limits.py``, this file runs as *text* inside the template's sandbox, where the
@@ -78,6 +79,48 @@ def fresh_dev(shm_bytes: int):
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"size={shm_bytes},mode=1777")
 
 
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _hide(path: str, emptied: list):
+    """A folder emptied (a tmpfs, made read-only by the caller; under the fresh /tmp it is made
+    first, as bubblewrap shows a hidden folder there), a file made /dev/null."""
+    if not os.path.lexists(path):
+        os.makedirs(path)
+    if os.path.isdir(path) and not os.path.islink(path):
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+        emptied.append(path)
+    elif not os.path.isdir(path):
+        mount("/dev/null", path, None, MS_BIND)
+        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def hide_batch_paths(hidden: list, needed: list):
+    """Hide the batch's own paths (its submissions and ``OUT``): the template serves every batch
+    of its process, so they are hidden here, per job, as bubblewrap hides them for a fresh kernel
+    (``grader.sandbox.bwrap.mounts``): each folder emptied and read-only, each file /dev/null, a
+    ``needed`` path inside one bound back, and a hidden path inside that hidden again. Paths this
+    view does not show outside /tmp (hidden by the template's sandbox) are left be."""
+    present = [path for path in hidden if os.path.lexists(path) or _under(path, "/tmp")]
+    top = [path for path in present if not any(path != q and _under(path, q) for q in present)]
+    back = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in needed
+            if os.path.isdir(path) and any(_under(path, h) for h in top)}
+    emptied = []
+    for path in top:
+        _hide(path, emptied)
+    for path, fd in back.items():
+        os.makedirs(path, exist_ok=True)
+        mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
+    for path in present:
+        if any(path != b and _under(path, b) for b in back):
+            _hide(path, emptied)
+    for path in emptied:
+        mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+
+
 def close_inherited(keep: set[int]):
     """Close every descriptor of the template's (its log, libraries' files) but ``keep``."""
     for name in os.listdir("/proc/self/fd"):
@@ -113,6 +156,7 @@ def isolate(job: dict):
         os.close(fd)
     for path in hidden:
         mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    hide_batch_paths(job.get("batch_hidden", []), job.get("needed", []))
     os.makedirs(job["job_dir"], exist_ok=True)
     mount(f"/proc/self/fd/{job_dir}", job["job_dir"], None, MS_BIND)
     os.close(job_dir)

@@ -60,7 +60,8 @@ class KernelTemplate:
         # empty and read-only, as in a fresh kernel's sandbox.
         in_tmp = [path for path in hidden if path.startswith("/tmp/") and os.path.isdir(path)]
         self.hidden_in_tmp = [p for p in in_tmp if not any(p.startswith(q.rstrip("/") + "/") for q in in_tmp)]
-        self.needed_in_tmp = [p for p in bwrap.needed_paths(options.model) if p.startswith("/tmp/")]
+        self.needed = bwrap.needed_paths(options.model)
+        self.needed_in_tmp = [p for p in self.needed if p.startswith("/tmp/")]
         self.root = tempfile.mkdtemp(prefix="grader-template-")
         self.socket_path = os.path.join(self.root, "template.sock")
         self.log_path = os.path.join(self.root, "template.log")  # the template's stdout and stderr
@@ -80,7 +81,8 @@ class KernelTemplate:
     def attachment(self) -> dict:
         """What another process of this machine needs to fork kernels from this template."""
         return {"key": self.key, "pid": self.pid, "root": self.root, "options": self.options.to_dict(),
-                "flags": list(self.flags), "hidden_in_tmp": self.hidden_in_tmp, "needed_in_tmp": self.needed_in_tmp}
+                "flags": list(self.flags), "hidden_in_tmp": self.hidden_in_tmp, "needed_in_tmp": self.needed_in_tmp,
+                "needed": self.needed}
 
     @classmethod
     def attach(cls, attachment: dict) -> "KernelTemplate":
@@ -89,7 +91,7 @@ class KernelTemplate:
         template = cls.__new__(cls)
         template.options = GradingOptions.from_dict(attachment["options"])
         template.flags, template.owner, template.process = tuple(attachment["flags"]), False, None
-        for name in ("key", "pid", "root", "hidden_in_tmp", "needed_in_tmp"):
+        for name in ("key", "pid", "root", "hidden_in_tmp", "needed_in_tmp", "needed"):
             setattr(template, name, attachment[name])
         template.socket_path = os.path.join(template.root, "template.sock")
         template.log_path = os.path.join(template.root, "template.log")
@@ -141,16 +143,17 @@ class KernelTemplate:
         name unique among every process that forks from this template."""
         return tempfile.mkdtemp(prefix="job-", dir=self.root)
 
-    def spawn(self, connection_file: str, env: dict, limits: list[int]) -> ForkedProcess:
+    def spawn(self, connection_file: str, env: dict, limits: list[int], hidden: list[str] = ()) -> ForkedProcess:
         """Fork a kernel that serves ``connection_file`` with environment ``env``, which sets
-        ``limits`` on itself (``GradingOptions.kernel_limits``)."""
+        ``limits`` on itself (``GradingOptions.kernel_limits``) and does not see ``hidden``, the
+        batch's own paths (``bwrap.batch_paths``: the template does, as it serves every batch)."""
         job_dir = os.path.dirname(connection_file)
         bwrap.prepare_run_dir(job_dir, self.flags)
         job = {"connection_file": connection_file, "job_dir": job_dir, "cwd": bwrap.WORKDIR, "env": env,
                "limits": list(limits),
                "tmp_bytes": self.options.scratch_mb * 2**20, "shm_bytes": self.options.shm_mb * 2**20,
                "isolate_network": not self.options.network_allowed, "hidden_in_tmp": self.hidden_in_tmp,
-               "needed_in_tmp": self.needed_in_tmp}
+               "needed_in_tmp": self.needed_in_tmp, "batch_hidden": list(hidden), "needed": self.needed}
         conn = self._connect()
         conn.sendall((json.dumps(job) + "\n").encode())
         conn.settimeout(60)
@@ -259,15 +262,34 @@ def template_for(options: GradingOptions, env: dict, hidden: list[str], flags: t
     return template
 
 
+_machine: dict[str, KernelTemplate] = {}  # the one this process started for the workers of this machine
+
+
+def machine_template(options: GradingOptions, env: dict, hidden: list[str], flags: tuple[str, ...]) -> KernelTemplate:
+    """The machine's template for these settings: started here (not waited for), or the one this
+    process started for an earlier batch, while it lives. Its forks hide each batch's own paths
+    (``spawn``), so one template serves every batch; this process closes it when it exits, or
+    when a batch with other settings needs another (one at a time: each holds ~1 GiB)."""
+    key = template_key(options, env, hidden, flags)
+    template = _machine.get(key)
+    if template is None or not template.alive():
+        for old in _machine.values():
+            old.close()
+        _machine.clear()
+        template = _machine[key] = KernelTemplate(options, env, hidden, flags)
+    return template
+
+
 def running_templates() -> list[KernelTemplate]:
     return [template for template in [*_shared.values(), *_templates.values()] if template.alive()]
 
 
 @atexit.register
 def close_templates():
-    for template in _templates.values():
+    for template in [*_templates.values(), *_machine.values()]:
         template.close()
     _templates.clear()
+    _machine.clear()
     _shared.clear()
 
 
@@ -277,9 +299,11 @@ class ForkedProvisioner(LocalProvisioner):
 
     template = Any(None, help="the KernelTemplate the kernels are forked from")
     limits = List(help="[RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC or 0], as a fresh kernel sets them")
+    hidden = List(help="the batch's own paths, hidden from the kernel (bwrap.batch_paths)")
 
     async def launch_kernel(self, cmd, **kwargs):
-        self.process = self.template.spawn(self.parent.connection_file, kwargs.get("env") or {}, self.limits)
+        self.process = self.template.spawn(self.parent.connection_file, kwargs.get("env") or {}, self.limits,
+                                           self.hidden)
         self.pid = self.pgid = self.process.pid
         self.cwd = bwrap.WORKDIR
         return self.connection_info

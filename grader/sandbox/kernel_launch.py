@@ -165,12 +165,14 @@ def launch_forked(spec: KernelSpec) -> Launched:
     km = _manager(spec)
     km.kernel_id = str(uuid.uuid4())
     km.provisioner = forked_kernel.ForkedProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km,
-                                                     template=spec.template, limits=spec.limits)
+                                                     template=spec.template, limits=spec.limits,
+                                                     hidden=bwrap.batch_paths(spec.hidden))
     return Launched(km)
 
 
-def kernel_template(options: GradingOptions, env: dict, hidden: list[str], flags, wait: bool = True):
-    """This worker's warm kernel template, or ``None`` for a fresh kernel per notebook.
+def kernel_template(options: GradingOptions, env: dict, flags, wait: bool = True):
+    """This worker's warm kernel template, or ``None`` for a fresh kernel per notebook. It hides
+    what every kernel must not see; each fork hides its batch's own paths besides (``spawn``).
 
     Templates need the sandbox (their forks build their namespaces inside it); ``kernel="fresh"``
     asks for a new interpreter per notebook. A template that cannot start here is reported once
@@ -178,7 +180,7 @@ def kernel_template(options: GradingOptions, env: dict, hidden: list[str], flags
     if flags is None or options.kernel != "fork" or TEMPLATE_FAILED:
         return None
     try:
-        return forked_kernel.template_for(options, env, bwrap.hidden_paths(list(hidden)), flags, wait=wait)
+        return forked_kernel.template_for(options, env, bwrap.hidden_paths(), flags, wait=wait)
     except forked_kernel.TemplateUnavailable as error:
         print(f"grader: {error}; starting a fresh kernel for each notebook instead", file=sys.stderr)
         TEMPLATE_FAILED.append(str(error))
