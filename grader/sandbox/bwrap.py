@@ -125,14 +125,6 @@ def _under(path: str, parent: str) -> bool:
     return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
-def batch_paths(extra: list[str]) -> list[str]:
-    """Real paths of a batch's own folders (its submissions, ``OUT``), parents first: a forked
-    kernel hides them itself (``fork_isolation.hide_batch_paths``), since its template serves
-    every batch of the process that started it."""
-    real = {os.path.realpath(path) for path in extra}
-    return sorted(real - {"/", "/tmp"}, key=lambda p: (p.count("/"), p))
-
-
 def hidden_paths(extra: list[str] = ()) -> list[str]:
     """Real paths of the existing folders and files the kernel must not see, parents first."""
     from grader.pipeline import signing

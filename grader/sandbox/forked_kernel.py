@@ -7,13 +7,14 @@ it for one forked kernel per submission. Each fork gets namespaces, a scratch ``
 dropped privilege set of its own before any student code runs (the server's docstring lists
 them), so two submissions share nothing but read-only memory pages.
 
-One template serves a whole machine: the coordinator starts it, and the workers on its machine
+One template serves a whole machine: the coordinator starts it (and keeps it for its later batches:
+``machine_template``), and the workers on its machine
 (the local pool's, a local Dask cluster's) attach to it (``KernelTemplate.attachment``, ``share``)
 and fork from it at once, each kernel in a session of its own. A worker whose shared template is
 gone, or that nobody shared one with (a remote Dask worker), starts a template of its own
 (``template_for``).
 
-``ForkedProvisioner`` plugs that into jupyter_client: ``KernelManager.start_kernel`` then asks the
+``kernel_launch.ForkedProvisioner`` plugs that into jupyter_client: ``KernelManager.start_kernel`` then asks the
 template instead of starting a process, and gets back ``ForkedProcess``, which stands for the
 kernel's PID-namespace leader (poll, wait, kill, signals), so nbclient and the watchdog treat it
 exactly as they treat a fresh kernel's launcher.
@@ -31,9 +32,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-from jupyter_client.provisioning import LocalProvisioner
-from traitlets import Any, List
 
 from grader.sandbox import bwrap
 from grader.sandbox.forked_process import ForkedProcess
@@ -146,7 +144,7 @@ class KernelTemplate:
     def spawn(self, connection_file: str, env: dict, limits: list[int], hidden: list[str] = ()) -> ForkedProcess:
         """Fork a kernel that serves ``connection_file`` with environment ``env``, which sets
         ``limits`` on itself (``GradingOptions.kernel_limits``) and does not see ``hidden``, the
-        batch's own paths (``bwrap.batch_paths``: the template does, as it serves every batch)."""
+        batch's own paths (``kernel_launch.batch_paths``: the template does, as it serves every batch)."""
         job_dir = os.path.dirname(connection_file)
         bwrap.prepare_run_dir(job_dir, self.flags)
         job = {"connection_file": connection_file, "job_dir": job_dir, "cwd": bwrap.WORKDIR, "env": env,
@@ -246,12 +244,7 @@ def template_for(options: GradingOptions, env: dict, hidden: list[str], flags: t
         del _shared[key]
         template = None
     if template is None:
-        template = _templates.get(key)
-    if template is None or not template.alive():
-        for old in _templates.values():
-            old.close()
-        _templates.clear()
-        template = _templates[key] = KernelTemplate(options, env, hidden, flags)
+        template = _alive_or_new(_templates, key, lambda: KernelTemplate(options, env, hidden, flags))
     if wait:
         try:
             template.wait_ready()
@@ -269,14 +262,20 @@ def machine_template(options: GradingOptions, env: dict, hidden: list[str], flag
     """The machine's template for these settings: started here (not waited for), or the one this
     process started for an earlier batch, while it lives. Its forks hide each batch's own paths
     (``spawn``), so one template serves every batch; this process closes it when it exits, or
-    when a batch with other settings needs another (one at a time: each holds ~1 GiB)."""
-    key = template_key(options, env, hidden, flags)
-    template = _machine.get(key)
+    when a batch with other settings needs another."""
+    return _alive_or_new(_machine, template_key(options, env, hidden, flags),
+                         lambda: KernelTemplate(options, env, hidden, flags))
+
+
+def _alive_or_new(kept: dict, key: str, start) -> KernelTemplate:
+    """``kept``'s template for ``key`` while it lives, else ``start()``'s, then the only one ``kept``
+    holds (the others closed: each template holds ~1 GiB)."""
+    template = kept.get(key)
     if template is None or not template.alive():
-        for old in _machine.values():
+        for old in kept.values():
             old.close()
-        _machine.clear()
-        template = _machine[key] = KernelTemplate(options, env, hidden, flags)
+        kept.clear()
+        template = kept[key] = start()
     return template
 
 
@@ -291,19 +290,3 @@ def close_templates():
     _templates.clear()
     _machine.clear()
     _shared.clear()
-
-
-class ForkedProvisioner(LocalProvisioner):
-    """A provisioner whose kernels are forks of ``template`` rather than new processes, with the
-    ``limits`` of every kernel (``GradingOptions.kernel_limits``)."""
-
-    template = Any(None, help="the KernelTemplate the kernels are forked from")
-    limits = List(help="[RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC or 0], as a fresh kernel sets them")
-    hidden = List(help="the batch's own paths, hidden from the kernel (bwrap.batch_paths)")
-
-    async def launch_kernel(self, cmd, **kwargs):
-        self.process = self.template.spawn(self.parent.connection_file, kwargs.get("env") or {}, self.limits,
-                                           self.hidden)
-        self.pid = self.pgid = self.process.pid
-        self.cwd = bwrap.WORKDIR
-        return self.connection_info

@@ -21,6 +21,7 @@ from pathlib import Path
 import zmq
 from jupyter_client import AsyncKernelManager
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any, DottedObjectName, List, Type
 
 from grader.sandbox import bwrap, forked_kernel
@@ -117,6 +118,22 @@ class ReadyClient(AsyncKernelClient):
     wait_for_ready = _ready
 
 
+class ForkedProvisioner(LocalProvisioner):
+    """A provisioner whose kernels are forks of ``template`` rather than new processes, with the
+    ``limits`` of every kernel (``GradingOptions.kernel_limits``)."""
+
+    template = Any(None, help="the KernelTemplate the kernels are forked from")
+    limits = List(help="[RLIMIT_AS, RLIMIT_FSIZE, RLIMIT_NPROC or 0], as a fresh kernel sets them")
+    hidden = List(help="the batch's own paths, hidden from the kernel (batch_paths)")
+
+    async def launch_kernel(self, cmd, **kwargs):
+        self.process = self.template.spawn(self.parent.connection_file, kwargs.get("env") or {}, self.limits,
+                                           self.hidden)
+        self.pid = self.pgid = self.process.pid
+        self.cwd = bwrap.WORKDIR
+        return self.connection_info
+
+
 class ContainedKernelManager(AsyncKernelManager):
     """A kernel manager whose launch command is wrapped in the sandbox and the limits.
 
@@ -164,10 +181,17 @@ def launch_forked(spec: KernelSpec) -> Launched:
     """A fork of this worker's template, which builds the kernel's namespaces and limits itself."""
     km = _manager(spec)
     km.kernel_id = str(uuid.uuid4())
-    km.provisioner = forked_kernel.ForkedProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km,
-                                                     template=spec.template, limits=spec.limits,
-                                                     hidden=bwrap.batch_paths(spec.hidden))
+    km.provisioner = ForkedProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km,
+                                       template=spec.template, limits=spec.limits, hidden=batch_paths(spec.hidden))
     return Launched(km)
+
+
+def batch_paths(extra: list[str]) -> list[str]:
+    """Real paths of a batch's own folders (its submissions, ``OUT``), parents first: a forked
+    kernel hides them itself (``fork_isolation.hide_batch_paths``), since its template serves
+    every batch of the process that started it."""
+    real = {os.path.realpath(path) for path in extra}
+    return sorted(real - {"/", "/tmp"}, key=lambda p: (p.count("/"), p))
 
 
 def kernel_template(options: GradingOptions, env: dict, flags, wait: bool = True):
