@@ -196,6 +196,7 @@ def test_one_template_serves_every_batch_and_each_fork_hides_its_own_folders(tmp
     """The template holds no batch's paths (a process keeps it for all its batches): each fork
     hides its own batch's folders, under /tmp and elsewhere, empty and read-only, as bubblewrap
     does for a fresh kernel; another batch's forks, from the same template, see theirs."""
+    os.makedirs(os.environ["COURSE_GRADER_STATE"], exist_ok=True)  # hidden by every template (below)
     outside = _outside_tmp()
     if outside is None:
         pytest.skip("no writable folder outside /tmp that the sandbox shows (not root?)")
@@ -223,6 +224,10 @@ def test_one_template_serves_every_batch_and_each_fork_hides_its_own_folders(tmp
                     assert (listing, write) == ("None", "written"), seen
                 else:
                     assert (listing, write) == ("['grades.csv', 'results']", "refused"), seen  # read-only
+        # A batch's folder inside a folder every kernel has hidden (here the grader's state, under
+        # /tmp, hidden by the template's sandbox): nothing to hide, and the kernel still runs.
+        inside = os.path.join(os.environ["COURSE_GRADER_STATE"], "out")
+        assert run(f"import os; print(os.path.exists({inside!r}))", hidden=[inside]) == ("ok", ["False\n"])
         assert len(pids) == 1  # one template served the three batches
     finally:
         import shutil

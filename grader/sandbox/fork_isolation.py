@@ -87,7 +87,10 @@ def _hide(path: str, emptied: list):
     """A folder emptied (a tmpfs, made read-only by the caller; under the fresh /tmp it is made
     first, as bubblewrap shows a hidden folder there), a file made /dev/null."""
     if not os.path.lexists(path):
-        os.makedirs(path)
+        try:
+            os.makedirs(path)
+        except OSError:  # inside a folder hidden already (empty, read-only): nothing of it shows
+            return
     if os.path.isdir(path) and not os.path.islink(path):
         mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
         emptied.append(path)
