@@ -4,7 +4,8 @@ of the release, PyTorch and transformers, and TensorFlow where a lesson has a Te
 Paid once per machine instead of once per worker (on two cores, 3.5 s of a lesson-5 batch's start-up).
 
 Nothing here runs an operation: the frameworks' thread pools would not survive the fork (the kernel
-template does the same, ``grader.sandbox.template_server.preload``). The server starts in the
+template does the same, ``grader.sandbox.template_server.preload``). Where TensorFlow is imported, the
+course's TensorFlow model's weights are read too (numpy only), so each worker's model wraps them. The server starts in the
 environment ``worker.worker_environment`` sets, which names the lessons (``JUDGE_LESSONS``) and the
 log its output goes to (TensorFlow writes some start-up lines to stderr whatever the log level).
 """

@@ -7,15 +7,15 @@ it for one forked kernel per submission. Each fork gets namespaces, a scratch ``
 dropped privilege set of its own before any student code runs (the server's docstring lists
 them), so two submissions share nothing but read-only memory pages.
 
-One template serves a whole machine: the coordinator starts it (and keeps it for its later batches:
-``machine_template``), and the workers on its machine
+One template serves a whole machine: the coordinator starts it (and keeps it for its later
+batches: ``machine_template``), and the workers on its machine
 (the local pool's, a local Dask cluster's) attach to it (``KernelTemplate.attachment``, ``share``)
 and fork from it at once, each kernel in a session of its own. A worker whose shared template is
 gone, or that nobody shared one with (a remote Dask worker), starts a template of its own
 (``template_for``).
 
-``kernel_launch.ForkedProvisioner`` plugs that into jupyter_client: ``KernelManager.start_kernel`` then asks the
-template instead of starting a process, and gets back ``ForkedProcess``, which stands for the
+``kernel_launch.ForkedProvisioner`` plugs that into jupyter_client: ``KernelManager.start_kernel``
+then asks the template instead of starting a process, and gets back ``ForkedProcess``, which stands for the
 kernel's PID-namespace leader (poll, wait, kill, signals), so nbclient and the watchdog treat it
 exactly as they treat a fresh kernel's launcher.
 """
