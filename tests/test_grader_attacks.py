@@ -181,6 +181,23 @@ def subword_tokens(text):
     os.write(1, b"y" * 5_000_000)       # below Python's streams too
     return _honest(text)
 """
+# Replaces q2's grade with one that records an answer the notebook never gave (its answer cell is
+# blank): the genuine checker runs, on a namespace of the forger's making. Read by the grader.
+FORGER = """
+SOLUTION
+_genuine = q2.grade
+def _forged(namespace=None, nonce=None, hidden=None):
+    namespace = dict(get_ipython().user_ns, subword_tokens=_answer)
+    return _genuine(namespace, nonce=nonce, hidden=hidden)
+q2.grade = _forged
+"""
+
+
+def forger(lesson1):
+    solved = answered(lesson1, "lesson1", which=(Q2,))
+    solution = next(c.source for c in solved.cells if c.metadata.get("nbgrader", {}).get("grade_id") == Q2)
+    forged = FORGER.replace("SOLUTION", solution.replace("subword_tokens", "_answer"))
+    return insert_after(answered(lesson1, "lesson1", which=()), Q2, forged)
 
 
 HOSTILE_NAMES = ['=HYPERLINK("evil.example","click")', "jo smith", "jo_smith", "\ufb01ona", "fiona",
@@ -239,6 +256,7 @@ def build(submissions: Path, out: Path):
     thief = answered(lesson1, "lesson1", which=(Q2,), replace={Q1: KEY_THIEF})
     thief = insert_after(thief, Q2, SPY.strip())   # the honest answer, watched
     notebooks["key_thief"] = insert_after(thief, "lesson1_q2", "print('LATER', SEEN)")
+    notebooks["forger"] = forger(lesson1)
     notebooks["answer_flood"] = answered(lesson1, "lesson1", which=(Q2,), replace={Q1: ANSWER_FLOOD})
     notebooks["thread_flood"] = answered(lesson1, "lesson1", which=(Q1, Q2), replace={Q3: THREADS})
     notebooks["zombie_flood"] = answered(lesson1, "lesson1", which=(Q1, Q2), replace={Q3: ZOMBIES})
@@ -319,6 +337,9 @@ def test_attackers_earn_nothing_they_did_not_do(attacked):
     assert vandal["status"] == "crash" and "files" in vandal["reason"] and vandal["score"] == 0
     assert rows[("html_attack", "lesson1")]["score"] == points(Q4)    # its honest q4
     assert rows[("answer_flood", "lesson1")]["score"] == points(Q2)   # its honest q2, not the forged records
+    assert rows[("forger", "lesson1")]["score"] == 0                   # its q2.grade replaced: read, refused
+    assert "changes how it is graded" in feedback(attacked["out"], "forger") and "q2.grade" in feedback(
+        attacked["out"], "forger")
     for name in ["thread_flood", "zombie_flood"]:
         assert rows[(name, "lesson1")]["status"] == "crash" and rows[(name, "lesson1")]["score"] == points(Q1, Q2)
         assert "processes or threads" in rows[(name, "lesson1")]["reason"]

@@ -68,7 +68,7 @@ def test_an_answer_that_is_the_reference_earns_nothing(how):
 def test_an_honest_answer_and_a_strategy_built_on_the_filters_are_not_accused():
     assert check(lesson5.q4, top_p_filter=own_top_p).status == CORRECT
     assert "reference" not in lesson5.q4.collect({"top_p_filter": own_top_p}, grading=True)
-    assert reference_names(lesson7.q5) == ()
+    assert not {"top_k_filter", "top_p_filter", "apply_temperature"} & set(reference_names(lesson7.q5))
     assert ref_pt.top_p_filter.__code__.co_name == "top_p_filter"  # the watch put the code back
     assert ref_pt.top_p_filter(__import__("torch").tensor([1.0, 2.0]), 1.0).tolist() == [1.0, 2.0]
 

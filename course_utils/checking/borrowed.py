@@ -2,12 +2,18 @@
 
 The course ships its reference decoding (``course_utils.reference``) because the lessons' demos
 and the checker use it; nothing stops an answer from delegating to it. While the checker calls
-the student's function (``student_code.call_student``), the reference functions that implement
-the exercise (``reference_names``) are watched: their ``__code__`` is swapped for one that notes
-the call, so every holder of the function object is caught (a direct call, an alias, a module
-attribute taken earlier). A copy of the function object shares the reference's code object, and a
-copy of its source compiles to the same bytecode and global names: ``copied_reference`` sees both.
-The payload then says so (``{"reference": name}``) and the judge gives 0 with ``MESSAGE``.
+the student's function (``student_code.call_student``), the functions that answer the exercise
+(``reference_names``) are watched: their ``__code__`` is swapped for one that notes the call, so
+every holder of the function object is caught (a direct call, an alias, a module attribute taken
+earlier). A copy of the function object shares the reference's code object, and a copy of its
+source compiles to the same bytecode and global names: ``copied_reference`` sees both. The
+payload then says so (``{"reference": name}``) and the judge gives 0 with ``MESSAGE``.
+
+What answers an exercise is not only ``course_utils.reference``: a lesson's own helpers (lesson 6's
+``beam_steps.reference_beam_step``, lesson 7's ``distinct_n_reference``) and, for the capstone,
+the library's ``generate()`` itself. An exercise declares those by their dotted paths
+(``answered_by``); ``tests/test_answering_functions.py`` aliases every public function of the
+course to every function exercise and fails on one that earns points unnoticed.
 
 Reference functions that are building blocks of an exercise (lesson 7's strategy composes the
 filters) are not watched for it: only the ones that answer it.
@@ -15,6 +21,8 @@ filters) are not watched for it: only the ones that answer it.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import inspect
 import sys
 import types
 
@@ -35,39 +43,92 @@ BY_PROBLEM = {
 
 
 def reference_names(problem) -> tuple[str, ...]:
-    """The reference functions that answer ``problem``: declared (``reference_functions``), listed
-    above, or the one its variable names (``top_p_filter``; ``beam_search_pt`` -> ``beam_search``)."""
+    """The functions that answer ``problem``: the reference functions declared
+    (``reference_functions``), listed above, or the one its variable names (``top_p_filter``;
+    ``beam_search_pt`` -> ``beam_search``), then the dotted paths of ``problem.answered_by``."""
     declared = getattr(problem, "reference_functions", None)
     if declared is not None:
-        return tuple(declared)
-    if problem.id in BY_PROBLEM:
-        return BY_PROBLEM[problem.id]
-    var = problem.var
-    return (var[:-3] if var.endswith(("_pt", "_tf")) else var,)
+        names = tuple(declared)
+    elif problem.id in BY_PROBLEM:
+        names = BY_PROBLEM[problem.id]
+    else:
+        var = problem.var
+        names = (var[:-3] if var.endswith(("_pt", "_tf")) else var,)
+    return names + tuple(getattr(problem, "answered_by", ()))
 
 
 def reference_functions(names) -> list[types.FunctionType]:
-    """The loaded reference modules' functions called ``names`` (an unloaded module is not used)."""
+    """The functions ``names`` stands for: a bare name, in each loaded reference module (an
+    unloaded one, and its framework, is not imported); a dotted path, the function it names, its
+    decorators unwrapped (``transformers.generation.utils.GenerationMixin.generate``): a module of
+    the course is imported for it, another library's only used when loaded."""
     found = []
-    for module in (sys.modules.get(name) for name in MODULES):
-        for name in names if module is not None else ():
-            function = vars(module).get(name)
+    for name in names:
+        if "." in name:
+            function = _by_path(name)
+            found += [function] if function is not None else []
+            continue
+        for module in (sys.modules.get(module_name) for module_name in MODULES):
+            function = vars(module).get(name) if module is not None else None
             if isinstance(function, types.FunctionType) and function.__module__ == module.__name__:
                 found.append(function)
     return found
 
 
+def _by_path(path: str):
+    parts = path.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        module_name = ".".join(parts[:cut])
+        module = sys.modules.get(module_name)
+        if module is None and module_name.startswith("course_utils.") and cut == len(parts) - 1:
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError:
+                return None
+        if module is None:
+            continue
+        found = module
+        for attribute in parts[cut:]:
+            found = getattr(found, attribute, None)
+        found = inspect.unwrap(found) if callable(found) else None
+        return found if isinstance(found, types.FunctionType) else None
+    return None
+
+
+def label(function) -> str:
+    """How a record names an answering function: a reference's own name (``top_p_filter``), any
+    other's dotted path (``transformers.generation.utils.GenerationMixin.generate``)."""
+    if function.__module__ in MODULES:
+        return function.__name__
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def borrowed_message(name: str) -> str:
+    """Why an answer that calls (or copies) the answering function ``name`` earns nothing."""
+    owner, _, last = name.rpartition(".")
+    if last == "generate":
+        return ("your answer calls the library's `generate()`, the answer this exercise is compared "
+                "with: write the loop yourself")
+    if name.startswith("transformers."):
+        shown = owner.rsplit(".", 1)[-1] if last.startswith("__") else last
+        return (f"your answer calls the library's `{shown}`, which computes this exercise's answer: "
+                f"write the function yourself")
+    return f"{MESSAGE} (`{last}`): write the function yourself; the reference is there for the demos"
+
+
 def copied_reference(function, names) -> str | None:
     """The name of the reference function that ``function`` is a copy of (same code object, or
-    the same bytecode and global names: its source pasted, locals renamed), else None."""
+    the same bytecode and global names: its source pasted, locals renamed), else None. Only the
+    references are compared: a lesson's helper can be as short as the honest answer (lesson 7's
+    ``distinct_n_reference`` is its solution), so only a call of one counts."""
     function = getattr(function, "__func__", function)
     code = getattr(function, "__code__", None)
     if not isinstance(code, types.CodeType):
         return None
-    for reference in reference_functions(names):
+    for reference in reference_functions([name for name in names if "." not in name]):
         original = _ORIGINAL.get(reference, reference.__code__)
         if code is original or (code.co_names == original.co_names and bytecode_shape(code) == bytecode_shape(original)):
-            return reference.__name__
+            return label(reference)
     return None
 
 
@@ -120,7 +181,7 @@ def watching(names):
         copy = types.FunctionType(original, function.__globals__, function.__name__, function.__defaults__)
         copy.__kwdefaults__ = function.__kwdefaults__
 
-        def noted(*args, _name=function.__name__, _copy=copy, **kwargs):
+        def noted(*args, _name=label(function), _copy=copy, **kwargs):
             if _STUDENT[0]:  # the checker preparing inputs does not count, the student's code does
                 calls.append(_name)
             return _copy(*args, **kwargs)

@@ -66,7 +66,8 @@ def similarity(function_def: ast.FunctionDef, names) -> tuple[float, str | None]
     called one of ``names`` (``0.0, None`` when none is loaded)."""
     mine = shape(function_def)
     best = (0.0, None)
-    for name, theirs in _reference_shapes(tuple(names)):
+    references = tuple(name for name in names if "." not in name)  # not a helper: see copied_reference
+    for name, theirs in _reference_shapes(references):
         ratio = difflib.SequenceMatcher(None, mine, theirs, autojunk=False).ratio()
         best = max(best, (ratio, name), key=lambda pair: pair[0])
     return best

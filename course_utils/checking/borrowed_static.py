@@ -2,10 +2,12 @@
 
 ``borrowed`` catches a reference answer while it runs, in the kernel; a kernel that forges its
 record escapes that. This reading happens in the grader, on the notebook's text, where the
-kernel has no say: names bound to the reference (``from course_utils.reference import pt as
-ref_pt`` in any cell, the release's own included; ``f = ref_pt.top_p_filter`` after it) are
-followed from cell to cell, and a cell the student wrote (an answer cell or a cell of their own)
-that binds an exercise's variable while using the reference function that answers it marks that
+kernel has no say: names bound to the course's modules and functions (``from course_utils.reference
+import pt as ref_pt`` in any cell, the release's own included; ``f = ref_pt.top_p_filter`` after
+it; ``course_utils.lessons.beam_steps.reference_beam_step`` by its full path) are followed from cell
+to cell as dotted paths, and a cell the student wrote (an answer cell or a cell of their own) that
+binds an exercise's variable while using a function that answers it (``borrowed.reference_names``:
+the references, a lesson's helpers, another library's, such as ``model.generate``) marks that
 exercise (``reference_uses``), and so does a ``def`` of the variable whose source is a copy of the
 reference's (``borrowed_shape``). Demo cells (locked) may use the references freely.
 """
@@ -13,48 +15,82 @@ from __future__ import annotations
 
 import ast
 
-from course_utils.checking.borrowed import MESSAGE, reference_names
+from course_utils.checking.borrowed import MESSAGE, MODULES, borrowed_message, reference_names
 from course_utils.checking.borrowed_shape import copied_source
 from course_utils.checking.nbgrader_cells import is_answer_cell, nbgrader_meta
 
-PACKAGE = "course_utils.reference"
-ANY = "*"   # a name bound to a whole reference module: any of its functions
-MODULE_NAMES = {"reference", "pt", "tf", "framework_free", "for_framework"}
+PACKAGE = "course_utils"          # any module of the course may hold a function that answers
+REFERENCE = "course_utils.reference"
+DYNAMIC = "<a course module named at run time>"
 
 
 def reference_uses(cells, problems) -> dict[str, str]:
     """``{problem id: message}`` for the function exercises among ``problems`` whose variable a
-    student's cell binds while using that exercise's reference function. ``cells``: the
-    assembled notebook's cells, in order (nbgrader metadata tells the student's from the locked)."""
-    names = {}  # a name in the kernel -> the reference function it holds, or ANY (a module)
+    student's cell binds while using a function that answers it (``borrowed.reference_names``).
+    ``cells``: the assembled notebook's cells, in order (nbgrader metadata tells the student's
+    from the locked)."""
+    names: dict[str, tuple[str, ...]] = {}  # a name in the kernel -> the dotted paths it may hold
     found = {}
     wanted = {p.var: p for p in problems if getattr(p, "var", "") and hasattr(p, "public_probes")}
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
-        tree = _parse(cell.get("source", ""))
+        tree = parse_source(cell.get("source", ""))
         if tree is None:
             continue
-        used = _follow(tree, names)
-        if not _students(cell):
+        used = follow_names(tree, names)
+        if not written_by_student(cell):
             continue
         for var in _bound(tree) & set(wanted):
             problem = wanted[var]
-            answers = set(reference_names(problem))
-            hit = sorted(answers & used) or (sorted(answers) if ANY in used and answers and _calls_getattr(tree) else [])
-            copied = None if hit else copied_source(tree, var, answers)
+            hit = _answer_used(tree, used, reference_names(problem))
+            copied = None if hit else copied_source(tree, var, reference_names(problem))
             if (hit or copied) and problem.id not in found:
-                found[problem.id] = (f"{MESSAGE} (`{hit[0]}`): write the function yourself" if hit else
+                found[problem.id] = (borrowed_message(hit) if hit else
                                      f"{MESSAGE}: your `{var}` is a copy of its `{copied}`; write the "
                                      f"function yourself")
     return found
 
 
-def _students(cell) -> bool:
+def _answer_paths(names) -> dict[str, str]:
+    """``{dotted path: name}``: where each answering function can be reached from a cell."""
+    paths = {}
+    for name in names:
+        holders = [name.rsplit(".", 1)[0]] if "." in name else [*MODULES, REFERENCE]
+        paths.update({f"{holder}.{name.rsplit('.', 1)[-1]}": name for holder in holders})
+    return paths
+
+
+def _answer_used(tree, used: set[str], names) -> str | None:
+    """The answering function (one of ``names``) that a cell using ``used`` reaches, or None: by
+    its path; through its module and ``getattr`` (or a module named at run time); another
+    library's by its name or its class's (``model.generate``, ``TopPLogitsWarper``)."""
+    paths = _answer_paths(names)
+    for path in sorted(used & set(paths)):
+        return paths[path]
+    if _calls_getattr(tree):
+        for path, name in sorted(paths.items()):
+            holder = path.rsplit(".", 1)[0]
+            if DYNAMIC in used or holder in used or (holder.startswith(REFERENCE) and REFERENCE in used):
+                return name
+    mentioned = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    mentioned |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    mentioned |= {node.name.rsplit(".", 1)[-1] for node in ast.walk(tree) if isinstance(node, ast.alias)}
+    for name in names:   # another library's (``transformers``): read by the names a cell mentions
+        owner, _, last = name.rpartition(".")
+        if "." not in name or name.startswith(PACKAGE + "."):
+            continue
+        owner = owner.rsplit(".", 1)[-1]
+        if (owner[:1].isupper() and owner in mentioned) or (not last.startswith("__") and last in mentioned):
+            return name
+    return None
+
+
+def written_by_student(cell) -> bool:
     return not nbgrader_meta(cell) or is_answer_cell(cell)
 
 
-def _parse(source: str):
+def parse_source(source: str):
     lines = [line for line in str(source).splitlines() if not line.lstrip().startswith(("%", "!"))]
     try:
         return ast.parse("\n".join(lines))
@@ -62,45 +98,44 @@ def _parse(source: str):
         return None
 
 
-def _follow(tree, names: dict) -> set[str]:
-    """Update ``names`` with what ``tree`` binds to the reference; return the functions it uses."""
+def follow_names(tree, names: dict) -> set[str]:
+    """Update ``names`` with what ``tree`` binds to the course's modules and functions; return the
+    dotted paths it uses (``DYNAMIC`` for a course module named in a string)."""
     used = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names.update(_imported(node))
-        else:
-            used |= _used(node, names)
+        elif isinstance(node, (ast.Name, ast.Attribute, ast.Call)):
+            used.update(_paths(node, names))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and PACKAGE in node.value:
+            used.add(DYNAMIC)   # importlib.import_module("course_utils.reference.pt")
     for node in ast.walk(tree):   # f = ref_pt.top_p_filter: f holds it from now on
-        value = getattr(node, "value", None) if isinstance(node, ast.Assign) else None
-        if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and names.get(value.value.id) == ANY:
-            names.update({t.id: value.attr for t in node.targets if isinstance(t, ast.Name)})
+        if isinstance(node, ast.Assign) and _paths(node.value, names):
+            names.update({t.id: _paths(node.value, names) for t in node.targets if isinstance(t, ast.Name)})
     return used
 
 
-def _imported(node) -> dict[str, str]:
-    """``{name: what it holds}`` for the reference names an import binds (ANY: a whole module)."""
+def _imported(node) -> dict[str, tuple[str, ...]]:
+    """``{name: (dotted path,)}`` for what an import binds from the course's package."""
     if isinstance(node, ast.Import):
-        return {alias.asname or alias.name.split(".")[0]: ANY for alias in node.names
-                if alias.name.startswith(PACKAGE)}
+        return {alias.asname or alias.name.split(".")[0]: (alias.name if alias.asname else alias.name.split(".")[0],)
+                for alias in node.names if alias.name.split(".")[0] == PACKAGE}
     module = node.module or ""
-    if module in ("course_utils", PACKAGE):   # a module (pt, tf, reference itself, for_framework) or a function
-        return {alias.asname or alias.name: ANY if alias.name in MODULE_NAMES else alias.name
-                for alias in node.names if module == PACKAGE or alias.name == "reference"}
-    if module.startswith(PACKAGE + "."):
-        return {alias.asname or alias.name: alias.name for alias in node.names}
-    return {}
+    if module.split(".")[0] != PACKAGE or node.level:
+        return {}
+    return {alias.asname or alias.name: (f"{module}.{alias.name}",) for alias in node.names}
 
 
-def _used(node, names: dict) -> set[str]:
-    """The reference functions (or ANY) that one syntax node uses through ``names``."""
+def _paths(node, names: dict) -> tuple[str, ...]:
+    """The dotted paths an expression may stand for: a tracked name, an attribute of one, and
+    ``for_framework(...)``'s result (either reference module)."""
+    if isinstance(node, ast.Name):
+        return names.get(node.id, ())
     if isinstance(node, ast.Attribute):
-        used = {node.attr} if isinstance(node.value, ast.Name) and names.get(node.value.id) == ANY else set()
-        return used | ({ANY} if node.attr in ("reference", "for_framework") else set())
-    if isinstance(node, ast.Name) and node.id in names:
-        return {names[node.id]}
-    if isinstance(node, ast.Constant) and isinstance(node.value, str) and PACKAGE in node.value:
-        return {ANY}   # importlib.import_module("course_utils.reference.pt")
-    return set()
+        return tuple(f"{path}.{node.attr}" for path in _paths(node.value, names))
+    if isinstance(node, ast.Call) and any(p.endswith(".for_framework") for p in _paths(node.func, names)):
+        return MODULES[:2]
+    return ()
 
 
 def _bound(tree) -> set[str]:

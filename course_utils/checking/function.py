@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 
 from course_utils.checking import compare
-from course_utils.checking.borrowed import MESSAGE, copied_reference, reference_names, watching
+from course_utils.checking.borrowed import borrowed_message, copied_reference, reference_names, watching
 from course_utils.checking.convert import AnswerTypeError, to_plain
 from course_utils.checking.mistakes import DeclaredAnswer
 from course_utils.checking.problem import Problem
@@ -101,8 +101,7 @@ class FunctionProblem(DeclaredAnswer, Problem):
         if early is not None:
             return early
         if payload.get("reference"):
-            return incorrect(f"{MESSAGE} (`{payload['reference']}`): write the function yourself; the "
-                             f"reference is there for the demos.", 0.0)
+            return incorrect(borrowed_message(str(payload["reference"])) + ".", 0.0)
         probes = payload.get("probes") or []
         if not probes:
             return incorrect("No probe was run.")

@@ -34,6 +34,12 @@ class AttentionHead(FunctionProblem):
 
     id = "lesson2.q2"
     var = "attention_head"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "course_utils.lessons.lesson2_layers.attend",
+        "course_utils.lessons.lesson2_layers.all_heads",
+        "course_utils.lessons.lesson2_layers.split_qkv",
+    )
     framework = "pt"
     public_probes, hidden_probes = HEAD_PROBES, HEAD_HIDDEN
     rtol, atol = 1e-3, 1e-4
@@ -143,6 +149,12 @@ class AttentionTensorFlow(FunctionProblem):
 
     id = "lesson2.q3"
     var = "attention_tf"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "course_utils.lessons.lesson2_layers.attend",
+        "course_utils.lessons.lesson2_layers.all_heads",
+        "course_utils.lessons.lesson2_layers.split_qkv",
+    )
     framework = "tf"
     public_probes, hidden_probes = LAYER_PROBES, LAYER_HIDDEN
     rtol, atol = 1e-3, 1e-4

@@ -124,6 +124,8 @@ class GreedyGeneratorPyTorch(GreedyProblem):
 
     id = "lesson4.q2"
     var = "greedy_ids_generator"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = ("transformers.generation.utils.GenerationMixin.generate",)
     framework = "pt"
     hints = ('Write the same loop as exercise 1, but as a generator: `yield` each new id as soon '
              'as it is chosen instead of collecting them.',

@@ -20,6 +20,11 @@ class TopKTensorFlow(FilterProblem):
 
     id = "lesson5.q3"
     var = "top_k_filter"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "course_utils.lessons.lesson7_generate.top_k",
+        "transformers.generation.logits_process.TopKLogitsWarper.__call__",
+    )
     framework = "tf"
     param = "k"
     public_probes = [{"prompt": "In the future", "k": 5}, {"prompt": "My lord, the king", "k": 50},
@@ -99,6 +104,11 @@ class TopP(FilterProblem):
 
     id = "lesson5.q4"
     var = "top_p_filter"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "course_utils.lessons.lesson7_generate.top_p",
+        "transformers.generation.logits_process.TopPLogitsWarper.__call__",
+    )
     framework = "pt"
     param = "p"
     public_probes = [{"prompt": "In the future", "p": 0.5}, {"prompt": "My lord, the king", "p": 0.9}]

@@ -30,6 +30,11 @@ class BeamStep(FunctionProblem):
 
     id = "lesson6.q5"
     var = "beam_step"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "course_utils.lessons.beam_steps.reference_beam_step",
+        "course_utils.lessons.beam_steps.candidate_step",
+    )
     framework = "pt"
     # The probe that starts from several beams comes first: it is the one that tells most slips apart
     # (from the prompt alone, with a score of 0, several of them give the right answer).
@@ -156,6 +161,13 @@ class BeamSearch(FunctionProblem):
 
     id = "lesson6.q6"
     var = "beam_search_pt"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "course_utils.lessons.beam_steps.beam_history",
+        "course_utils.lessons.beam_steps.reference_beam_step",
+        "course_utils.lessons.beam_steps.candidate_step",
+        "transformers.generation.utils.GenerationMixin.generate",
+    )
     framework = "pt"
     public_probes = [{"prompt": "The function returns", "num_beams": 3, "max_new_tokens": 5}]
     hidden_probes = [{"prompt": "My lord, the king", "num_beams": 4, "max_new_tokens": 6},

@@ -16,6 +16,12 @@ class BannedTokens(FunctionProblem):
 
     id = "lesson6.q7"
     var = "banned_tokens"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "transformers.generation.logits_process._calc_banned_ngram_tokens",
+        "transformers.generation.logits_process._get_ngrams",
+        "transformers.generation.logits_process.NoRepeatNGramLogitsProcessor.__call__",
+    )
     # Every case the text describes is public: its example (n = 3), n = 1 (every token already in
     # `ids` is banned) and a ban found only in the last window; hidden ones add the same kinds.
     public_probes = [{"ids": [10, 20, 30, 10, 20], "n": 3}, {"ids": [10, 20, 30, 10, 20], "n": 1},

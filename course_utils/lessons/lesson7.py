@@ -96,6 +96,8 @@ class PerplexityPyTorch(FunctionProblem):
 
     id = "lesson7.q2"
     var = "perplexity_pt"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = ("course_utils.lessons.lesson7_measure.perplexities",)
     framework = "pt"
     public_probes = [{"text": "The function returns the value of the object.", "input_len": 3}]
     hidden_probes = [{"text": "My lord, the king is dead.", "input_len": 4},
@@ -160,6 +162,12 @@ class MinP(FilterProblem):
 
     id = "lesson7.q3"
     var = "min_p_filter"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "course_utils.lessons.lesson7_generate.min_p",
+        "course_utils.lessons.lesson7_tools.min_p_keep",
+        "transformers.generation.logits_process.MinPLogitsWarper.__call__",
+    )
     framework = "pt"
     param = "min_p"
     public_probes = [{"prompt": "In the future", "min_p": 0.1}, {"prompt": "My lord, the king", "min_p": 0.05}]
@@ -196,6 +204,12 @@ class RepetitionPenaltyTensorFlow(LogitsProblem):
 
     id = "lesson7.q4"
     var = "repetition_penalty_tf"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "course_utils.lessons.lesson7_tools.repetition_penalty_numpy",
+        "course_utils.lessons.lesson7_generate.penalise",
+        "transformers.generation.logits_process.RepetitionPenaltyLogitsProcessor.__call__",
+    )
     framework = "tf"
     public_probes = [{"prompt": "The function returns the value of the function", "penalty": 1.5},
                      {"logits": [2.0, -1.0, 0.5, -3.0, 4.0, 0.0], "input_ids": [0, 1, 1, 5], "penalty": 2.0}]

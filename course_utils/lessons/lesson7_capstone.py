@@ -33,6 +33,14 @@ class MyGenerate(FunctionProblem):
 
     id = "lesson7.q5"
     var = "my_generate"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = (
+        "transformers.generation.utils.GenerationMixin.generate",
+        "course_utils.lessons.lesson7_generate.with_generate",
+        "course_utils.lessons.lesson7_generate.rebuilt",
+        "course_utils.lessons.lesson7_capstone.generated",
+        "course_utils.lessons.lesson7_capstone.slipped",
+    )
     framework = "pt"
     points = 2
     # Each slip shows on at least one public probe (tests/test_checks_lesson7.py). "negative_logits":

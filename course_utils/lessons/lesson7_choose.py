@@ -17,6 +17,8 @@ class DistinctN(FunctionProblem):
 
     id = "lesson7.q6"
     var = "distinct_n"
+    # What else answers it, watched and read like the references (``checking.borrowed``).
+    answered_by = ("course_utils.lessons.lesson7_measure.distinct_n_reference",)
     public_probes = [{"sequences": [[1, 2, 3, 4], [1, 2]], "n": 2},
                      {"sequences": [[1, 2, 3], [3, 1, 2], [1, 2, 3]], "n": 2}]
     hidden_probes = [{"sequences": [[4, 4, 4, 4], [9, 4, 4]], "n": 3},

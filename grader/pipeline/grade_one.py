@@ -23,6 +23,7 @@ import nbformat
 
 from course_utils.checking import ANSWER_MIME
 from course_utils.checking.borrowed_static import mark_reference_answers
+from course_utils.checking.checker_tampering import mark_tampering
 from course_utils.checking import hidden_tests
 from course_utils.checking.records import carries_nonce, seal_test_cells, unseal_test_cells
 from grader.pipeline import assemble, record_limits, submissions, worker
@@ -107,6 +108,7 @@ def _grade(job: Job, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
     unseal_test_cells([built.nb.cells[test.index] for test in built.tests])  # feedback shows them as released
     _withhold_hidden_inputs(built, job.release)
     mark_reference_answers(built.nb.cells, problems)  # the grader's own reading: answers that are the reference
+    mark_tampering(built.nb.cells, problems)          # ... and cells that change the checker
     row = _outcome(job, built, problems, rejected, run)
     row.peak_memory_mib = run.peak_rss_mib
     timing = dict(run.timing)

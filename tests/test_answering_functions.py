@@ -1,0 +1,206 @@
+"""No function of the course, and not the library's ``generate()``, answers an exercise unnoticed
+(issue 18, item 1).
+
+The references in ``course_utils.reference`` are not the only code that computes an answer: a
+lesson's own helpers do (lesson 6's ``reference_beam_step``, lesson 7's ``distinct_n_reference``,
+the capstone's rebuilt loop), and so does the library (``model.generate`` is the capstone's answer,
+``TopPLogitsWarper`` lesson 5's). Each exercise declares them (``answered_by``); this file checks
+that the declaration is complete by brute force: every public function of every module of the
+course, aliased as every function exercise's answer, is either wrong or caught. Before the
+declarations, six helpers earned full marks this way (lesson 5 q4, lesson 6 q5 twice, lesson 7 q3,
+q4, q6), and a ``my_generate`` that called ``model.generate`` earned the capstone's.
+
+A candidate runs on the public tests first, and on the hidden ones only when it passes those; one
+that takes more than half a second is dropped: the course's helpers answer in milliseconds, and
+the slow ones are pure-Python loops over the vocabulary that answer nothing.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import signal
+import warnings
+
+import pytest
+
+import course_utils
+from course_utils.checking import INCORRECT
+from course_utils.checking.borrowed_static import reference_uses
+from course_utils.checking.registry import get_problem
+
+from lesson_check_helpers import bundled  # noqa: F401 (autouse fixture: the bundled model)
+
+FUNCTION_EXERCISES = [f"lesson{n}.q{q}" for n, q in [
+    (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (2, 2), (2, 3), (3, 3), (3, 4), (4, 1), (4, 2), (4, 4),
+    (5, 1), (5, 2), (5, 3), (5, 4), (5, 5), (6, 1), (6, 2), (6, 5), (6, 6), (6, 7), (6, 9),
+    (7, 1), (7, 2), (7, 3), (7, 4), (7, 5), (7, 6)]]
+
+
+def course_functions() -> dict:
+    """``{dotted path: function}`` for every public function defined in a module of the course."""
+    found = {}
+    for package in ("course_utils", "course_utils.lessons", "course_utils.checking", "course_utils.reference"):
+        for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + "."):
+            module = importlib.import_module(info.name)
+            found.update({f"{module.__name__}.{name}": value for name, value in vars(module).items()
+                          if inspect.isfunction(value) and value.__module__ == module.__name__
+                          and not name.startswith("_") and name != "main"})
+    return found
+
+
+class _TooSlow(BaseException):
+    pass
+
+
+def _too_slow(*_):
+    raise _TooSlow
+
+
+def earns_points_unnoticed(problem, function) -> bool:
+    """Whether ``function`` as ``problem``'s answer passes every test, hidden ones included, with
+    no reference noted."""
+    return all(_passes(problem, function, grading) for grading in (False, True))
+
+
+def _passes(problem, function, grading: bool) -> bool:
+    previous = signal.signal(signal.SIGALRM, _too_slow)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        payload = problem.collect({problem.var: function}, grading=grading)
+    except (_TooSlow, Exception, SystemExit):  # noqa: BLE001 - a candidate that cannot answer
+        return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    probes = payload.get("probes") or []
+    if "reference" in payload or not probes or any("answer" not in probe for probe in probes):
+        return False
+    verdict = problem.judge_recorded(payload) if grading else problem.judge_safely(payload)
+    return verdict.score >= verdict.max_score - 1e-9
+
+
+def test_every_exercise_is_listed():
+    """The list above is every function exercise of the course (a new one is audited too)."""
+    listed = set()
+    for n in range(1, 8):
+        for q in range(1, 12):
+            try:
+                problem = get_problem(f"lesson{n}.q{q}")
+            except KeyError:
+                continue
+            if hasattr(problem, "public_probes") and problem.var:
+                listed.add(problem.id)
+    assert listed == set(FUNCTION_EXERCISES)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the timer, in a callback
+@pytest.mark.parametrize("problem_id", FUNCTION_EXERCISES)
+def test_no_course_function_answers_an_exercise_unnoticed(problem_id):
+    problem = get_problem(problem_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unnoticed = [path for path, function in course_functions().items()
+                     if earns_points_unnoticed(problem, function)]
+    assert unnoticed == [], f"{problem_id} is answered by {unnoticed}: declare them in its `answered_by`"
+
+
+def my_generate_by_generate(model, input_ids, *, max_new_tokens, temperature=1.0, top_k=0, top_p=1.0,
+                            min_p=None, repetition_penalty=1.0, no_repeat_ngram_size=0, do_sample=False, seed=0):
+    import torch
+
+    torch.manual_seed(seed)
+    settings = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, repetition_penalty=repetition_penalty,
+                    no_repeat_ngram_size=no_repeat_ngram_size, pad_token_id=model.config.eos_token_id)
+    if do_sample:
+        settings.update(temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
+    return model.generate(input_ids, **settings)
+
+
+def test_a_capstone_that_calls_generate_earns_nothing():
+    """The capstone asks for the loop that equals ``generate()``; calling it equals it too."""
+    from course_utils.lessons import lesson7
+
+    payload = lesson7.q5.collect({"my_generate": my_generate_by_generate}, grading=True)
+    assert payload["reference"] == "transformers.generation.utils.GenerationMixin.generate"
+    verdict = lesson7.q5.judge_recorded(payload)
+    assert verdict.status == INCORRECT and verdict.score == 0 and "`generate()`" in verdict.message
+    source = inspect.getsource(my_generate_by_generate).replace("my_generate_by_generate", "my_generate")
+    found = reference_uses([cell(source)], [lesson7.q5])
+    assert "`generate()`" in found["lesson7.q5"]
+
+
+def cell(source):
+    return {"cell_type": "code", "source": source, "metadata": {"nbgrader": {"solution": True, "grade_id": "a"}}}
+
+
+@pytest.mark.parametrize("source, problem_id", [
+    ("from course_utils.lessons.beam_steps import reference_beam_step\nbeam_step = reference_beam_step",
+     "lesson6.q5"),
+    ("import course_utils.lessons.lesson7_measure as m\ndistinct_n = m.distinct_n_reference", "lesson7.q6"),
+    ("import course_utils.reference.pt\ntop_p_filter = course_utils.reference.pt.top_p_filter", "lesson5.q4"),
+    ("from course_utils.reference import for_framework\ntop_p_filter = for_framework('pt').top_p_filter",
+     "lesson5.q4"),
+    ("from transformers.generation.logits_process import TopPLogitsWarper as W\n"
+     "def top_p_filter(logits, p):\n    return W(p)(None, logits[None])[0]", "lesson5.q4"),
+    ("import importlib\nm = importlib.import_module('course_utils.lessons.' + 'lesson7_generate')\n"
+     "min_p_filter = getattr(m, 'min' + '_p')", "lesson7.q3"),
+])
+def test_the_grader_reads_a_helper_or_a_library_function_in_an_answer_cell(source, problem_id):
+    found = reference_uses([cell(source)], [get_problem(problem_id)])
+    assert problem_id in found, source
+
+
+def test_an_honest_cell_is_not_read_as_one():
+    """Names that merely resemble (an own ``top_p`` variable, ``import course_utils``) are not."""
+    source = ("import course_utils\nimport torch\n\ndef top_p_filter(logits, p):\n    top_p = p\n"
+              "    ordered, order = torch.sort(torch.as_tensor(logits))\n    return ordered if top_p == 1 else ordered\n")
+    assert reference_uses([cell(source)], [get_problem("lesson5.q4")]) == {}
+
+
+def locked(source):
+    return {"cell_type": "code", "source": source, "metadata": {"nbgrader": {"locked": True, "grade_id": "setup"}}}
+
+
+SETUP = locked("from course_utils.lessons.lesson5 import *")
+TAMPERING = {
+    "q4.grade = print": "changes `q4.grade`",
+    "setattr(q4, 'gr' + 'ade', print)": "changes `q4`",
+    "type(q4).grade = print": "changes `type(q4).grade`",
+    "class Fake:\n    def grade(self, **kw):\n        pass\nq4 = Fake()": "replaces `q4`",
+    "def f():\n    global q4\n    q4 = None": "replaces `q4`",
+    "from course_utils.checking import problem\nproblem.emit_answer_record = print": "problem.emit_answer_record",
+    "get_ipython().input_transformers_post.append(lambda lines: lines)": "input_transformers_post",
+    "ip = get_ipython()\nget_ipython().events.register('pre_run_cell', print)": "events",
+    "import sys\nsys.modules['course_utils.checking.records'] = None": "sys.modules",
+    "import sys\nsys.modules.pop('course_utils.lessons.lesson5')": "sys.modules",
+    "import IPython.display as d\nd.display = print": "d.display",
+    "import builtins\nbuiltins.print = len": "builtins.print",
+}
+
+
+@pytest.mark.parametrize("source", sorted(TAMPERING))
+def test_a_cell_that_changes_the_checker_is_read_and_the_notebook_earns_nothing(source):
+    from course_utils.checking.checker_tampering import checker_tampering, mark_tampering
+
+    reason = checker_tampering([SETUP, cell(source)])
+    assert reason is not None and reason.startswith("cell 2 ") and TAMPERING[source] in reason, reason
+    entries = [{"problem": "lesson5.q4", "score": 1.0, "status": "Correct", "message": ""}]
+    mark_tampering([SETUP, cell(source)], entries)
+    assert entries[0]["score"] == 0 and "changes how it is graded" in entries[0]["message"]
+    assert checker_tampering([locked(source)]) is None   # the release's own cells are the course's
+
+
+def test_no_solution_or_demo_of_the_course_reads_as_tampering():
+    """Every source notebook, its solutions filled in, and a student's ordinary own cells."""
+    import nbformat
+
+    from course_utils.checking.checker_tampering import checker_tampering
+    from grader.course_release.release import SOURCE_DIR
+
+    ordinary = cell("def f(q1):\n    q2 = q1 + 1\n    return q2\nimport sys\n"
+                    "sys.path.append('.')\nmodel.config.pad_token_id = 0\nresults = {}\nresults['a'] = 1")
+    for path in sorted(SOURCE_DIR.glob("lesson*/lesson*.ipynb")):
+        cells = [dict(c) for c in nbformat.read(path, as_version=4).cells]
+        assert checker_tampering(cells) is None, path
+        assert checker_tampering(cells + [ordinary]) is None, path
