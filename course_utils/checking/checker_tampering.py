@@ -68,14 +68,7 @@ def _tampering(tree, names: dict, checker: set[str]) -> str | None:
     machinery = _machinery_names(tree) | {n for n, paths in names.items()
                                            if any(p.startswith(CHECKER) for p in paths)}
     for node in ast.walk(tree):
-        targets = []   # what is changed: an attribute or item of the target (a name itself is rebound)
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-            targets = [target for target in targets if not isinstance(target, ast.Name)]
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                node.func.id in ("setattr", "delattr") and node.args:
-            targets = [node.args[0]]
-        for target in targets:
+        for target in _changed(node):
             root = _root(target)
             if root in machinery | {"sys"} and (root != "sys" or "modules" in ast.unparse(target)):
                 return f"changes `{ast.unparse(target)}`, part of what grades the notebook"
@@ -85,6 +78,18 @@ def _tampering(tree, names: dict, checker: set[str]) -> str | None:
                 ast.unparse(node.value) == "sys.modules":
             return "changes `sys.modules`, which holds the course's checker"
     return None
+
+
+def _changed(node) -> list:
+    """What a statement or call changes an attribute or item of (a plain name is rebound, not
+    changed): assignment and ``del`` targets, ``setattr``/``delattr``'s object."""
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+        return [target for target in targets if not isinstance(target, ast.Name)]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+            node.func.id in ("setattr", "delattr") and node.args:
+        return [node.args[0]]
+    return []
 
 
 def _is_exercise(path: str) -> bool:
