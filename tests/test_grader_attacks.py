@@ -193,10 +193,13 @@ q2.grade = _forged
 """
 
 
-def forger(lesson1):
+def forger(lesson1, hidden_in_a_string=False):
+    """The forger; ``hidden_in_a_string``: its code run by ``exec`` from a string, which no reading
+    of the text can follow (the known limit): the grader notes the cell for review."""
     solved = answered(lesson1, "lesson1", which=(Q2,))
     solution = next(c.source for c in solved.cells if c.metadata.get("nbgrader", {}).get("grade_id") == Q2)
     forged = FORGER.replace("SOLUTION", solution.replace("subword_tokens", "_answer"))
+    forged = f"exec({forged!r})" if hidden_in_a_string else forged
     return insert_after(answered(lesson1, "lesson1", which=()), Q2, forged)
 
 
@@ -257,6 +260,7 @@ def build(submissions: Path, out: Path):
     thief = insert_after(thief, Q2, SPY.strip())   # the honest answer, watched
     notebooks["key_thief"] = insert_after(thief, "lesson1_q2", "print('LATER', SEEN)")
     notebooks["forger"] = forger(lesson1)
+    notebooks["exec_forger"] = forger(lesson1, hidden_in_a_string=True)
     notebooks["answer_flood"] = answered(lesson1, "lesson1", which=(Q2,), replace={Q1: ANSWER_FLOOD})
     notebooks["thread_flood"] = answered(lesson1, "lesson1", which=(Q1, Q2), replace={Q3: THREADS})
     notebooks["zombie_flood"] = answered(lesson1, "lesson1", which=(Q1, Q2), replace={Q3: ZOMBIES})
@@ -340,6 +344,10 @@ def test_attackers_earn_nothing_they_did_not_do(attacked):
     assert rows[("forger", "lesson1")]["score"] == 0                   # its q2.grade replaced: read, refused
     assert "changes how it is graded" in feedback(attacked["out"], "forger") and "q2.grade" in feedback(
         attacked["out"], "forger")
+    assert "changes how it is graded: cell" in rows[("forger", "lesson1")]["reason"]
+    # The same code run from a string: not in the text, so not refused; noted for the instructor.
+    assert "for review: cell" in rows[("exec_forger", "lesson1")]["reason"] and \
+        "`exec()`" in rows[("exec_forger", "lesson1")]["reason"]
     for name in ["thread_flood", "zombie_flood"]:
         assert rows[(name, "lesson1")]["status"] == "crash" and rows[(name, "lesson1")]["score"] == points(Q1, Q2)
         assert "processes or threads" in rows[(name, "lesson1")]["reason"]

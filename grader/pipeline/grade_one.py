@@ -24,6 +24,7 @@ import nbformat
 from course_utils.checking import ANSWER_MIME
 from course_utils.checking.borrowed_static import mark_reference_answers
 from course_utils.checking.checker_tampering import mark_tampering
+from course_utils.checking.run_time_code import run_time_code
 from course_utils.checking import hidden_tests
 from course_utils.checking.records import carries_nonce, seal_test_cells, unseal_test_cells
 from grader.pipeline import assemble, record_limits, submissions, worker
@@ -108,7 +109,10 @@ def _grade(job: Job, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
     unseal_test_cells([built.nb.cells[test.index] for test in built.tests])  # feedback shows them as released
     _withhold_hidden_inputs(built, job.release)
     mark_reference_answers(built.nb.cells, problems)  # the grader's own reading: answers that are the reference
-    mark_tampering(built.nb.cells, problems)          # ... and cells that change the checker
+    tampered = mark_tampering(built.nb.cells, problems)  # ... and cells that change the checker
+    review = None if tampered else run_time_code(built.nb.cells, release.cells)  # ... or code it does not show
+    built.notes.extend([f"changes how it is graded: {tampered}"] if tampered else
+                       [f"for review: {review}"] if review else [])
     row = _outcome(job, built, problems, rejected, run)
     row.peak_memory_mib = run.peak_rss_mib
     timing = dict(run.timing)

@@ -1,0 +1,125 @@
+"""A notebook whose cells change how it is graded earns nothing; code the text does not show is
+noted for review (issue 18, items 1 and 6).
+
+The grading kernel is the student's: a cell that replaces an exercise's ``grade`` (or the exercise
+itself), the checker's modules, IPython's transformers or ``sys.modules`` can record what it likes
+inside a test cell. The grader reads the student's cells for that (``checker_tampering``: every
+exercise 0, with the cell and the reason) and for code built at run time (``run_time_code``: a note
+on the row, no points lost). The course's own solutions and demos read as neither.
+"""
+from __future__ import annotations
+
+import pytest
+
+from course_utils.checking.checker_tampering import checker_tampering, mark_tampering
+from course_utils.checking.run_time_code import run_time_code
+
+
+def cell(source):
+    return {"cell_type": "code", "source": source, "metadata": {"nbgrader": {"solution": True, "grade_id": "a"}}}
+
+
+def locked(source):
+    return {"cell_type": "code", "source": source, "metadata": {"nbgrader": {"locked": True, "grade_id": "setup"}}}
+
+
+SETUP = locked("from course_utils.lessons.lesson5 import *")
+TAMPERING = {
+    "q4.grade = print": "changes `q4.grade`",
+    "setattr(q4, 'gr' + 'ade', print)": "changes `q4`",
+    "type(q4).grade = print": "changes `type(q4).grade`",
+    "class Fake:\n    def grade(self, **kw):\n        pass\nq4 = Fake()": "replaces `q4`",
+    "def f():\n    global q4\n    q4 = None": "replaces `q4`",
+    "from course_utils.checking import problem\nproblem.emit_answer_record = print": "problem.emit_answer_record",
+    "get_ipython().input_transformers_post.append(lambda lines: lines)": "input_transformers_post",
+    "ip = get_ipython()\nget_ipython().events.register('pre_run_cell', print)": "events",
+    "import sys\nsys.modules['course_utils.checking.records'] = None": "sys.modules",
+    "import sys\nsys.modules.pop('course_utils.lessons.lesson5')": "sys.modules",
+    "import IPython.display as d\nd.display = print": "d.display",
+    "import builtins\nbuiltins.print = len": "builtins.print",
+}
+
+
+@pytest.mark.parametrize("source", sorted(TAMPERING))
+def test_a_cell_that_changes_the_checker_is_read_and_the_notebook_earns_nothing(source):
+    reason = checker_tampering([SETUP, cell(source)])
+    assert reason is not None and reason.startswith("cell 2 ") and TAMPERING[source] in reason, reason
+    entries = [{"problem": "lesson5.q4", "score": 1.0, "status": "Correct", "message": ""}]
+    mark_tampering([SETUP, cell(source)], entries)
+    assert entries[0]["score"] == 0 and "changes how it is graded" in entries[0]["message"]
+    assert checker_tampering([locked(source)]) is None   # the release's own cells are the course's
+
+
+def test_no_solution_or_demo_of_the_course_reads_as_tampering():
+    """Every source notebook, its solutions filled in, and a student's ordinary own cells."""
+    import nbformat
+
+    from grader.course_release.release import SOURCE_DIR
+
+    ordinary = cell("def f(q1):\n    q2 = q1 + 1\n    return q2\nimport sys\n"
+                    "sys.path.append('.')\nmodel.config.pad_token_id = 0\nresults = {}\nresults['a'] = 1")
+    for path in sorted(SOURCE_DIR.glob("lesson*/lesson*.ipynb")):
+        cells = [dict(c) for c in nbformat.read(path, as_version=4).cells]
+        assert checker_tampering(cells) is None, path
+        assert checker_tampering(cells + [ordinary]) is None, path
+
+
+RUN_TIME = {
+    "exec('q4.gr' + 'ade = print')": "calls `exec()`",
+    "f = eval('len')": "calls `eval()`",
+    "m = __import__('course_utils.refer' + 'ence.pt')": "calls `__import__()`",
+    "import importlib\nm = importlib.import_module('x')": "imports `importlib`",
+    "name = 'top_p' + '_filter'\nf = getattr(ref_pt, name)": "with a name computed at run time",
+    "g = (lambda: 0).__globals__": "internals",
+    "subclasses = ().__class__.__base__.__subclasses__()": "internals",
+    "import gc\nobjects = gc.get_objects()": "imports `gc`",
+    "import sys\nm = sys.modules['course_utils.reference.pt']": "`sys.modules`",
+    "import os\nos.system('python -c 1')": "`os.system`",
+    "!python -c 'print(1)'": "runs a shell command",
+    "%run helper.py": "`%run`",
+    "import helper_written_at_run_time": "not installed",
+    "n = get_ipython().user_ns": "the shell itself",
+    "list(map(setattr, [q4], ['grade'], [print]))": "as a value",
+    "import timeit\ntimeit.timeit('import course_utils', number=1)": "imports `timeit`",
+    "from unittest import mock\nmock.patch('course_utils.checking.problem.emit_answer_record').start()":
+        "imports `unittest`",
+    "memory = open('/proc/self/mem', 'r+b')": "process files",
+    "x = __builtins__": "`__builtins__`",
+}
+
+
+@pytest.mark.parametrize("source", sorted(RUN_TIME))
+def test_code_built_at_run_time_is_noted_for_review(source):
+    reason = run_time_code([SETUP, cell(source)])
+    assert reason is not None and reason.startswith("cell 2 ") and RUN_TIME[source] in reason, reason
+    assert run_time_code([locked(source)]) is None
+
+
+def test_ordinary_code_is_not_noted():
+    source = ("%matplotlib inline\n%timeit sum(range(10))\nimport numpy as np\nimport torch\n"
+              "from collections import Counter\nx = getattr(torch, 'float32')\nclass A:\n"
+              "    def __init__(self):\n        super().__init__()\nprint(torch.__version__)")
+    assert run_time_code([SETUP, cell(source)]) is None
+
+
+def test_no_solution_of_the_course_is_noted_for_review():
+    import nbformat
+
+    from grader.course_release.release import SOURCE_DIR
+
+    from grader.course_release import release
+
+    for path in sorted(SOURCE_DIR.glob("lesson*/lesson*.ipynb")):
+        lesson = path.stem
+        solved = [dict(c) for c in nbformat.read(path, as_version=4).cells]   # demos as released
+        released = release.generate([lesson])[lesson].cells
+        assert run_time_code(solved, released) is None, path
+    assert "inspect" in run_time_code(solved_lesson2(), [])   # a demo read as the student's own is noted
+
+
+def solved_lesson2():
+    import nbformat
+
+    from grader.course_release.release import SOURCE_DIR
+
+    return [dict(c) for c in nbformat.read(SOURCE_DIR / "lesson2" / "lesson2.ipynb", as_version=4).cells]
