@@ -137,7 +137,10 @@ def test_q5_beam_step(pt_model):
 
     assert check(lesson6.q5, beam_step=beam_step).status == CORRECT
     assert grade(lesson6.q5, beam_step=beam_step).status == CORRECT
-    assert check(lesson6.q5, beam_step=lesson6.reference_beam_step).status == CORRECT
+    # The lesson's own reference step (the demos draw with it) is not an answer (issue 18, item 1).
+    assert_named(check(lesson6.q5, beam_step=lesson6.reference_beam_step), "`reference_beam_step`")
+    assert_named(grade(lesson6.q5, beam_step=lambda m, b, s, k: lesson6.reference_beam_step(m, b, s, k)),
+                 "course's reference implementation")
     assert_named(check(lesson6.q5, beam_step=best_per_beam), "best token of each beam")
     assert_named(check(lesson6.q5, beam_step=scores_not_added), "were not added")
     assert_named(check(lesson6.q5, beam_step=probabilities), "probabilities")
