@@ -40,14 +40,20 @@ TAMPERING = {
 }
 
 
+def assert_read(reader, source, expected):
+    """``reader`` finds ``source`` in a student's cell (the second), says ``expected``, and lets the
+    same text pass in a locked cell: the release's own cells are the course's."""
+    reason = reader([SETUP, cell(source)])
+    assert reason is not None and reason.startswith("cell 2 ") and expected in reason, reason
+    assert reader([locked(source)]) is None
+
+
 @pytest.mark.parametrize("source", sorted(TAMPERING))
 def test_a_cell_that_changes_the_checker_is_read_and_the_notebook_earns_nothing(source):
-    reason = checker_tampering([SETUP, cell(source)])
-    assert reason is not None and reason.startswith("cell 2 ") and TAMPERING[source] in reason, reason
+    assert_read(checker_tampering, source, TAMPERING[source])
     entries = [{"problem": "lesson5.q4", "score": 1.0, "status": "Correct", "message": ""}]
     mark_tampering([SETUP, cell(source)], entries)
     assert entries[0]["score"] == 0 and "changes how it is graded" in entries[0]["message"]
-    assert checker_tampering([locked(source)]) is None   # the release's own cells are the course's
 
 
 def test_no_solution_or_demo_of_the_course_reads_as_tampering():
@@ -90,9 +96,7 @@ RUN_TIME = {
 
 @pytest.mark.parametrize("source", sorted(RUN_TIME))
 def test_code_built_at_run_time_is_noted_for_review(source):
-    reason = run_time_code([SETUP, cell(source)])
-    assert reason is not None and reason.startswith("cell 2 ") and RUN_TIME[source] in reason, reason
-    assert run_time_code([locked(source)]) is None
+    assert_read(run_time_code, source, RUN_TIME[source])
 
 
 def test_ordinary_code_is_not_noted():

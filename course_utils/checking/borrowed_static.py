@@ -73,10 +73,16 @@ def _answer_used(tree, used: set[str], names) -> str | None:
             holder = path.rsplit(".", 1)[0]
             if DYNAMIC in used or holder in used or (holder.startswith(REFERENCE) and REFERENCE in used):
                 return name
+    return _library_function_named(tree, names)
+
+
+def _library_function_named(tree, names) -> str | None:
+    """The first of ``names`` from another library (``transformers``) that the cell mentions, by
+    its own name or its class's."""
     mentioned = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
     mentioned |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     mentioned |= {node.name.rsplit(".", 1)[-1] for node in ast.walk(tree) if isinstance(node, ast.alias)}
-    for name in names:   # another library's (``transformers``): read by the names a cell mentions
+    for name in names:
         owner, _, last = name.rpartition(".")
         if "." not in name or name.startswith(PACKAGE + "."):
             continue
