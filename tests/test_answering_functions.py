@@ -105,6 +105,20 @@ def test_no_course_function_answers_an_exercise_unnoticed(problem_id):
     assert unnoticed == [], f"{problem_id} is answered by {unnoticed}: declare them in its `answered_by`"
 
 
+def test_every_declared_answer_resolves_here():
+    """Each ``answered_by`` path names a function in this environment's libraries (the student
+    platform's and the oldest supported run this too): a renamed one would go unwatched. Only
+    ``_calc_banned_ngram_tokens`` is gone from transformers 5."""
+    from course_utils.checking.borrowed import reference_functions
+
+    missing = []
+    for problem_id in FUNCTION_EXERCISES:
+        for path in getattr(get_problem(problem_id), "answered_by", ()):
+            if not reference_functions([path]) and not path.endswith("._calc_banned_ngram_tokens"):
+                missing.append(path)
+    assert missing == []
+
+
 def my_generate_by_generate(model, input_ids, *, max_new_tokens, temperature=1.0, top_k=0, top_p=1.0,
                             min_p=None, repetition_penalty=1.0, no_repeat_ngram_size=0, do_sample=False, seed=0):
     import torch
