@@ -76,23 +76,24 @@ def reference_functions(names) -> list[types.FunctionType]:
 
 
 def _by_path(path: str):
+    """The function a dotted path names. Its module is the path up to a class (a capitalised part)
+    or up to the function: taken from ``sys.modules`` only, never through a package's attributes
+    (transformers' lazy ones would import a framework the student does not use), and imported
+    only when it is the course's own."""
     parts = path.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:cut])
-        module = sys.modules.get(module_name)
-        if module is None and module_name.startswith("course_utils.") and cut == len(parts) - 1:
-            try:
-                module = importlib.import_module(module_name)
-            except ImportError:
-                return None
-        if module is None:
-            continue
-        found = module
-        for attribute in parts[cut:]:
-            found = getattr(found, attribute, None)
-        found = inspect.unwrap(found) if callable(found) else None
-        return found if isinstance(found, types.FunctionType) else None
-    return None
+    cut = next((i for i, part in enumerate(parts) if part[:1].isupper()), len(parts) - 1)
+    module_name = ".".join(parts[:cut])
+    module = sys.modules.get(module_name)
+    if module is None and module_name.startswith("course_utils."):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            return None
+    found = module
+    for attribute in parts[cut:]:
+        found = getattr(found, attribute, None)
+    found = inspect.unwrap(found) if callable(found) else None
+    return found if isinstance(found, types.FunctionType) else None
 
 
 def label(function) -> str:
