@@ -37,6 +37,8 @@ TAMPERING = {
     "import sys\nsys.modules.pop('course_utils.lessons.lesson5')": "sys.modules",
     "import IPython.display as d\nd.display = print": "d.display",
     "import builtins\nbuiltins.print = len": "builtins.print",
+    "q4.__dict__.update(grade=print)": "q4.__dict__",
+    "vars(q4).__setitem__('grade', print)": "vars(q4)",
 }
 
 

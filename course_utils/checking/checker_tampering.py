@@ -26,6 +26,9 @@ SHELL = {"input_transformers_cleanup", "input_transformers_post", "ast_transform
          "kernel", "ex", "ev", "user_ns", "user_global_ns", "set_hook", "register_magic_function",
          "register_post_execute", "compile", "showtraceback"}
 CHECKER = ("course_utils.lessons.", "course_utils.checking.")
+# Methods that change the container they are called on.
+MUTATORS = {"update", "setdefault", "pop", "popitem", "clear", "append", "extend", "insert", "remove",
+            "__setitem__", "__delitem__", "__setattr__", "__delattr__"}
 
 
 def checker_tampering(cells) -> str | None:
@@ -74,21 +77,21 @@ def _tampering(tree, names: dict, checker: set[str]) -> str | None:
                 return f"changes `{ast.unparse(target)}`, part of what grades the notebook"
         if isinstance(node, ast.Attribute) and node.attr in SHELL and _from_shell(node.value):
             return f"uses `{ast.unparse(node)}`, which decides what the notebook's cells run"
-        if isinstance(node, ast.Attribute) and node.attr in ("update", "pop", "setdefault", "clear") and \
-                ast.unparse(node.value) == "sys.modules":
-            return "changes `sys.modules`, which holds the course's checker"
     return None
 
 
 def _changed(node) -> list:
     """What a statement or call changes an attribute or item of (a plain name is rebound, not
-    changed): assignment and ``del`` targets, ``setattr``/``delattr``'s object."""
+    changed): assignment and ``del`` targets, ``setattr``/``delattr``'s object, the object of a
+    method that changes its container."""
     if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
         targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
         return [target for target in targets if not isinstance(target, ast.Name)]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
             node.func.id in ("setattr", "delattr") and node.args:
         return [node.args[0]]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+        return [node.func.value]   # q4.__dict__.update(grade=...), q4.public_probes.clear()
     return []
 
 
