@@ -187,10 +187,11 @@ def watching(names):
                 calls.append(_name)
             return _copy(*args, **kwargs)
 
-        function.__globals__.setdefault(WATCH, {})[function.__name__] = noted
+        # Keyed by the qualified name: two classes of one module both have a ``__call__``.
+        function.__globals__.setdefault(WATCH, {})[function.__qualname__] = noted
         scratch: dict = {}
         exec(f"def {function.__name__}(*args, **kwargs):\n"  # noqa: S102 - a fixed trampoline
-             f"    return {WATCH}[{function.__name__!r}](*args, **kwargs)\n", scratch)
+             f"    return {WATCH}[{function.__qualname__!r}](*args, **kwargs)\n", scratch)
         _ORIGINAL[function] = original
         function.__code__ = scratch[function.__name__].__code__
         swapped.append(function)
@@ -199,4 +200,4 @@ def watching(names):
     finally:
         for function in swapped:
             function.__code__ = _ORIGINAL.pop(function)
-            function.__globals__.get(WATCH, {}).pop(function.__name__, None)
+            function.__globals__.get(WATCH, {}).pop(function.__qualname__, None)
