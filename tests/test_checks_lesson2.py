@@ -61,14 +61,21 @@ def test_q1_first_hidden_state(pt_model, tokenizer):
 
 # -- q2: one attention head (PyTorch) ---------------------------------------------------------------
 def head_solution(model, x, head, *, scale=True, mask="before", dim=-1, swap=False, cols=None,
-                  weights=False):
+                  weights=False, bias=True, order="qkv"):
     """A student's attention_head, right by default; each keyword plants one mistake."""
     import torch
 
     attn = model.transformer.h[0].attn
     d_head, n_embd = attn.head_dim, attn.embed_dim
     with torch.no_grad():
-        q, k, v = attn.c_attn(x).split(n_embd, dim=-1)
+        qkv = attn.c_attn(x) if bias else x @ attn.c_attn.weight
+        if cols == "per_head":                         # [seq, n_head, 3 * d_head], then split
+            q, k, v = qkv.view(len(x), attn.num_heads, 3 * d_head).split(d_head, dim=-1)
+            q, k, v = (t.reshape(len(x), n_embd) for t in (q, k, v))
+        else:
+            q, k, v = qkv.split(n_embd, dim=-1)
+        if order == "qvk":
+            k, v = v, k
         if cols == "query_third":
             k, v = q, q
         if cols == "strided":
@@ -77,15 +84,33 @@ def head_solution(model, x, head, *, scale=True, mask="before", dim=-1, swap=Fal
             part = slice(head * d_head, (head + 1) * d_head)
             q, k, v = q[:, part], k[:, part], v[:, part]
         scores = k @ q.T if swap else q @ k.T
-        if scale:
+        if scale == "times":
+            scores = scores * math.sqrt(d_head)
+        elif scale == "d_head":
+            scores = scores / d_head
+        elif scale:
             scores = scores / math.sqrt(d_head if scale is True else scale)
         future = torch.triu(torch.ones_like(scores, dtype=torch.bool), diagonal=1)
         if mask == "before":
             scores = scores.masked_fill(future, float("-inf"))
+        elif mask == "past":                           # the wrong way round: tril hides the past
+            scores = scores.masked_fill(torch.tril(torch.ones_like(future), diagonal=-1), float("-inf"))
+        elif mask == "diagonal":                       # triu(diagonal=0): row 0 is all -inf
+            scores = scores.masked_fill(torch.triu(torch.ones_like(future)), float("-inf"))
+        elif mask == "zero":
+            scores = scores.masked_fill(future, 0.0)
         probs = torch.softmax(scores, dim=dim)
         if mask == "after":
             probs = probs.masked_fill(future, 0.0)
         return probs if weights else probs @ v
+
+
+# The slips both attention exercises name (lesson2_slips), as the students' options plant them.
+HEAD_AND_LAYER_SLIPS = {
+    "d_head itself": dict(scale="d_head"), "multiplied the scores": dict(scale="times"),
+    "wrong way round": dict(mask="past"), "hides the diagonal too": dict(mask="diagonal"),
+    "not -inf": dict(mask="zero"), "c_attn's bias is missing": dict(bias=False),
+    "keys and values are swapped": dict(order="qvk"), "one [q | k | v] block per head": dict(cols="per_head")}
 
 
 def test_q2_attention_head(pt_model):
@@ -108,7 +133,8 @@ def test_q2_attention_head(pt_model):
                "No causal mask": dict(mask="none"), "after the softmax": dict(mask="after"),
                "over the queries": dict(dim=0), "swapped": dict(swap=True),
                "queries' third": dict(cols="query_third"), "every n_head-th": dict(cols="strided"),
-               "attention weights": dict(weights=True), "n_embd wide": dict(cols="all")}
+               "attention weights": dict(weights=True), "n_embd wide": dict(cols="all"),
+               **HEAD_AND_LAYER_SLIPS}
     for phrase, options in planted.items():
         def wrong(model, x, head, options=options):
             return head_solution(model, x, head, **options)
@@ -134,26 +160,44 @@ def test_q2_hidden_probes(pt_model):
 
 # -- q3: the whole attention layer (TensorFlow) -----------------------------------------------------
 def layer_solution(tf_model, x, *, scale=True, mask="before", axis=-1, swap=False, transpose=True,
-                   project=True, bias=True):
+                   project=True, bias=True, qkv_bias=True, order="qkv", cols=None, merge=(1, 0, 2)):
     """A student's attention_tf, right by default; each keyword plants one mistake."""
     import tensorflow as tf
 
     w, n_head = tf_model.weights, tf_model.config.n_head
     seq, n_embd = x.shape
     d_head = n_embd // n_head
-    qkv = x @ w["h.0.attn.c_attn.weight"] + w["h.0.attn.c_attn.bias"]
-    q, k, v = (tf.transpose(tf.reshape(t, [seq, n_head, d_head]), [1, 0, 2]) for t in tf.split(qkv, 3, axis=-1))
+    qkv = x @ w["h.0.attn.c_attn.weight"] + (w["h.0.attn.c_attn.bias"] if qkv_bias else 0.0)
+    if cols == "per_head":                                             # [seq, n_head, 3 * d_head]
+        q, k, v = tf.split(tf.reshape(qkv, [seq, n_head, 3 * d_head]), 3, axis=-1)
+        q, k, v = (tf.transpose(t, [1, 0, 2]) for t in (q, k, v))
+    elif cols == "strided":                                            # [seq, d_head, n_head]
+        q, k, v = (tf.transpose(tf.reshape(t, [seq, d_head, n_head]), [2, 0, 1]) for t in tf.split(qkv, 3, axis=-1))
+    else:
+        q, k, v = (tf.transpose(tf.reshape(t, [seq, n_head, d_head]), [1, 0, 2]) for t in tf.split(qkv, 3, axis=-1))
+    if order == "qvk":
+        k, v = v, k
     scores = tf.matmul(k, q, transpose_b=True) if swap else tf.matmul(q, k, transpose_b=True)
-    if scale:
+    if scale == "times":
+        scores *= math.sqrt(d_head)
+    elif scale == "d_head":
+        scores /= d_head
+    elif scale:
         scores /= math.sqrt(d_head if scale is True else scale)
     future = tf.range(seq)[None, :] > tf.range(seq)[:, None]
     if mask == "before":
         scores = tf.where(future, -np.inf, scores)
+    elif mask == "past":
+        scores = tf.where(tf.range(seq)[None, :] < tf.range(seq)[:, None], -np.inf, scores)
+    elif mask == "diagonal":
+        scores = tf.where(tf.range(seq)[None, :] >= tf.range(seq)[:, None], -np.inf, scores)
+    elif mask == "zero":
+        scores = tf.where(future, 0.0, scores)
     probs = tf.nn.softmax(scores, axis=axis)
     if mask == "after":
         probs = tf.where(future, 0.0, probs)
     heads = probs @ v                                                  # [n_head, seq, d_head]
-    merged = tf.reshape(tf.transpose(heads, [1, 0, 2]) if transpose else heads, [seq, n_embd])
+    merged = tf.reshape(tf.transpose(heads, merge) if transpose else heads, [seq, n_embd])
     if not project:
         return merged
     return merged @ w["h.0.attn.c_proj.weight"] + (w["h.0.attn.c_proj.bias"] if bias else 0.0)
@@ -167,7 +211,10 @@ def test_q3_attention_layer_in_tensorflow(tf_model):
                "without the transpose": dict(transpose=False), "not scaled": dict(scale=False),
                "sqrt(n_embd)": dict(scale=n_embd), "No causal mask": dict(mask="none"),
                "after the softmax": dict(mask="after"), "over the queries": dict(axis=-2),
-               "swapped": dict(swap=True)}
+               "swapped": dict(swap=True), "merged in the wrong order": dict(merge=(1, 2, 0)),
+               "over the heads": dict(axis=0), "Wrong head split": dict(cols="strided"),
+               **{phrase: {("qkv_bias" if key == "bias" else key): value for key, value in options.items()}
+                  for phrase, options in HEAD_AND_LAYER_SLIPS.items()}}
     for phrase, options in planted.items():
         def wrong(tf_model, x, options=options):
             return layer_solution(tf_model, x, **options)

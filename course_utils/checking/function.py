@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 
-from course_utils.checking import compare
 from course_utils.checking.borrowed import borrowed_message, copied_reference, reference_names, watching
 from course_utils.checking.convert import AnswerTypeError, to_plain
 from course_utils.checking.mistakes import DeclaredAnswer
@@ -154,7 +153,7 @@ class FunctionProblem(DeclaredAnswer, Problem):
             return None, None
         if judged.message is not None:
             return judged.message, judged.mistake
-        return f"your result {compare.mismatch(judged.answer, judged.expected, self.rtol, self.atol)}", None
+        return f"your result {self.difference(judged.answer, judged.expected)}", None
 
     def describe_probe(self, spec) -> str:
         return json.dumps(spec)

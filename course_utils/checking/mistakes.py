@@ -59,9 +59,24 @@ class DeclaredAnswer:
 
     rtol: float = 1e-4
     atol: float = 1e-6
+    # How the last-resort message names where the first difference is: the answer's axes
+    # (("position", "token") for a [seq, vocab] row of logits; None: row/column/position) and
+    # whether its values are token ids (then shown with their text).
+    answer_axes: tuple[str, ...] | None = None
+    values_are_tokens: bool = False
 
     def same(self, answer, expected) -> bool:
         return compare.same(answer, expected, self.rtol, self.atol)
+
+    def difference(self, answer, expected) -> str | None:
+        """What is wrong with ``answer`` (``compare.mismatch``: its kind first, then where the
+        first difference is), or None when it is right."""
+        return compare.mismatch(answer, expected, self.rtol, self.atol, axes=self.answer_axes,
+                                token_text=self.token_text, values_are_tokens=self.values_are_tokens)
+
+    def token_text(self, token_id: int) -> str:
+        """The text of one token id, for messages (the loaded tokenizer's)."""
+        return self.ctx.tokenizer.decode([int(token_id)])
 
     def normalise(self, answer):
         """The answer as it is compared (e.g. a batch of one unwrapped). Default: as it is."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from course_utils.checking import compare
 from course_utils.checking.convert import AnswerTypeError, to_plain
 from course_utils.checking.mistakes import DeclaredAnswer
 from course_utils.checking.problem import Problem
@@ -57,7 +56,7 @@ class ValueProblem(DeclaredAnswer, Problem):
             return incorrect(judged.message + self.hint_pointer(), mistake=judged.mistake)
         if judged.message is not None:
             return incorrect(judged.message)
-        difference = compare.mismatch(judged.answer, judged.expected, self.rtol, self.atol)
+        difference = self.difference(judged.answer, judged.expected)
         return incorrect(f"`{self.var}` {difference}." + self.hint_pointer())
 
 

@@ -23,6 +23,7 @@ class FirstHiddenState(ValueProblem):
     id = "lesson2.q1"
     var = "hidden_0"
     framework = "pt"
+    answer_axes = ("position", "feature")
     hints = ("The first hidden state of each position is the sum of two looked-up rows: one for "
              "*what* the token is, one for *where* it is.",
              "`model.transformer.wte` and `model.transformer.wpe` are `nn.Embedding` layers: call "
@@ -124,6 +125,7 @@ class TiedLogits(ValueProblem):
     var = "tied_logits"
     framework = "pt"
     rtol, atol = 1e-3, 1e-3
+    answer_axes = ("token",)
     hints = ("GPT-2 has no separate output matrix: the scores of the next token compare the last "
              "hidden state with every row of the token embedding table.",
              "Two steps: the final layer norm `model.transformer.ln_f`, then a product with the "

@@ -3,13 +3,16 @@
 Each is checked against the model's own layer 0 on the model's real input to it (the output of
 its ``ln_1``), on public and hidden texts; each known slip (no scaling, no mask, the mask after
 the softmax, the softmax over the queries, keys and queries swapped, a wrong head slice, the
-heads merged without a transpose, no output projection...) is named. ``lesson2`` binds them.
+heads merged without a transpose, no output projection...) is named, and so are the slips both
+share (``lesson2_slips``: the scale's size, the mask's direction, c_attn's bias, the split).
+``lesson2`` binds them.
 """
 import numpy as np
 
 from course_utils.checking import FunctionProblem, call_student, mistake
 from course_utils.lessons.lesson2_layers import (all_heads, attend, pt_attention_weights, pt_layer0_io,
                                                  split_qkv, tf_attention_weights, tf_layer0_io)
+from course_utils.lessons.lesson2_slips import AttentionSlips
 
 HEAD_PROBES = [{"text": "The quick brown fox jumps over the lazy dog", "head": 1},
                {"text": "Machine learning with TensorFlow can do amazing", "head": 3}]
@@ -29,7 +32,7 @@ def without_batch(answer, ndim: int = 2):
     return answer
 
 
-class AttentionHead(FunctionProblem):
+class AttentionHead(FunctionProblem, AttentionSlips):
     """``attention_head(model, x, head)`` in PyTorch: one causal self-attention head of layer 0."""
 
     id = "lesson2.q2"
@@ -43,6 +46,7 @@ class AttentionHead(FunctionProblem):
     framework = "pt"
     public_probes, hidden_probes = HEAD_PROBES, HEAD_HIDDEN
     rtol, atol = 1e-3, 1e-4
+    answer_axes = ("position", "feature")
     hints = ("Each position asks a question (its query), every position offers a key and a value; "
              "a position mixes the values of the positions it may see (itself and the earlier ones), "
              "weighted by how well their keys answer its query.",
@@ -67,10 +71,10 @@ class AttentionHead(FunctionProblem):
     def io(self, spec):
         return pt_layer0_io(self.ctx.model("pt"), tuple(self.ctx.tokenizer.encode(spec["text"])))
 
-    def variant(self, spec, slicing="right", **options):
+    def variant(self, spec, slicing="right", bias=True, **options):
         model = self.ctx.model("pt")
         q, k, v = split_qkv(self.io(spec)["attn_in"], pt_attention_weights(model), model.config.n_head,
-                            spec["head"], slicing)
+                            spec["head"], slicing, bias)
         return attend(q, k, v, **options)
 
     def expected(self, spec):
@@ -144,7 +148,7 @@ class AttentionHead(FunctionProblem):
         return None
 
 
-class AttentionTensorFlow(FunctionProblem):
+class AttentionTensorFlow(FunctionProblem, AttentionSlips):
     """``attention_tf(tf_model, x)`` in TensorFlow: layer 0's whole attention (every head, c_proj)."""
 
     id = "lesson2.q3"
@@ -158,6 +162,7 @@ class AttentionTensorFlow(FunctionProblem):
     framework = "tf"
     public_probes, hidden_probes = LAYER_PROBES, LAYER_HIDDEN
     rtol, atol = 1e-3, 1e-4
+    answer_axes = ("position", "feature")
     hints = ("Run every head at once: give the heads their own axis, attend within each head, put "
              "their outputs side by side again, and let c_proj mix them into one vector per position.",
              "From c_attn's [seq, 3 * n_embd] output take the three thirds; reshape each to "
@@ -234,3 +239,20 @@ class AttentionTensorFlow(FunctionProblem):
     @mistake("Keys and queries are swapped: the scores are Q K^T, one row per query.")
     def keys_queries_swapped(self, spec):
         return self.variant(spec, swap=True)
+
+    @mistake("The heads were merged in the wrong order: a transpose to [seq, d_head, n_head] "
+             "interleaves their columns. Transpose [n_head, seq, d_head] to [seq, n_head, d_head] "
+             "(`[1, 0, 2]`), then reshape: head 0's d_head columns, then head 1's...")
+    def merged_interleaved(self, spec):
+        return self.variant(spec, merge="interleaved")
+
+    @mistake("The softmax ran over the heads (axis 0 of [n_head, seq, seq]); each query's weights "
+             "over the keys must sum to 1: `axis=-1`.")
+    def softmax_over_heads(self, spec):
+        return self.variant(spec, axis="heads")
+
+    @mistake("Wrong head split: a reshape to [seq, d_head, n_head] gives each head every n_head-th "
+             "column. Reshape each third to [seq, n_head, d_head]: head h owns columns h * d_head "
+             "to (h + 1) * d_head.")
+    def strided_heads(self, spec):
+        return self.variant(spec, slicing="strided")

@@ -81,19 +81,28 @@ def softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
     return exp / exp.sum(axis=axis, keepdims=True)
 
 
-def split_qkv(x, weights, n_head, head, slicing="right"):
+def split_qkv(x, weights, n_head, head, slicing="right", bias=True):
     """Queries, keys, values of one head from c_attn: each (T, D); ``head=None``: all heads (T, E).
 
     ``slicing``: ``"right"`` (head h's columns inside each third), ``"query_third"`` (all three
     read from the queries' third: the E and 2E offsets forgotten), ``"strided"`` (every H-th
-    column, as a reshape to (T, D, H) instead of (T, H, D) gives).
+    column, as a reshape to (T, D, H) instead of (T, H, D) gives), ``"keys_values_swapped"``
+    (the thirds read as q, v, k), ``"per_head_thirds"`` (c_attn read as H blocks of [q | k | v],
+    a reshape to (T, H, 3D) before the split). ``bias=False``: c_attn's bias left out.
     """
-    qkv = np.asarray(x, np.float64) @ weights["c_attn_w"] + weights["c_attn_b"]        # (T, 3E)
+    qkv = np.asarray(x, np.float64) @ weights["c_attn_w"] + (weights["c_attn_b"] if bias else 0.0)  # (T, 3E)
     width = qkv.shape[-1] // 3
-    thirds = [qkv[:, i * width:(i + 1) * width] for i in range(3)]                       # (T, E) each
+    d = width // n_head
+    if slicing == "per_head_thirds":
+        blocks = qkv.reshape(len(qkv), n_head, 3 * d)
+        thirds = [blocks[..., i * d:(i + 1) * d].reshape(len(qkv), width) for i in range(3)]
+        slicing = "right"
+    else:
+        thirds = [qkv[:, i * width:(i + 1) * width] for i in range(3)]                   # (T, E) each
+    if slicing == "keys_values_swapped":
+        thirds, slicing = [thirds[0], thirds[2], thirds[1]], "right"
     if head is None:
         return thirds
-    d = width // n_head
     if slicing == "query_third":
         return [thirds[0][:, head * d:(head + 1) * d]] * 3
     if slicing == "strided":
@@ -104,34 +113,65 @@ def split_qkv(x, weights, n_head, head, slicing="right"):
 def attend(q, k, v, *, scale=True, mask="before", axis=-1, swap=False, output="values"):
     """One head's causal self-attention, q k v (T, D) -> (T, D), with these switches:
 
-    ``scale``: True divides by sqrt(D), a number divides by it, False not at all; ``mask``:
-    ``"before"`` (-inf above the diagonal, then softmax), ``"after"`` (softmax, then zeros above
-    the diagonal), ``"none"``; ``axis``: the softmax's axis; ``swap``: keys and queries swapped
-    (K Q^T); ``output``: ``"values"`` (weights @ V) or ``"weights"`` (T, T).
+    ``scale``: True divides by sqrt(D), a number divides by its square root, False not at all;
+    ``mask``: ``"before"`` (-inf above the diagonal, then softmax), ``"after"`` (softmax, then
+    zeros above the diagonal), ``"none"``, ``"past"`` (-inf *below* the diagonal: the mask the
+    wrong way round), ``"diagonal"`` (-inf on the diagonal too: row 0 hides every key, NaN),
+    ``"zero"`` (0 instead of -inf in the scores); ``axis``: the softmax's axis; ``swap``: keys
+    and queries swapped (K Q^T); ``output``: ``"values"`` (weights @ V) or ``"weights"`` (T, T).
     """
+    probs = attention_weights(q, k, scale=scale, mask=mask, axis=axis, swap=swap)
+    return probs if output == "weights" else probs @ v
+
+
+def masked_scores(q, k, *, scale=True, mask="before", swap=False):
+    """The (T, T) scores, scaled and masked as ``attend`` says (the mask "after" is not applied)."""
     scores = (k @ q.T) if swap else (q @ k.T)                                            # (T, T)
     if scale is True:
         scores = scores / np.sqrt(q.shape[-1])
     elif scale:
         scores = scores / np.sqrt(scale)
-    future = np.triu(np.ones(scores.shape, dtype=bool), k=1)      # key after query: hidden
-    if mask == "before":
-        scores = np.where(future, -np.inf, scores)
-    probs = softmax(scores, axis=axis)
+    hidden = {"before": 1, "diagonal": 0}
+    if mask in hidden:                                            # key after query: hidden
+        return np.where(np.triu(np.ones(scores.shape, dtype=bool), k=hidden[mask]), -np.inf, scores)
+    if mask == "past":
+        return np.where(np.tril(np.ones(scores.shape, dtype=bool), k=-1), -np.inf, scores)
+    if mask == "zero":
+        return np.where(np.triu(np.ones(scores.shape, dtype=bool), k=1), 0.0, scores)
+    return scores
+
+
+def attention_weights(q, k, *, scale=True, mask="before", axis=-1, swap=False):
+    """``attend``'s (T, T) weights."""
+    scores = masked_scores(q, k, scale=scale, mask=mask, swap=swap)
+    with np.errstate(invalid="ignore"):                           # a row of -inf: NaN, as torch gives
+        probs = softmax(scores, axis=axis)
     if mask == "after":
-        probs = np.where(future, 0.0, probs)
-    return probs if output == "weights" else probs @ v
+        probs = np.where(np.triu(np.ones(probs.shape, dtype=bool), k=1), 0.0, probs)
+    return probs
 
 
-def all_heads(x, weights, n_head, *, merge="right", project=True, proj_bias=True, **attend_options):
+def all_heads(x, weights, n_head, *, merge="right", project=True, proj_bias=True, slicing="right",
+              bias=True, **attend_options):
     """Every head of the layer, side by side (T, E), then c_proj (unless ``project=False``).
 
     ``merge``: ``"right"`` (head 0's D columns, then head 1's, ...), ``"no_transpose"`` (the
-    (H, T, D) stack reshaped straight to (T, E): rows of different positions mixed)."""
+    (H, T, D) stack reshaped straight to (T, E): rows of different positions mixed),
+    ``"interleaved"`` (transposed to (T, D, H) before the reshape: the heads' columns interleaved).
+    ``slicing`` and ``bias`` are ``split_qkv``'s; ``axis="heads"``: the softmax over the heads
+    axis of the (H, T, T) scores (NaN above the diagonal, where every head's score is -inf)."""
     n_tokens, width = np.asarray(x).shape
-    heads = np.stack([attend(*split_qkv(x, weights, n_head, h), **attend_options) for h in range(n_head)])
-    merged = (heads.reshape(n_tokens, width) if merge == "no_transpose"
-              else heads.transpose(1, 0, 2).reshape(n_tokens, width))                    # (T, E)
+    qkvs = [split_qkv(x, weights, n_head, h, slicing, bias) for h in range(n_head)]
+    if attend_options.get("axis") == "heads":
+        options = {k: v for k, v in attend_options.items() if k != "axis"}
+        scores = np.stack([masked_scores(q, k, **options) for q, k, _ in qkvs])           # (H, T, T)
+        with np.errstate(invalid="ignore"):
+            probs = softmax(scores, axis=0)
+        heads = np.stack([p @ v for p, (_, _, v) in zip(probs, qkvs)])
+    else:
+        heads = np.stack([attend(*qkv, **attend_options) for qkv in qkvs])                # (H, T, D)
+    order = {"no_transpose": None, "interleaved": (1, 2, 0)}.get(merge, (1, 0, 2))
+    merged = (heads if order is None else heads.transpose(order)).reshape(n_tokens, width)  # (T, E)
     if not project:
         return merged
     return merged @ weights["c_proj_w"] + (weights["c_proj_b"] if proj_bias else 0.0)
