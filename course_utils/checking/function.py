@@ -153,7 +153,7 @@ class FunctionProblem(DeclaredAnswer, Problem):
             return None, None
         if judged.message is not None:
             return judged.message, judged.mistake
-        return f"your result {self.difference(judged.answer, judged.expected)}", None
+        return f"your result {self.how_it_differs(judged.answer, judged.expected)}", None
 
     def describe_probe(self, spec) -> str:
         return json.dumps(spec)

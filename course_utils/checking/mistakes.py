@@ -68,13 +68,13 @@ class DeclaredAnswer:
     def same(self, answer, expected) -> bool:
         return compare.same(answer, expected, self.rtol, self.atol)
 
-    def difference(self, answer, expected) -> str | None:
+    def how_it_differs(self, answer, expected) -> str | None:
         """What is wrong with ``answer`` (``compare.mismatch``: its kind first, then where the
         first difference is), or None when it is right."""
         return compare.mismatch(answer, expected, self.rtol, self.atol, axes=self.answer_axes,
-                                token_text=self.token_text, values_are_tokens=self.values_are_tokens)
+                                token_text=self.text_of_token, values_are_tokens=self.values_are_tokens)
 
-    def token_text(self, token_id: int) -> str:
+    def text_of_token(self, token_id: int) -> str:
         """The text of one token id, for messages (the loaded tokenizer's)."""
         return self.ctx.tokenizer.decode([int(token_id)])
 

@@ -56,7 +56,7 @@ class ValueProblem(DeclaredAnswer, Problem):
             return incorrect(judged.message + self.hint_pointer(), mistake=judged.mistake)
         if judged.message is not None:
             return incorrect(judged.message)
-        difference = self.difference(judged.answer, judged.expected)
+        difference = self.how_it_differs(judged.answer, judged.expected)
         return incorrect(f"`{self.var}` {difference}." + self.hint_pointer())
 
 

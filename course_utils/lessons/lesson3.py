@@ -28,6 +28,7 @@ def logits_rows(ctx, text: str, framework: str | None = None) -> np.ndarray:
 class ArgmaxPerPrefix(ValueProblem):
     id = "lesson3.q1"
     var = "predicted_ids"
+    values_are_tokens = True   # the last-resort message shows ids with their text
     hints = ("Each row of the logits is the model's guess for the token after one prefix; the best "
              "guess is the row's largest score.",
              'Drop the batch axis (there is one text), then take the argmax over the *last* axis, '
