@@ -183,6 +183,25 @@ def test_q1_typed_number_gets_a_remark(tokenizer):
     assert computed.status == CORRECT and "typed" not in computed.message
 
 
+def test_q1_typed_in_reads_the_code_that_ran_not_the_template(tokenizer):
+    """The template's blank kept above the answer is not a typed number; what ran last decides,
+    under check() and in what the grader records (the payload)."""
+    from course_utils.checking import judge_answer
+
+    n = len(tokenizer)
+    kept_blank = "vocab_size = ____\nvocab_size = len(tokenizer)"
+    for cell, typed in [(kept_blank, False), ("vocab_size = len(tokenizer)  # 50_257", False),
+                        (f"vocab_size = {n:_}  # counted", True), (f"vocab_size = 50_000 + {n - 50_000}", True),
+                        (f"vocab_size = len(tokenizer)\nvocab_size = {n}", True),
+                        (f"vocab_size = {n}\nvocab_size = len(tokenizer)", False),
+                        (f"n = len(tokenizer)\nvocab_size = n", False)]:
+        namespace = dict(vocab_size=n, _ih=["", cell, "q1.check()"])
+        for verdict in (check(lesson1.q1, **namespace),
+                        judge_answer(lesson1.q1.id, lesson1.q1.collect(namespace, grading=True))):
+            assert verdict.status == CORRECT, cell
+            assert ("typed it in" in verdict.message) == typed, cell
+
+
 def test_messages_name_the_exercise(tokenizer):
     wrong = check(lesson1.q1, vocab_size=len(tokenizer) - 1)
     assert "`q1.hint()`" in wrong.message

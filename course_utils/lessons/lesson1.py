@@ -3,51 +3,11 @@
 Expected answers come from the course tokenizer at check time, never from constants here.
 """
 from course_utils.checking import FunctionProblem, ValueProblem, bind_exercises, call_student, mistake, ____  # noqa: F401
-import re
-
 from course_utils.checking import compare
-from course_utils.checking.verdict import correct
 from course_utils.lessons.lesson1_documents import SplitDocuments
+from course_utils.lessons.lesson1_vocabulary import VocabularySize
 
 SUBWORD_TEXT = "TensorFlow tokenization"
-
-
-class VocabularySize(ValueProblem):
-    id = "lesson1.q1"
-    var = "vocab_size"
-    hints = ('The tokenizer is a Python object that knows its whole vocabulary, and many Python '
-             'containers tell you how many entries they hold.',
-             "Python's built-in that counts the entries of a container works on the tokenizer too "
-             '(it counts the base vocabulary plus any added special tokens); '
-             '`tokenizer.vocab_size` counts the base vocabulary only.',
-             "`vocab_size = ...(tokenizer)`: fill in the built-in that counts entries. Don't type "
-             'the number: code that computes it stays right for any tokenizer.')
-
-    def collect(self, namespace, grading=False):
-        payload = super().collect(namespace, grading)
-        # Whether the cell that set `vocab_size` typed the number in (read from the notebook's
-        # input history, where there is one): right, but not what the exercise asks.
-        cells = namespace.get("_ih") or namespace.get("In") or []
-        for cell in reversed(list(cells)[-50:]):
-            if isinstance(cell, str) and re.search(rf"^\s*{self.var}\s*=", cell, re.M):
-                payload["typed"] = bool(re.search(rf"^\s*{self.var}\s*=\s*[\d_]+\s*(#.*)?$", cell, re.M))
-                break
-        return payload
-
-    def judge(self, payload):
-        verdict = super().judge(payload)
-        if verdict.correct and payload.get("typed"):
-            return correct("that is the number, but you typed it in. Compute it from `tokenizer` "
-                           "instead, so that your code stays right for any tokenizer "
-                           f"(`{self.name}.hint()` says how).", verdict.max_score)
-        return verdict
-
-    def expected(self):
-        return len(self.ctx.tokenizer)
-
-    @mistake("That is the largest token id, not the number of tokens: ids start at 0.")
-    def largest_id(self):
-        return len(self.ctx.tokenizer) - 1
 
 
 class SubwordTokens(FunctionProblem):
