@@ -181,10 +181,11 @@ def test_multipart_and_prediction_problems():
 
     guess = Guess()
     assert guess.verdict({"guess": 41}).status == INCORRECT
-    changed = guess.verdict({"guess": 42})
-    assert changed.status == INCORRECT and "changed your prediction" in changed.message
-    fresh = Guess().verdict({"guess": 42})
-    assert fresh.status == CORRECT and "6 * 7" in fresh.message
+    changed = guess.verdict({"guess": 42})             # recorded beside the verdict, not judged
+    assert changed.status == CORRECT and "first prediction in this kernel was 41" in changed.message
+    fresh = Guess().verdict({"guess": 42})              # a restarted kernel, Validate, the grader
+    assert fresh.status == CORRECT and "6 * 7" in fresh.message and "first prediction" not in fresh.message
+    assert (changed.score, changed.max_score) == (fresh.score, fresh.max_score)
 
 
 class Ordered(ValueProblem):

@@ -236,12 +236,28 @@ def test_q4_changed_positions(tokenizer):
     lesson2.q4.first_collected = None
 
 
-def test_q4_a_changed_prediction_is_not_correct(tokenizer):
+def test_q4_one_answer_one_verdict_across_a_restart(monkeypatch, tokenizer):
+    """A changed prediction is recorded, not judged: check() in the kernel that saw the first guess,
+    check() after a restart, Validate (nbgrader), grading mode and the grader's judge of what the
+    kernel recorded give the same status and score for the same final answer."""
+    from course_utils.checking.verdict import Verdict
+
     n = len(tokenizer.encode(lesson2.CHANGE_TEXT))
+    right = {"changed_positions": list(range(lesson2.CHANGED_POSITION, n))}
     lesson2.q4.first_collected = None
-    check(lesson2.q4, changed_positions=list(range(n)))
-    second = check(lesson2.q4, changed_positions=list(range(lesson2.CHANGED_POSITION, n)))
-    assert second.status == INCORRECT and "changed your prediction" in second.message
+    assert check(lesson2.q4, changed_positions=list(range(n))).status == INCORRECT
+    same_kernel = check(lesson2.q4, **right)
+    assert "first prediction in this kernel was" in same_kernel.message
+    recorded = judge_answer(lesson2.q4.id, lesson2.q4.collect(right, grading=True))
+    lesson2.q4.first_collected = None                        # the kernel restarts
+    restarted = check(lesson2.q4, **right)
+    assert "first prediction" not in restarted.message
+    for verdict in (same_kernel, recorded, restarted):
+        assert isinstance(verdict, Verdict) and verdict.status == CORRECT and verdict.score == verdict.max_score
+    monkeypatch.setenv("NBGRADER_EXECUTION", "validate")
+    lesson2.q4.grade(right)                                  # Validate: no failure
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    lesson2.q4.grade(right)                                  # nbgrader's autograde: full marks
     lesson2.q4.first_collected = None
 
 

@@ -63,10 +63,13 @@ class ValueProblem(DeclaredAnswer, Problem):
 class PredictionProblem(ValueProblem):
     """The student commits to a prediction in ``var`` before running the code that reveals it.
 
-    The first prediction this kernel checked travels in the payload (``"first"``): changing it
-    after the answer was shown earns a reminder, not a Correct. The memory is kept by ``collect``
-    in the kernel, so ``judge`` stays a function of the payload (a grader judging many students'
-    answers remembers nothing from one to the next). Declares ``expected()`` and ``explanation``.
+    The first prediction this kernel checked travels in the payload (``"first"``), *recorded, not
+    judged*: the verdict is that of the value given now, and a first guess that differs is named
+    beside it ("your first prediction in this kernel was ..."). Judging the change would give one
+    answer two verdicts: a kernel restart forgets the first guess, and Validate and the grader run
+    the notebook afresh, where the first guess is the last one. ``collect`` keeps the memory in the
+    kernel, so ``judge`` stays a function of the payload. Declares ``expected()`` and
+    ``explanation``.
     """
 
     explanation: str = ""
@@ -83,12 +86,11 @@ class PredictionProblem(ValueProblem):
         return payload
 
     def judge(self, payload):
-        verdict = super().judge(payload)
+        verdict = super().judge(payload)                     # judged on the value given now
         if verdict.status == NOT_ATTEMPTED or "value" not in payload:
             return verdict
-        answer, expected = payload["value"], self.expected()
-        first = payload.get("first", answer)
-        if not self.same(answer, first) and not self.same(first, expected):
-            return incorrect(f"you changed your prediction after seeing the answer; your first "
-                             f"prediction was {first!r}. {self.explanation}")
-        return dataclasses.replace(verdict, message=(verdict.message + " " + self.explanation).strip())
+        first = payload.get("first", payload["value"])
+        record = ("" if self.same(payload["value"], first) else
+                  f"Your first prediction in this kernel was {first!r}: compare it with the measurement.")
+        return dataclasses.replace(verdict, message=" ".join(filter(None, [verdict.message, record,
+                                                                           self.explanation])))
