@@ -87,8 +87,10 @@ def test_a_test_cell_carries_its_nonce_and_hidden_tests_and_is_shown_as_released
     from nbformat import from_dict
 
     cell = from_dict(cell)
-    records.seal_test_cells([cell], ['{"lesson1.q3": ["secret"]}'])
-    assert cell.source.startswith("q3.grade(nonce='") and "hidden='{\"lesson1.q3\": [\"secret\"]}'" in cell.source
+    records.seal_test_cells([cell], ["lesson1.q3"], ['{"lesson1.q3": ["secret"]}'])
+    # bound to the exercise by its id, not to the notebook's global q3
+    assert cell.source.startswith("__import__('course_utils.checking.graded_cell', fromlist=['run']).run("
+                                  "'lesson1.q3', nonce='") and "hidden='{\"lesson1.q3\": [\"secret\"]}'" in cell.source
     records.unseal_test_cells([cell])
     assert cell.source == "q3.grade()" and records.NONCE_KEY in cell.metadata
 

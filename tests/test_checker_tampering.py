@@ -28,8 +28,8 @@ TAMPERING = {
     "q4.grade = print": "changes `q4.grade`",
     "setattr(q4, 'gr' + 'ade', print)": "changes `q4`",
     "type(q4).grade = print": "changes `type(q4).grade`",
-    "class Fake:\n    def grade(self, **kw):\n        pass\nq4 = Fake()": "replaces `q4`",
-    "def f():\n    global q4\n    q4 = None": "replaces `q4`",
+    "%time q4.grade = print": "changes `q4.grade`",   # read as IPython runs it, magics included
+    "%%capture out\nq4.grade = print": "changes `q4.grade`",
     "from course_utils.checking import problem\nproblem.emit_answer_record = print": "problem.emit_answer_record",
     "get_ipython().input_transformers_post.append(lambda lines: lines)": "input_transformers_post",
     "ip = get_ipython()\nget_ipython().events.register('pre_run_cell', print)": "events",
@@ -76,8 +76,7 @@ RUN_TIME = {
     "exec('q4.gr' + 'ade = print')": "calls `exec()`",
     "f = eval('len')": "calls `eval()`",
     "m = __import__('course_utils.refer' + 'ence.pt')": "calls `__import__()`",
-    "import importlib\nm = importlib.import_module('x')": "imports `importlib`",
-    "name = 'top_p' + '_filter'\nf = getattr(ref_pt, name)": "with a name computed at run time",
+    "name = 'gr' + 'ade'\nsetattr(ref_pt, name, print)": "with a name computed at run time",
     "g = (lambda: 0).__globals__": "internals",
     "subclasses = ().__class__.__base__.__subclasses__()": "internals",
     "import gc\nobjects = gc.get_objects()": "imports `gc`",
@@ -88,7 +87,13 @@ RUN_TIME = {
     "import helper_written_at_run_time": "not installed",
     "n = get_ipython().user_ns": "the shell itself",
     "list(map(setattr, [q4], ['grade'], [print]))": "as a value",
-    "import timeit\ntimeit.timeit('import course_utils', number=1)": "imports `timeit`",
+    "%time exec('q4.gr' + 'ade = print')": "calls `exec()`",
+    "from sys import settrace": "imports `settrace` from `sys`",
+    "from sys import modules": "imports `modules` from `sys`",
+    "import sys as s\ns.setprofile(None)": "`sys.setprofile`",
+    "e = getattr(getattr(print, '__self__'), 'exec')": "in a string",
+    "import operator\nc = operator.attrgetter('__code__')": "`__code__`",
+    "open('colorsys.py', 'w').write('x = 1')\nimport colorsys": "a module the notebook wrote",
     "from unittest import mock\nmock.patch('course_utils.checking.problem.emit_answer_record').start()":
         "imports `unittest`",
     "memory = open('/proc/self/mem', 'r+b')": "process files",
@@ -101,11 +106,30 @@ def test_code_built_at_run_time_is_noted_for_review(source):
     assert_read(run_time_code, source, RUN_TIME[source])
 
 
+SCRATCH = ["class Fake:\n    def grade(self, **kw):\n        pass\nq4 = Fake()", "def f():\n    global q4\n    q4 = None",
+           "q1, q3 = np.percentile(lengths, [25, 75])\nq4 = []\nq4.append(q1)", "for q2 in range(3):\n    pass"]
+
+
+@pytest.mark.parametrize("source", SCRATCH)
+def test_a_students_own_names_that_collide_with_qk_are_only_variables(source):
+    """Test cells find their exercise by id (``graded_cell``): a scratch ``q4`` changes no grade."""
+    assert checker_tampering([SETUP, cell(source)]) is None
+    assert run_time_code([SETUP, cell(source)]) is None
+
+
 def test_ordinary_code_is_not_noted():
     source = ("%matplotlib inline\n%timeit sum(range(10))\nimport numpy as np\nimport torch\n"
               "from collections import Counter\nx = getattr(torch, 'float32')\nclass A:\n"
               "    def __init__(self):\n        super().__init__()\nprint(torch.__version__)")
     assert run_time_code([SETUP, cell(source)]) is None
+    # issue 31: ordinary tools are no event that can change a grade
+    extras = ("import inspect\nprint(inspect.signature(len))\nimport importlib, math\nimportlib.reload(math)\n"
+              "import pickle\nblob = pickle.dumps({'a': 1})\nfor name in ['n_embd', 'n_layer']:\n"
+              "    print(getattr(model.config, name))\n%time total = sum(range(10))\n"
+              "%%timeit -n 1 -r 1\nsorted([3, 1, 2])\n")
+    for part in extras.split("%%timeit"):
+        assert run_time_code([SETUP, cell(part if not part.startswith(" -n") else "%%timeit" + part)]) is None, part
+    assert checker_tampering([SETUP, cell(extras.split("%%timeit")[0])]) is None
 
 
 def test_no_solution_of_the_course_is_noted_for_review():
@@ -120,7 +144,7 @@ def test_no_solution_of_the_course_is_noted_for_review():
         solved = [dict(c) for c in nbformat.read(path, as_version=4).cells]   # demos as released
         released = release.generate([lesson])[lesson].cells
         assert run_time_code(solved, released) is None, path
-    assert "inspect" in run_time_code(solved_lesson2(), [])   # a demo read as the student's own is noted
+    assert run_time_code(solved_lesson2(), []) is None   # lesson 2's inspect demo, read as a student's: no note
 
 
 def solved_lesson2():

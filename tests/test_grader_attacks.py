@@ -203,6 +203,21 @@ def forger(lesson1, hidden_in_a_string=False):
     return insert_after(answered(lesson1, "lesson1", which=()), Q2, forged)
 
 
+# Issue 31: evidence from what ran. A profile hook set before the test cells (by the name ``from
+# sys import`` binds), a trace hook set and cleared inside the student's own function while its
+# answer is collected (only the kernel's audit hook sees that one), and the checker's watch
+# disarmed on lines that are all ``%time`` magics (IPython runs the statement after it).
+PROFILE_HOOK = "from sys import setprofile\nsetprofile(lambda frame, event, arg: None)"
+TRACE_INSIDE = """\
+import sys as _s
+_honest = subword_tokens
+def subword_tokens(text):
+    _s.settrace(lambda frame, event, arg: None)
+    _s.settrace(None)
+    return _honest(text)
+"""
+MAGIC_DISARM = ("%time from course_utils.checking import borrowed\n"
+                "%time borrowed.watching = lambda names: __import__('contextlib').nullcontext([])")
 HOSTILE_NAMES = ['=HYPERLINK("evil.example","click")', "jo smith", "jo_smith", "\ufb01ona", "fiona",
                  "evil\n\n<img src=x onerror=alert(12)>", "\x1b[2J\x1b[Hwiped", "+plus", "-minus", "@at"]
 
@@ -261,6 +276,9 @@ def build(submissions: Path, out: Path):
     notebooks["key_thief"] = insert_after(thief, "lesson1_q2", "print('LATER', SEEN)")
     notebooks["forger"] = forger(lesson1)
     notebooks["exec_forger"] = forger(lesson1, hidden_in_a_string=True)
+    notebooks["profile_hook"] = insert_after(answered(lesson1, "lesson1"), "lesson1_q1", PROFILE_HOOK)
+    notebooks["trace_inside"] = insert_after(answered(lesson1, "lesson1"), Q2, TRACE_INSIDE)
+    notebooks["magic_disarm"] = insert_after(answered(lesson1, "lesson1"), "lesson1_q1", MAGIC_DISARM)
     notebooks["answer_flood"] = answered(lesson1, "lesson1", which=(Q2,), replace={Q1: ANSWER_FLOOD})
     notebooks["thread_flood"] = answered(lesson1, "lesson1", which=(Q1, Q2), replace={Q3: THREADS})
     notebooks["zombie_flood"] = answered(lesson1, "lesson1", which=(Q1, Q2), replace={Q3: ZOMBIES})
@@ -348,6 +366,14 @@ def test_attackers_earn_nothing_they_did_not_do(attacked):
     # The same code run from a string: not in the text, so not refused; noted for the instructor.
     assert "for review: cell" in rows[("exec_forger", "lesson1")]["reason"] and \
         "`exec()`" in rows[("exec_forger", "lesson1")]["reason"]
+    # Issue 31: points taken on what ran around collect, with the reason.
+    hooked = rows[("profile_hook", "lesson1")]
+    assert hooked["score"] == points(Q1) and "profile function" in hooked["reason"], hooked
+    assert "lesson1_q2 earns nothing" in hooked["reason"]
+    traced = rows[("trace_inside", "lesson1")]
+    assert traced["score"] == traced["max_score"] - points(Q2) and "`sys.settrace` was called" in traced["reason"], traced
+    disarmed = rows[("magic_disarm", "lesson1")]
+    assert disarmed["score"] == 0 and "borrowed.watching" in disarmed["reason"], disarmed
     for name in ["thread_flood", "zombie_flood"]:
         assert rows[(name, "lesson1")]["status"] == "crash" and rows[(name, "lesson1")]["score"] == points(Q1, Q2)
         assert "processes or threads" in rows[(name, "lesson1")]["reason"]

@@ -104,9 +104,11 @@ def test_the_grader_reads_answer_cells_that_delegate_to_the_reference():
                    {"problem": "lesson7.q5", "score": 1.0, "status": CORRECT, "message": ""}]
         strategy = cell("def my_generate(model, ids, **kw):\n    return ref_pt.top_k_filter(ids, 2)",
                         solution=True, grade_id="b")
-        mark_reference_answers([setup, demo, *cells, strategy], entries)
+        notes = mark_reference_answers([setup, demo, *cells, strategy], entries)
         if how == "honest":
-            assert entries[0]["score"] == 1.0, how
+            assert entries[0]["score"] == 1.0 and notes == [], how
+        elif how == "pasted":   # text that reads like the reference is a note naming it, never a zero (issue 31)
+            assert entries[0]["score"] == 1.0 and len(notes) == 1 and "`top_p_filter`" in notes[0], (how, notes)
         else:
             assert entries[0]["score"] == 0 and MESSAGE in entries[0]["message"], how
         assert entries[1]["score"] == 1.0, how   # composes the filters by design; demos may use them

@@ -8,8 +8,9 @@ it; ``course_utils.lessons.beam_steps.reference_beam_step`` by its full path) ar
 to cell as dotted paths, and a cell the student wrote (an answer cell or a cell of their own) that
 binds an exercise's variable while using a function that answers it (``borrowed.reference_names``:
 the references, a lesson's helpers, another library's, such as ``model.generate``) marks that
-exercise (``reference_uses``), and so does a ``def`` of the variable whose source is a copy of the
-reference's (``borrowed_shape``). Demo cells (locked) may use the references freely.
+exercise (``reference_uses``). A ``def`` of the variable whose text reads like the reference's
+(``borrowed_shape``) is only a note for review that names the reference: honest code can read like
+it (issue 31), and points are taken on what ran. Demo cells (locked) may use the references freely.
 """
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ REFERENCE = "course_utils.reference"
 DYNAMIC = "<a course module named at run time>"
 
 
-def reference_uses(cells, problems) -> dict[str, str]:
+def reference_uses(cells, problems, similar: dict | None = None) -> dict[str, str]:
     """``{problem id: message}`` for the function exercises among ``problems`` whose variable a
     student's cell binds while using a function that answers it (``borrowed.reference_names``).
     ``cells``: the assembled notebook's cells, in order (nbgrader metadata tells the student's
-    from the locked)."""
+    from the locked). A ``def`` whose text resembles a reference (``borrowed_shape``) is no verdict:
+    it goes into ``similar`` (``{problem id: note}``), for review."""
     names: dict[str, tuple[str, ...]] = {}  # a name in the kernel -> the dotted paths it may hold
     found = {}
     wanted = {p.var: p for p in problems if getattr(p, "var", "") and hasattr(p, "public_probes")}
@@ -45,10 +47,11 @@ def reference_uses(cells, problems) -> dict[str, str]:
             problem = wanted[var]
             hit = _answer_used(tree, used, reference_names(problem))
             copied = None if hit else copied_source(tree, var, reference_names(problem))
-            if (hit or copied) and problem.id not in found:
-                found[problem.id] = (borrowed_message(hit) if hit else
-                                     f"{MESSAGE}: your `{var}` is a copy of its `{copied}`; write the "
-                                     f"function yourself")
+            if hit and problem.id not in found:
+                found[problem.id] = borrowed_message(hit)
+            elif copied and similar is not None:
+                similar.setdefault(problem.id, f"`{var}` ({problem.id}) reads much like the reference "
+                                               f"`{copied}` (borrowed_shape); no point was taken")
     return found
 
 
@@ -96,12 +99,66 @@ def written_by_student(cell) -> bool:
     return not nbgrader_meta(cell) or is_answer_cell(cell)
 
 
+# Magics whose argument (a line's, or a cell's body) is Python code that IPython runs as is.
+CODE_MAGICS = {"time", "timeit", "prun", "capture"}
+# Magics that run no code of the cell's: read as nothing.
+PLAIN_MAGICS = {"matplotlib", "config", "load_ext", "reload_ext", "autoreload", "pip", "who", "whos", "env",
+                "precision", "pprint", "history", "pinfo", "pinfo2", "psearch", "pdoc", "pdef", "psource",
+                "lsmagic", "magic", "xmode"}
+_VALUED_OPTIONS = {"-n", "-r", "-s", "-l", "-T", "-D", "-p"}   # timeit's and prun's options that take a value
+
+
 def parse_source(source: str):
-    lines = [line for line in str(source).splitlines() if not line.lstrip().startswith(("%", "!"))]
+    """The cell's syntax tree as IPython runs it (``TransformerManager().transform_cell``: magics
+    and shell lines become calls on the shell, never dropped), with each statement-level magic of
+    ``CODE_MAGICS`` replaced by the code it runs and each of ``PLAIN_MAGICS`` by ``pass``; None
+    when the cell does not parse."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
     try:
-        return ast.parse("\n".join(lines))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return _expanded(ast.parse(TransformerManager().transform_cell(str(source))))
+    except (SyntaxError, ValueError, RecursionError, MemoryError, IndexError):
         return None
+
+
+def _expanded(tree):
+    """``tree`` with each statement replaced by what it runs (``_as_run``), in every block."""
+    for node in ast.walk(tree):
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                setattr(node, field, [part for statement in value for part in _as_run(statement)])
+    return tree
+
+
+def _as_run(statement) -> list:
+    """What a statement runs: itself, or a magic call's code (``%time x = f()`` runs ``x = f()``)."""
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and call.func.attr in ("run_line_magic", "run_cell_magic") and _from_get_ipython(call.func.value)
+            and call.args and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)):
+        return [statement]
+    name, *texts = [a.value for a in call.args]
+    if name in PLAIN_MAGICS:
+        return [ast.Pass()]
+    if name not in CODE_MAGICS:
+        return [statement]
+    line = _without_options(texts[0]) if name != "capture" else ""
+    code = "\n".join([line] + texts[1:])
+    return _expanded(ast.parse(code)).body or [ast.Pass()]   # SyntaxError: the cell does not parse as run
+
+
+def _without_options(line: str) -> str:
+    """A ``%timeit -n 3 -r1 stmt`` line's statement (its options dropped)."""
+    words = line.split(" ")
+    while words and words[0].startswith("-"):
+        option = words.pop(0)
+        if option in _VALUED_OPTIONS and words:
+            words.pop(0)
+    return " ".join(words)
+
+
+def _from_get_ipython(node) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "get_ipython"
 
 
 def follow_names(tree, names: dict) -> set[str]:
@@ -164,9 +221,10 @@ def _calls_getattr(tree) -> bool:
                for n in ast.walk(tree))
 
 
-def mark_reference_answers(cells, entries: list[dict]) -> None:
+def mark_reference_answers(cells, entries: list[dict]) -> list[str]:
     """Give 0, with the reason, to each graded test (``entries``: the grader's per-test dicts with
-    ``problem``, ``score``, ``status``, ``message``) whose answer ``reference_uses`` finds."""
+    ``problem``, ``score``, ``status``, ``message``) whose answer ``reference_uses`` finds calling
+    an answering function; returns the notes for review on answers that only read like one."""
     from course_utils.checking.registry import get_problem
 
     problems = []
@@ -175,7 +233,9 @@ def mark_reference_answers(cells, entries: list[dict]) -> None:
             problems.append(get_problem(entry["problem"]))
         except Exception:  # noqa: BLE001 - an exercise this checker does not know is judged as before
             continue
-    found = reference_uses(cells, problems)
+    similar: dict[str, str] = {}
+    found = reference_uses(cells, problems, similar)
     for entry in entries:
         if entry["problem"] in found:
             entry.update(score=0.0, status="Incorrect", message=found[entry["problem"]])
+    return [note for problem_id, note in similar.items() if problem_id not in found]

@@ -1,15 +1,18 @@
 """The grader's own reading of a submission: a cell that changes how the notebook is graded.
 
-A test cell calls the exercise's ``grade`` in the student's kernel; a notebook that replaces it
-(``q5.grade = forged``, ``q5 = Fake()``), changes the checker's modules, or rewrites cells on their
+A test cell the grader places collects the exercise's answer in the student's kernel, finding the
+exercise by its id (``graded_cell``: a notebook's own ``q5 = ...`` is just a variable); a notebook
+that changes the exercise (``q5.grade = forged``, ``q5.public_probes.clear()``), the checker's
+modules, or rewrites cells on their
 way to the interpreter (IPython's input and AST transformers, its display machinery) could record
 whatever it likes, inside the test cell, past every check the kernel makes. None of that has an
 honest use in a lesson, so the grader reads the student's cells (answer cells and cells of their
 own; the release's locked cells are the course's) for it, on the notebook's text where the kernel
 has no say, and a notebook that does it earns nothing, with the cell and the reason.
 
-This is a reading of the text: code built at run time (``exec`` of a string) escapes it, as it
-escapes ``borrowed_static``; ARCHITECTURE.md's threat model says so.
+This is a reading of the text, as IPython runs it (magics included: ``borrowed_static.parse_source``):
+code built at run time (``exec`` of a string) escapes it, as it escapes ``borrowed_static``;
+ARCHITECTURE.md's threat model says so.
 """
 from __future__ import annotations
 
@@ -41,11 +44,12 @@ def checker_tampering(cells) -> str | None:
         tree = parse_source(cell.get("source", ""))
         if tree is None:
             continue
-        checker = {name for name, paths in names.items() if any(_is_exercise(p) for p in paths)}
+        for name in _rebound(tree):   # a student's own ``q1, q3 = ...`` is a variable from here on
+            names.pop(name, None)
         follow_names(tree, names)
         _star_imports(tree, names)
         if written_by_student(cell):
-            found = _tampering(tree, names, checker)
+            found = _tampering(tree, names)
             if found:
                 return f"cell {number} {found}"
     return None
@@ -64,10 +68,9 @@ def _star_imports(tree, names: dict):
             names.update({name: (f"{node.module}.{name}",) for name in public})
 
 
-def _tampering(tree, names: dict, checker: set[str]) -> str | None:
-    rebound = _rebound(tree) & checker
-    if rebound:
-        return f"replaces `{sorted(rebound)[0]}`, which the lesson's checker uses"
+def _tampering(tree, names: dict) -> str | None:
+    # Rebinding a name (``q1 = ...``) changes nothing: the grader's test cells find each exercise
+    # by its id (``graded_cell``), not by the notebook's globals.
     machinery = _machinery_names(tree) | {n for n, paths in names.items()
                                            if any(p.startswith(CHECKER) for p in paths)}
     for node in ast.walk(tree):
@@ -93,13 +96,6 @@ def _changed(node) -> list:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
         return [node.func.value]   # q4.__dict__.update(grade=...), q4.public_probes.clear()
     return []
-
-
-def _is_exercise(path: str) -> bool:
-    """Whether a dotted path names one of a lesson's exercises (``course_utils.lessons.lesson5.q3``),
-    the objects the test cells call."""
-    last = path.rsplit(".", 1)[-1]
-    return path.startswith(CHECKER[0]) and last[:1] == "q" and last[1:].isdigit()
 
 
 def _rebound(tree) -> set[str]:

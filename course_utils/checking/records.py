@@ -48,12 +48,15 @@ def verdict_without_answer(payload: dict) -> Verdict | None:
     return None
 
 
-def emit_answer_record(problem_id: str, payload: dict, nonce: str | None = None):
+def emit_answer_record(problem_id: str, payload: dict, nonce: str | None = None, evidence: dict | None = None):
     """Send the payload out of the kernel for the grader (printed as JSON outside a kernel), with
-    the test cell's ``nonce`` (the grader wrote it into that cell's source: see ``with_nonce``)."""
+    the test cell's ``nonce`` (the grader wrote it into that cell's source: see ``with_nonce``) and
+    what ran around ``collect`` (``evidence``: ``graded_cell``)."""
     data = {"problem": problem_id, "payload": payload}
     if nonce is not None:
         data["nonce"] = str(nonce)
+    if evidence is not None:
+        data["evidence"] = evidence
     if in_kernel():
         from IPython.display import display
 
@@ -62,27 +65,31 @@ def emit_answer_record(problem_id: str, payload: dict, nonce: str | None = None)
         print(json.dumps({ANSWER_MIME: data}))
 
 
-def with_nonce(test_source: str, nonce: str, hidden: str = "") -> str:
-    """The test cell ``qK.grade()`` as the grader runs it: ``qK.grade(nonce='...')``, with
-    ``hidden='<json>'`` when the exercise has hidden tests (``hidden_tests.as_argument``). The nonce
-    is new for every cell of every run, so the kernel learns it only when that cell runs."""
-    head, call, tail = test_source.rstrip().rpartition(".grade()")
-    if not call or tail:
-        raise ValueError(f"not a test cell's `qK.grade()` call: {test_source!r}")
-    return f"{head}.grade(nonce={nonce!r}" + (f", hidden={hidden!r})" if hidden else ")")
+GRADED_CELL = "course_utils.checking.graded_cell"
+
+
+def with_nonce(problem_id: str, nonce: str, hidden: str = "") -> str:
+    """The test cell of ``problem_id`` (released as ``qK.grade()``) as the grader runs it: the
+    exercise found by its id in its lesson module (``graded_cell.run``), never the notebook's
+    global ``qK``, with ``nonce`` and ``hidden='<json>'`` when the exercise has hidden tests
+    (``hidden_tests.as_argument``). The nonce is new for every cell of every run, so the kernel
+    learns it only when that cell runs. ``__import__`` binds no name in the notebook."""
+    return (f"__import__({GRADED_CELL!r}, fromlist=['run']).run({problem_id!r}, nonce={nonce!r}"
+            + (f", hidden={hidden!r})" if hidden else ")"))
 
 
 NONCE_KEY = "course_answer_nonce"  # in the grader's copy of a test cell's metadata (never sent to the kernel)
 RELEASED_KEY = "course_released_source"  # the cell as released, shown in feedback instead of the sealed one
 
 
-def seal_test_cells(cells, hidden: list[str] | None = None):
-    """Give each test cell (the grader's assembled copy) a fresh nonce, in its call and its
-    metadata, and its exercise's hidden tests (``hidden[i]``: JSON text, "" for none)."""
+def seal_test_cells(cells, problem_ids: list[str], hidden: list[str] | None = None):
+    """Give each test cell (the grader's assembled copy) of ``problem_ids[i]`` a fresh nonce, in
+    its call and its metadata, and its exercise's hidden tests (``hidden[i]``: JSON text, "" for
+    none)."""
     for i, cell in enumerate(cells):
         cell.metadata[NONCE_KEY] = secrets.token_hex(16)
         cell.metadata[RELEASED_KEY] = cell.source
-        cell.source = with_nonce(cell.source, cell.metadata[NONCE_KEY], hidden[i] if hidden else "")
+        cell.source = with_nonce(problem_ids[i], cell.metadata[NONCE_KEY], hidden[i] if hidden else "")
 
 
 def unseal_test_cells(cells):

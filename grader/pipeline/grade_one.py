@@ -28,6 +28,7 @@ from course_utils.checking.run_time_code import run_time_code
 from course_utils.checking import hidden_tests
 from course_utils.checking.records import carries_nonce, seal_test_cells, unseal_test_cells
 from grader.pipeline import assemble, record_limits, submissions, worker
+from grader.readings import evidence
 from grader.reports import feedback_html, hidden_outputs
 from grader.sandbox import capped_client, contained, forked_kernel
 from grader.pipeline.files import write_atomically
@@ -98,7 +99,7 @@ def _grade(job: Job, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
 
     built = assemble.assemble(submitted, release, job.notebook)
     # Only a test cell's own records count (its nonce), and its hidden tests reach the kernel only there.
-    seal_test_cells([built.nb.cells[test.index] for test in built.tests],
+    seal_test_cells([built.nb.cells[test.index] for test in built.tests], [test.problem_id for test in built.tests],
                     [_hidden_argument(test.problem_id) for test in built.tests])
     run = contained.run_notebook(built.nb, job.options, hidden=list(job.hide))
     judging = time.monotonic()
@@ -108,11 +109,12 @@ def _grade(job: Job, limits: JobLimits) -> tuple[GradeRow, list[dict], dict]:
         problems.append(_judge_cell(built.nb.cells[test.index], test, run, rejected))
     unseal_test_cells([built.nb.cells[test.index] for test in built.tests])  # feedback shows them as released
     _withhold_hidden_inputs(built, job.release)
-    mark_reference_answers(built.nb.cells, problems)  # the grader's own reading: answers that are the reference
+    hooked = evidence.mark_hooked(problems)  # what ran around collect: a hook, a reference's code replaced
+    similar = mark_reference_answers(built.nb.cells, problems)  # the grader's own reading: answers that are the reference
     tampered = mark_tampering(built.nb.cells, problems)  # ... and cells that change the checker
     review = None if tampered else run_time_code(built.nb.cells, release.cells)  # ... or code it does not show
-    built.notes.extend([f"changes how it is graded: {tampered}"] if tampered else
-                       [f"for review: {review}"] if review else [])
+    built.notes.extend(hooked + [f"changes how it is graded: {tampered}"] if tampered else
+                       hooked + [f"for review: {note}" for note in similar + ([review] if review else [])])
     row = _outcome(job, built, problems, rejected, run)
     row.peak_memory_mib = run.peak_rss_mib
     timing = dict(run.timing)
@@ -184,7 +186,7 @@ def _judge_cell(cell, test: assemble.TestCell, run: RunOutcome, rejected: list[s
     entry = {"grade_id": test.grade_id, "problem": test.problem_id, "max_score": test.points,
              "score": 0.0, "reached": reached, "status": TestStatus.NOT_ATTEMPTED.value, "message": ""}
     try:
-        payload = _payload(cell, test.problem_id)
+        payload = _payload(cell, test.problem_id, entry)
         gap = None if payload is None else get_problem(test.problem_id).recorded_gap(payload)
         if gap is not None:
             raise RejectedRecord(gap)
@@ -213,9 +215,10 @@ def _no_answer(cell, reached: bool) -> str:
     return "no answer was recorded by this test cell"
 
 
-def _payload(cell, problem_id: str):
-    """The first answer payload for ``problem_id`` among the cell's outputs (size-capped);
-    ``RejectedRecord`` when that record cannot be read or judged within bounds."""
+def _payload(cell, problem_id: str, entry: dict):
+    """The first answer payload for ``problem_id`` among the cell's outputs (size-capped), its
+    record's ``evidence`` put in ``entry`` (``evidence.mark_hooked`` reads it); ``RejectedRecord``
+    when that record cannot be read or judged within bounds."""
     for output in cell.get("outputs", []):
         data = output.get("data") if output.get("output_type") in ("display_data", "execute_result") else None
         if not isinstance(data, dict) or ANSWER_MIME not in data:
@@ -227,6 +230,7 @@ def _payload(cell, problem_id: str):
             record = record_limits.parse_record(record)
         if (isinstance(record, dict) and record.get("problem") == problem_id and carries_nonce(record, cell)
                 and isinstance(record.get("payload"), dict)):
+            entry["evidence"] = record.get("evidence")
             return record_limits.checked(record["payload"])
     return None
 

@@ -24,7 +24,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Any, DottedObjectName, List, Type
 
-from grader.sandbox import bwrap, forked_kernel
+from grader.sandbox import bwrap, forked_kernel, kernel_limits
 from grader.sandbox.capped_client import MAX_MESSAGE_BYTES
 from grader.options import GradingOptions
 
@@ -150,7 +150,8 @@ class ContainedKernelManager(AsyncKernelManager):
         # Called just after the connection file is written: hand the IPC folder to the sandbox's uid.
         if self.sandbox_flags is not None:
             bwrap.prepare_run_dir(os.path.dirname(self.connection_file), self.sandbox_flags)
-        return list(self.command_prefix) + [sys.executable, "-m", "ipykernel_launcher", "-f",
+        # ``-c``: the kernel's audit hook first (kernel_limits.install_audit_hook), then ipykernel.
+        return list(self.command_prefix) + [sys.executable, "-c", kernel_limits.kernel_boot_program(), "-f",
                                             os.path.realpath(self.connection_file)]
 
     def client(self, **kwargs):

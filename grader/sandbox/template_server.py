@@ -52,7 +52,7 @@ while True:
 # forked kernel sets its limits with the very code a fresh one runs. Imported (tests): from there.
 if "isolate" not in globals():
     from grader.sandbox.fork_isolation import check, close_inherited, isolate, libc
-    from grader.sandbox.kernel_limits import set_kernel_limits
+    from grader.sandbox.kernel_limits import install_audit_hook, set_kernel_limits
 
 
 def preload(model_warmup: bool):
@@ -92,6 +92,7 @@ def become_kernel(job: dict):
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
     sys.argv = ["ipykernel_launcher", "-f", job["connection_file"]]
+    install_audit_hook()   # before any student code: the evidence course_utils.checking.graded_cell reads
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()
