@@ -17,6 +17,26 @@ def shifted_model(model):
 
 
 @once_per_model
+def eos_likely_model(model, bias: float):
+    """A copy of ``model`` whose <|endoftext|> logit is raised by ``bias`` (a bias on the LM head's
+    eos row): the bundled model never ends a text by itself, so the rule "<|endoftext|> is kept and
+    the loop stops there" needs this copy to be seen. The probe's bias is chosen so that greedy
+    search picks <|endoftext|> a few tokens in, not at the first step."""
+    import copy
+
+    import torch
+
+    likely = copy.deepcopy(model)
+    head = torch.nn.Linear(model.lm_head.in_features, model.lm_head.out_features, bias=True)
+    head.weight = likely.lm_head.weight
+    with torch.no_grad():
+        head.bias.zero_()
+        head.bias[model.config.eos_token_id] = bias
+    likely.lm_head = head
+    return likely.eval()
+
+
+@once_per_model
 def generated(model, prompt_ids: tuple, max_new_tokens: int, settings: tuple, eos_token_id: int) -> list:
     return gen.with_generate(model, prompt_ids, max_new_tokens, dict(settings), eos_token_id)
 
@@ -56,6 +76,15 @@ class MyGenerate(FunctionProblem):
         {"prompt": "My lord, the king, the king is", "max_new_tokens": 10, "negative_logits": True,
          "settings": {"do_sample": True, "temperature": 0.8, "top_p": 0.5, "repetition_penalty": 1.5,
                       "no_repeat_ngram_size": 2, "seed": 2}},
+        # The rules the text states (lesson7_generate.RULE_SLIPS): <|endoftext|> at new token 7 of 10
+        # (kept, and the loop stops); bigrams only the prompt holds, and one the new
+        # tokens repeat (so a ban on the new tokens alone is told from no ban); tokens repeated often enough that a penalty per occurrence, or twice per step,
+        # picks other tokens than one penalty per seen token.
+        {"prompt": "The function returns", "max_new_tokens": 10, "eos_bias": 6.1, "settings": {}},
+        {"prompt": "The class is a class. The class is", "max_new_tokens": 8,
+         "settings": {"no_repeat_ngram_size": 2}},
+        {"prompt": "The function returns the value of the function returns", "max_new_tokens": 8,
+         "settings": {"repetition_penalty": 1.2}},
     ]
     hidden_probes = [
         {"prompt": "A list is a list of", "max_new_tokens": 8, "negative_logits": True,
@@ -65,6 +94,14 @@ class MyGenerate(FunctionProblem):
         {"prompt": "In the future", "max_new_tokens": 8,
          "settings": {"do_sample": True, "temperature": 1.3, "top_k": 100, "top_p": 0.8, "min_p": 0.05,
                       "seed": 7}},
+        # min-p at its bounds (0 keeps every token, 1 only the most likely), top_k=0 written out
+        # (off, not "keep none"), and <|endoftext|> reached with the penalty and the n-gram ban on.
+        {"prompt": "My lord, the king", "max_new_tokens": 6,
+         "settings": {"do_sample": True, "min_p": 0.0, "top_k": 0, "seed": 3}},
+        {"prompt": "A list is a list of", "max_new_tokens": 6,
+         "settings": {"do_sample": True, "temperature": 1.5, "min_p": 1.0, "seed": 4}},
+        {"prompt": "It was a good day.", "max_new_tokens": 8, "eos_bias": 6.0,
+         "settings": {"repetition_penalty": 1.3, "no_repeat_ngram_size": 3}},
     ]
     hints = ("`generate()` is a loop you have written before (lessons 4 and 5): one forward pass, the "
              "logits of the last position, a chain of processors, one token chosen, appended. To get *equal* "
@@ -87,6 +124,8 @@ class MyGenerate(FunctionProblem):
 
     def model(self, spec):
         model = self.ctx.model("pt")
+        if spec.get("eos_bias"):
+            return eos_likely_model(model, spec["eos_bias"])
         return shifted_model(model) if spec.get("negative_logits") else model
 
     def run_probe(self, function, spec):
@@ -163,6 +202,31 @@ class MyGenerate(FunctionProblem):
     def no_penalty(self, spec):
         return self.slip(spec, "no_penalty", needs_sampling=False)
 
+    @mistake("Your loop drops <|endoftext|>: `generate()` appends it and then stops; the text "
+             "ends *with* it.")
+    def eos_dropped(self, spec):
+        return self.slip(spec, "eos_dropped", needs_sampling=False)
+
+    @mistake("Your loop goes on after <|endoftext|>: `generate()` stops as soon as it appends it "
+             "(`if next_id == model.config.eos_token_id: break`).")
+    def eos_ignored(self, spec):
+        return self.slip(spec, "eos_ignored", needs_sampling=False)
+
+    @mistake("Your n-gram ban looks at the new tokens only; the prompt's n-grams are banned too "
+             "(`banned_ngram_tokens(ids, n)` on prompt + new tokens).")
+    def ngram_new_only(self, spec):
+        return self.slip(spec, "ngram_new_only", needs_sampling=False)
+
+    @mistake("Your penalty compounds: you penalise a token once per occurrence (penalty ** count). "
+             "It is applied once to every token seen, however often it was seen (`set(ids)`).")
+    def penalty_per_occurrence(self, spec):
+        return self.slip(spec, "penalty_per_occurrence", needs_sampling=False)
+
+    @mistake("Your repetition penalty is applied twice per step (penalty squared): apply it once, "
+             "first in the chain.")
+    def penalty_twice(self, spec):
+        return self.slip(spec, "penalty_twice", needs_sampling=False)
+
     def diagnose(self, answer, expected, spec):
         start = len(self.ctx.tokenizer.encode(spec["prompt"]))
         if answer[:start] != expected[:start]:
@@ -176,6 +240,8 @@ class MyGenerate(FunctionProblem):
 
     def describe_probe(self, spec):
         on = {k: v for k, v in gen.settings_of(spec).items() if gen.OFF[k] != v or k == "do_sample"}
-        model = "the model with negative logits (`negative_logits(model)`), " if spec.get("negative_logits") else ""
+        model = ("the model with negative logits (`negative_logits(model)`), " if spec.get("negative_logits") else
+                 "the model with <|endoftext|> made likely (its logit raised by "
+                 f"{spec['eos_bias']}), " if spec.get("eos_bias") else "")
         return f"{model}{spec['prompt']!r}, max_new_tokens={spec['max_new_tokens']}, " + \
             ", ".join(f"{k}={v}" for k, v in on.items())

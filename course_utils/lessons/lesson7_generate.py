@@ -23,6 +23,10 @@ OFF = {"temperature": 1.0, "top_k": 0, "top_p": 1.0, "min_p": None, "repetition_
 
 SLIPS = ("temperature_last", "reseed", "argmax", "top_k_plus_one", "top_p_drops_crossing",
          "penalty_divides", "no_ngram_ban", "no_penalty")
+# The rules the lesson states that only some probes reach (the capstone's rule probes show them):
+# <|endoftext|> kept and the loop stopped there, the prompt's n-grams banned too, one penalty per
+# seen token (not one per occurrence, not two per step).
+RULE_SLIPS = ("eos_dropped", "eos_ignored", "ngram_new_only", "penalty_per_occurrence", "penalty_twice")
 
 
 def negative_logits(model, shift: float = -12.0):
@@ -93,12 +97,18 @@ def min_p(logits, m: float):
     return logits.masked_fill(probs < m * probs.max(-1, keepdim=True).values, float("-inf"))
 
 
-def process(logits, ids: list[int], s: dict, slip: str | None):
+def process(logits, ids: list[int], s: dict, slip: str | None, prompt_len: int = 0):
     """One step's logits, shape (vocab_size,), through the processors in transformers' order."""
     if s["repetition_penalty"] != 1.0 and slip != "no_penalty":
-        logits = penalise(logits, ids, s["repetition_penalty"], divides=slip == "penalty_divides")
+        for _ in range(2 if slip == "penalty_twice" else 1):
+            logits = penalise(logits, ids, s["repetition_penalty"], divides=slip == "penalty_divides")
+        if slip == "penalty_per_occurrence":          # once more for every repeat: penalty ** count
+            repeats = [t for i, t in enumerate(ids) if t in ids[:i]]
+            for token in repeats:
+                logits = penalise(logits, [token], s["repetition_penalty"])
     if s["no_repeat_ngram_size"] > 0 and slip != "no_ngram_ban":
-        banned = framework_free.banned_ngram_tokens(ids, s["no_repeat_ngram_size"])
+        seen = ids[prompt_len:] if slip == "ngram_new_only" else ids
+        banned = framework_free.banned_ngram_tokens(seen, s["no_repeat_ngram_size"])
         logits = logits.index_fill(0, torch.tensor(banned, dtype=torch.long), float("-inf")) if banned else logits
     return warp(logits, s, slip) if s["do_sample"] else logits
 
@@ -132,15 +142,17 @@ def rebuilt(model, prompt_ids, max_new_tokens: int, settings: dict, eos_token_id
         for _ in range(max_new_tokens):
             output = model(new_input, past_key_values=past_key_values, use_cache=True)
             past_key_values = output.past_key_values
-            logits = process(output.logits[0, -1].float(), ids, s, slip)
+            logits = process(output.logits[0, -1].float(), ids, s, slip, len(prompt_ids))
             if s["do_sample"] and slip != "argmax":
                 if slip == "reseed":
                     torch.manual_seed(s["seed"])
                 next_id = int(torch.multinomial(torch.softmax(logits, -1), 1))
             else:
                 next_id = int(torch.argmax(logits))
+            if next_id == eos_token_id and slip == "eos_dropped":
+                break
             ids.append(next_id)
-            if next_id == eos_token_id:
+            if next_id == eos_token_id and slip != "eos_ignored":
                 break
             new_input = torch.tensor([[next_id]])
     return ids
