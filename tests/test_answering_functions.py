@@ -109,15 +109,53 @@ def test_no_course_function_answers_an_exercise_unnoticed(problem_id):
 def test_every_declared_answer_resolves_here():
     """Each ``answered_by`` path names a function in this environment's libraries (the student
     platform's and the oldest supported run this too): a renamed one would go unwatched. Only
-    ``_calc_banned_ngram_tokens`` is gone from transformers 5."""
+    ``_calc_banned_ngram_tokens`` is gone from transformers 5, and with it the TensorFlow module
+    (``tf_logits_process``): its warpers are declared where it exists."""
     from course_utils.checking.borrowed import reference_functions
 
+    tf_module = _transformers_tf_module()
     missing = []
     for problem_id in FUNCTION_EXERCISES:
         for path in getattr(get_problem(problem_id), "answered_by", ()):
+            if ".tf_logits_process." in path and tf_module is None:
+                continue
             if not reference_functions([path]) and not path.endswith("._calc_banned_ngram_tokens"):
                 missing.append(path)
     assert missing == []
+
+
+def _transformers_tf_module():
+    """transformers' TensorFlow logits module, imported (the watch reads loaded modules only), or None."""
+    import importlib
+
+    try:
+        return importlib.import_module("transformers.generation.tf_logits_process")
+    except Exception:  # noqa: BLE001 - transformers 5 has no TensorFlow; TensorFlow may be absent
+        return None
+
+
+# Each warper of transformers that computes one of lesson 5's answers, by its name without the framework.
+WARPER_ANSWERS = {"TemperatureLogitsWarper": "lesson5.q2", "TopKLogitsWarper": "lesson5.q3",
+                  "TopPLogitsWarper": "lesson5.q4"}
+
+
+def test_every_warper_of_transformers_that_answers_lesson5_is_declared_in_both_frameworks():
+    """Listed from transformers' own modules, PyTorch's and TensorFlow's where installed, so that
+    none is missed (issue 31: ``TFTopKLogitsWarper`` answered q3 unnoticed)."""
+    import importlib
+
+    modules = [importlib.import_module("transformers.generation.logits_process"), _transformers_tf_module()]
+    undeclared, listed = [], 0
+    for module in filter(None, modules):
+        for name in dir(module):
+            problem_id = WARPER_ANSWERS.get(name.removeprefix("TF"))
+            if problem_id is None or not isinstance(getattr(module, name), type):
+                continue
+            listed += 1
+            path = f"{module.__name__}.{name}.__call__"
+            if path not in getattr(get_problem(problem_id), "answered_by", ()):
+                undeclared.append((problem_id, path))
+    assert undeclared == [] and listed >= len(WARPER_ANSWERS)
 
 
 def my_generate_by_generate(model, input_ids, *, max_new_tokens, temperature=1.0, top_k=0, top_p=1.0,

@@ -65,16 +65,15 @@ def emit_answer_record(problem_id: str, payload: dict, nonce: str | None = None,
         print(json.dumps({ANSWER_MIME: data}))
 
 
-GRADED_CELL = "course_utils.checking.graded_cell"
-
-
 def with_nonce(problem_id: str, nonce: str, hidden: str = "") -> str:
     """The test cell of ``problem_id`` (released as ``qK.grade()``) as the grader runs it: the
     exercise found by its id in its lesson module (``graded_cell.run``), never the notebook's
     global ``qK``, with ``nonce`` and ``hidden='<json>'`` when the exercise has hidden tests
     (``hidden_tests.as_argument``). The nonce is new for every cell of every run, so the kernel
     learns it only when that cell runs. ``__import__`` binds no name in the notebook."""
-    return (f"__import__({GRADED_CELL!r}, fromlist=['run']).run({problem_id!r}, nonce={nonce!r}"
+    from course_utils.checking import graded_cell   # imported here too: the grader's fingerprint covers it
+
+    return (f"__import__({graded_cell.__name__!r}, fromlist=['run']).run({problem_id!r}, nonce={nonce!r}"
             + (f", hidden={hidden!r})" if hidden else ")"))
 
 

@@ -104,7 +104,8 @@ class Temperature(LogitsProblem):
     id = "lesson5.q2"
     var = "apply_temperature"
     # What else answers it, watched and read like the references (``checking.borrowed``).
-    answered_by = ("transformers.generation.logits_process.TemperatureLogitsWarper.__call__",)
+    answered_by = ("transformers.generation.logits_process.TemperatureLogitsWarper.__call__",
+                   "transformers.generation.tf_logits_process.TFTemperatureLogitsWarper.__call__")
     framework = "pt"
     public_probes = [{"prompt": "In the future", "temperature": 0.5},
                      {"prompt": "In the future", "temperature": 2.0}]

@@ -24,6 +24,7 @@ class TopKTensorFlow(FilterProblem):
     answered_by = (
         "course_utils.lessons.lesson7_generate.top_k",
         "transformers.generation.logits_process.TopKLogitsWarper.__call__",
+        "transformers.generation.tf_logits_process.TFTopKLogitsWarper.__call__",   # where transformers has TF
     )
     framework = "tf"
     param = "k"
@@ -108,6 +109,7 @@ class TopP(FilterProblem):
     answered_by = (
         "course_utils.lessons.lesson7_generate.top_p",
         "transformers.generation.logits_process.TopPLogitsWarper.__call__",
+        "transformers.generation.tf_logits_process.TFTopPLogitsWarper.__call__",   # where transformers has TF
     )
     framework = "pt"
     param = "p"
