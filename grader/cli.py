@@ -1,10 +1,11 @@
-"""``python -m grader`` (or ``course-grader``): release, autograde, export, student-package, demo."""
+"""``python -m grader`` (or ``course-grader``): release, autograde, report, export, student-package, demo."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from grader.reports import grades_csv
@@ -12,10 +13,22 @@ from grader import options
 from grader.course_release.release import NOTEBOOKS_DIR
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "samples" / "submissions"
+EXAMPLES = """examples:
+  python -m grader demo                                    the whole flow on the sample class (out/demo)
+  python -m grader release                                 the student notebooks, from the sources
+  python -m grader autograde SUBMISSIONS --out OUT         grade; OUT/grades.csv, feedback/, report.html
+  python -m grader autograde SUBMISSIONS --out OUT --lessons lesson1 lesson2 --workers 4
+  python -m grader autograde SUBMISSIONS --out OUT --local-cluster 4
+  python -m grader report OUT                              write OUT/report.html again
+  python -m grader export OUT --format canvas --missing blank"""
+# Third-party lines that tell a teacher nothing (urllib3, imported on the way by matplotlib's
+# style files and by Dask, warns that an optional SOCKS package is missing): also in the workers.
+QUIET = ("ignore:SOCKS support in urllib3",)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     release = commands.add_parser("release", help="generate the student notebooks from the nbgrader sources")
@@ -32,10 +45,14 @@ def _parser() -> argparse.ArgumentParser:
                               "REPO): adds Open in Colab / Open in Kaggle links to each lesson and OUT/README.md")
     release.add_argument("--branch", default="main", help="the branch the links point to (default: main)")
 
-    grade = commands.add_parser("autograde", help="grade a folder of submissions")
-    grade.add_argument("submissions", type=Path, help="<student>/<lesson>.ipynb, or nbgrader's submitted/ layout")
-    grade.add_argument("--out", type=Path, required=True, help="folder for grades.csv and feedback/")
-    _grading_options(grade)
+    grade = commands.add_parser("autograde", help="grade a folder of submissions", epilog=EXAMPLES,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = _groups(grade)
+    groups["input"].add_argument("submissions", type=Path,
+                                 help="<student>/<lesson>.ipynb, or nbgrader's submitted/ layout")
+    groups["output"].add_argument("--out", type=Path, required=True,
+                                  help="folder for grades.csv, feedback/, report.html and exercise_scores.csv")
+    _grading_options(groups)
 
     export = commands.add_parser("export", help="grades.csv as a Canvas, Moodle or wide gradebook CSV, "
                                                 "or as nbgrader's gradebook.db")
@@ -62,13 +79,25 @@ def _parser() -> argparse.ArgumentParser:
                                                 "OUT/report.csv (also written by every autograde)")
     report.add_argument("out", type=Path, help="the --out folder of an autograde run")
 
-    demo = commands.add_parser("demo", help="the whole instructor flow on the sample submissions")
-    demo.add_argument("--out", type=Path, default=Path("out/demo"))
-    _grading_options(demo)
+    demo = commands.add_parser("demo", help="the whole instructor flow on the sample submissions", epilog=EXAMPLES,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = _groups(demo)
+    groups["output"].add_argument("--out", type=Path, default=Path("out/demo"),
+                                  help="folder for the demo's grades, feedback and report (default: out/demo)")
+    _grading_options(groups)
     return parser
 
 
+def _quiet():
+    """Silence ``QUIET`` here and in every process started from here (``PYTHONWARNINGS``)."""
+    for rule in QUIET:
+        warnings.filterwarnings("ignore", message=rule.split(":", 1)[1])
+    listed = [r for r in os.environ.get("PYTHONWARNINGS", "").split(",") if r]
+    os.environ["PYTHONWARNINGS"] = ",".join(dict.fromkeys(listed + list(QUIET)))
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet()
     args = _parser().parse_args(argv)
     if args.command == "release":
         return _release(args)
@@ -114,21 +143,34 @@ def _report(out: Path) -> int:
     return 0
 
 
-def _grading_options(parser):
-    parser.add_argument("--workers", type=int, default=None, help="parallel kernels (default: core count)")
-    parser.add_argument("--lessons", nargs="*", default=None,
-                        help="lessons every student should have submitted (default: those found)")
-    parser.add_argument("--layout", choices=["auto", "plain", "nbgrader"], default="auto",
-                        help="plain: SUBMISSIONS/<student>/<lesson>.ipynb; nbgrader: SUBMISSIONS/submitted/<student>/"
-                             "<lesson>/<lesson>.ipynb; auto (default): decided by the folder's structure as a whole")
+GROUPS = {"input": "what to grade", "limits": "limits per notebook and per kernel",
+          "sandbox": "how kernels are contained", "cluster": "where the notebooks run",
+          "output": "what is written and shown"}
+
+
+def _groups(parser) -> dict:
+    """``--help``'s headings for a grading command: ``{name: argument group}``."""
+    return {name: parser.add_argument_group(f"{name}: {what}") for name, what in GROUPS.items()}
+
+
+def _grading_options(groups: dict):
+    groups["input"].add_argument("--lessons", nargs="*", default=None,
+                                 help="lessons every student should have submitted (default: those found)")
+    groups["input"].add_argument("--layout", choices=["auto", "plain", "nbgrader"], default="auto",
+                                 help="plain: SUBMISSIONS/<student>/<lesson>.ipynb; nbgrader: SUBMISSIONS/submitted/"
+                                      "<student>/<lesson>/<lesson>.ipynb; auto (default): decided by the folder's "
+                                      "structure as a whole")
     for declared in options.declared():  # each grading option's flag, from its declaration
-        _option_flag(parser, declared)
-    engine = parser.add_mutually_exclusive_group()
+        _option_flag(groups[declared.metadata["group"]], declared)
+    groups["cluster"].add_argument("--workers", type=int, default=None,
+                                   help="parallel kernels on this machine (default: core count)")
+    engine = groups["cluster"].add_mutually_exclusive_group()
     engine.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="grade on a Dask cluster: its scheduler's address, e.g. tcp://HOST:8786")
     engine.add_argument("--local-cluster", type=int, default=None, metavar="N",
                         help="grade on a local Dask cluster of N worker processes")
-    parser.add_argument("--no-progress", action="store_true")
+    groups["output"].add_argument("--no-progress", action="store_true",
+                                  help="no progress bar (for logs and CI); the summary is printed all the same")
 
 
 def _option_flag(parser, declared):
@@ -200,7 +242,8 @@ def _autograde(submissions: Path, args) -> int:
     print(f"\nlayout: {report.layout}; lessons: {', '.join(report.lessons) or 'none'}")
     print(f"{report.graded_now} graded now, {report.reused} unchanged since the last run "
           f"(reused), in {time.monotonic() - started:.0f} s")
-    print(f"grades:   {args.out / 'grades.csv'}\nfeedback: {args.out / 'feedback'}/<student>/<lesson>.html")
+    print(f"grades:   {args.out / 'grades.csv'} (per exercise: {args.out / 'exercise_scores.csv'})\n"
+          f"feedback: {args.out / 'feedback'}/<student>/<lesson>.html\nreport:   {args.out / 'report.html'}")
     errors = [r for r in report.rows if r.status == Status.ERROR]
     if errors:
         print(f"{len(errors)} submission(s) could not be graded because of a grader error: see the reason column",

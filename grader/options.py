@@ -13,10 +13,15 @@ import dataclasses
 from dataclasses import dataclass, field
 
 
-def option(default, help: str, choices: tuple[str, ...] | None = None, switch: tuple[str, str] | None = None):
+GROUPS = ("limits", "sandbox")   # where ``--help`` lists an option (``grader.cli`` adds input, cluster, output)
+
+
+def option(default, help: str, choices: tuple[str, ...] | None = None, switch: tuple[str, str] | None = None,
+           group: str = "limits"):
     """A declared option: ``switch = (flag, value)`` adds a flag that sets the value alone
-    (``--allow-network`` sets ``network="allow"``), beside the option's own ``--name VALUE``."""
-    return field(default=default, metadata={"help": help, "choices": choices, "switch": switch})
+    (``--allow-network`` sets ``network="allow"``), beside the option's own ``--name VALUE``;
+    ``group``: the heading ``--help`` lists it under (one of ``GROUPS``)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "switch": switch, "group": group})
 
 
 @dataclass(frozen=True)
@@ -38,16 +43,16 @@ class GradingOptions:
     judge_memory_mb: int = option(1024, "what the worker's own memory may grow by while it grades one "
                                         "submission (MiB)")
     network: str = option("auto", "auto: the kernel is cut off the network; allow: it is not",
-                          choices=("auto", "allow"), switch=("--allow-network", "allow"))
+                          choices=("auto", "allow"), switch=("--allow-network", "allow"), group="sandbox")
     sandbox: str = option("bwrap", "bwrap: kernels run in bubblewrap; none: grade even where bubblewrap cannot "
                                    "run, kernels then run with your own rights (read and write your files, see "
                                    "the network): only for submissions you trust",
-                          choices=("bwrap", "none"), switch=("--unsafe-no-sandbox", "none"))
-    model: str = option("course", "COURSE_MODEL for kernels and judge alike")
+                          choices=("bwrap", "none"), switch=("--unsafe-no-sandbox", "none"), group="sandbox")
+    model: str = option("course", "COURSE_MODEL for kernels and judge alike", group="sandbox")
     kernel: str = option("fork", "fork: each notebook's kernel is forked, in a sandbox of its own, from a "
                                  "template that has imported the libraries and loaded the model once per worker; "
                                  "fresh: a new interpreter per notebook (slower, nothing shared)",
-                         choices=("fork", "fresh"))
+                         choices=("fork", "fresh"), group="sandbox")
 
     def __post_init__(self):
         for spec in dataclasses.fields(self):

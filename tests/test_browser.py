@@ -276,7 +276,7 @@ def test_the_class_report_opens_with_no_script_and_no_remote_load(tmp_path, widt
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set COURSE_CHROMIUM)")
     path = tmp_path / "report.html"
-    path.write_text(report_html.page(report.summarise(*_class_rows_and_results())), encoding="utf-8")
+    path.write_text(report_html.page(report.class_report(tmp_path, *_class_rows_and_results())), encoding="utf-8")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": width, "height": 900})

@@ -81,3 +81,37 @@ def test_no_cell_a_spreadsheet_would_evaluate(out):
 def test_no_grades_yet_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="autograde"):
         export.export(tmp_path, "canvas")
+
+
+LOOK_ALIKES = ["lesson1\u200b", "lesson1\x1b[0m", "less\u043en1", "lesson\uff11"]   # invisible, ESC, Cyrillic, fullwidth
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_look_alike_never_takes_the_lessons_cell(tmp_path, first):
+    """grades.csv shows each look-alike escaped (never as ``lesson1``), and the export keys on the
+    lesson's real id: the graded row wins, whatever the order."""
+    from grader.pipeline.results import GradeRow
+    from grader.reports import grades_csv
+
+    graded = GradeRow("ada", "lesson1", "graded", "", 7.0, 7.0)
+    odd = [GradeRow("ada", name, "invalid", f"{name}.ipynb is not a lesson of this batch", 0.0, 0.0)
+           for name in LOOK_ALIKES]
+    rows = [graded, *odd] if first else [*odd, graded]
+    grades_csv.write(tmp_path / "grades.csv", rows)
+    (tmp_path / "lessons.json").write_text('{"lessons": ["lesson1"]}')
+    written = list(csv.DictReader(open(tmp_path / "grades.csv", newline="", encoding="utf-8")))
+    shown = sorted(r["notebook"] for r in written)
+    assert shown == sorted(["lesson1", "lesson1\\u200b", "lesson1\\x1b[0m", "less\\u043en1", "lesson\\uff11"])
+    assert all(r["reason"].startswith(r["notebook"] + ".ipynb") for r in written if r["status"] == "invalid")
+    summary = grades_csv.summary_table(rows)
+    assert summary.count("lesson1 ") == 1 and "\x1b" not in summary and "\u200b" not in summary
+    canvas = table(export.export(tmp_path, "canvas").read_text())
+    assert canvas[2][5:] == ["7", "7"]
+
+
+def test_of_two_rows_of_one_cell_the_graded_one_counts_whatever_the_order():
+    graded = {"student_id": "ada", "notebook": "lesson1", "score": "7", "max_score": "7", "status": "graded",
+              "reason": ""}
+    invalid = {**graded, "score": "0", "status": "invalid", "reason": "look-alike"}
+    for rows in ([graded, invalid], [invalid, graded]):
+        assert export.build(rows).cells["ada"]["lesson1"][:2] == (7.0, "graded")

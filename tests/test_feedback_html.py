@@ -8,13 +8,13 @@ import re
 import nbformat
 import pytest
 
-from grader.reports import feedback_html
+from grader.reports import feedback_html, maths
 from grader.course_release.release import SOURCE_DIR, lessons
 
 ATTACK = "<script>alert(1)</script> <img src=x onerror=alert(2)>"
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "h4", "h5", "h6", "p", "div",
                 "span", "b", "br", "code", "pre", "em", "strong", "ul", "ol", "li", "blockquote", "hr", "table",
-                "thead", "tbody", "tr", "th", "td", "img"}
+                "thead", "tbody", "tr", "th", "td", "img", "a"} | set(maths.ELEMENTS)
 
 
 def _tags(page):
@@ -78,7 +78,7 @@ def test_exercises_are_named_as_the_notebook_names_them(source_dir):
     page = feedback_html.page(_row(), problems, cells, {0: problems[0], 1: problems[1]}, source_dir=source_dir)
     assert "Exercise 1: count the <code>tokens</code>" in page and "Puzzle 1 (<code>q7</code>): a riddle" in page
     assert '<span class="name">(<code>q1</code>)</span>' in page          # the name the notebook's cells use
-    assert "<h1>Lesson 9 — Made up</h1>" in page
+    assert '<h1 id="top">Lesson 9 — Made up</h1>' in page
     assert re.search(r"<title>[^<]*Lesson 9[^<]*ada[^<]*</title>", page)   # titled with lesson and student
     assert "lesson9.q1" not in page
 
@@ -164,9 +164,62 @@ def test_the_page_loads_nothing_from_anywhere(source_dir):
     page = feedback_html.page(_row("timeout"), problems, cells, source_dir=source_dir)
     tags = _tags(page)
     refs = [value for _, attrs in tags for name, value in attrs if name in ("src", "href")]
-    assert refs and all(ref.startswith("data:image/png;base64,") for ref in refs), refs
+    assert refs and all(ref.startswith(("data:image/png;base64,", "#")) for ref in refs), refs
     assert {tag for tag, _ in tags} <= ALLOWED_TAGS, {tag for tag, _ in tags} - ALLOWED_TAGS
     assert not any(name.startswith("on") for _, attrs in tags for name, _ in attrs)
-    for loader in ("@import", "url(", "@font-face", "<a ", "<link", "<base"):
+    for loader in ("@import", "url(", "@font-face", "<link", "<base"):
         assert loader not in page.lower()
     assert "default-src 'none'" in page
+
+
+def _links(page) -> list[str]:
+    return [value for tag, attrs in _tags(page) if tag == "a" for name, value in attrs if name == "href"]
+
+
+def test_the_summary_links_each_graded_cell_and_each_verdict_links_back(source_dir):
+    problems = [_problem("lesson9_q1"), _problem("lesson9_q7", "Correct", score=1.0)]
+    cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("q1.grade()"),
+             nbformat.v4.new_code_cell("y = 2"), nbformat.v4.new_code_cell("q7.grade()")]
+    page = feedback_html.page(_row(), problems, cells, {1: problems[0], 3: problems[1]}, source_dir=source_dir)
+    links = _links(page)
+    assert links[:2] == ["#cell-2", "#cell-4"] and links.count("#top") == 2
+    assert 'id="top"' in page and 'id="cell-2"' in page and 'id="cell-4"' in page
+
+
+def test_a_verdict_keeps_the_checkers_picture_re_encoded():
+    import base64
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
+    shown = feedback_html.verdict_html({**_problem("lesson9_q1"), "figure": "\n".join(
+        [base64.b64encode(png).decode()[:10], base64.b64encode(png).decode()[10:]])})
+    assert f'src="data:image/png;base64,{base64.b64encode(png).decode()}"' in shown
+    forged = feedback_html.verdict_html({**_problem("lesson9_q1"), "figure": base64.b64encode(b"<svg>").decode()})
+    assert "<img" not in forged
+
+
+def test_maths_is_mathml_made_here_with_no_dollars_and_no_markup_of_the_students():
+    page = feedback_html.markdown("Softmax: $$p_i = \\frac{e^{x_i}}{\\sum_j e^{x_j}}$$ and $h_t$ inline, "
+                                  "`$not maths$` in code, $\\text{<script>alert(1)</script>}$, "
+                                  "$\\href{javascript:alert(2)}{x}$, and it costs 5 $ only.")
+    assert page.count("<math") == 4 and '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in page
+    assert "<mfrac>" in page and "<msub><mi>h</mi><mi>t</mi></msub>" in page
+    assert "<code>$not maths$</code>" in page and "$$" not in page and "costs 5 $ only" in page
+    tags = _tags(page)
+    assert {tag for tag, _ in tags} <= ALLOWED_TAGS and "script" not in {tag for tag, _ in tags}
+    assert "javascript" not in page and "<script" not in page and "alert(1)" in page
+
+
+def test_every_formula_of_the_course_converts():
+    """Each lesson's Markdown: no ``$`` left outside code once rendered, and no formula shown as LaTeX."""
+    for lesson in lessons():
+        for cell in nbformat.read(SOURCE_DIR / lesson / f"{lesson}.ipynb", as_version=4).cells:
+            if cell.cell_type == "markdown" and "$" in cell.source:
+                rendered = re.sub(r"<code>.*?</code>", "", feedback_html.markdown(cell.source), flags=re.S)
+                assert "$" not in rendered and "\\" not in rendered, (lesson, cell.source[:200])
+
+
+def test_a_look_alike_file_name_is_shown_escaped(source_dir):
+    name = "lesson1\u200b\x1b[0m"
+    page = feedback_html.page({**_row("invalid", f"{name}.ipynb is not a lesson of this batch"), "notebook": name},
+                              [], None, source_dir=source_dir)
+    assert "lesson1\\u200b\\x1b[0m" in page and "\u200b" not in page and "\x1b" not in page

@@ -11,15 +11,18 @@ from grader.pipeline.job import Job
 from grader.options import GradingOptions
 
 
-def parsed(*flags: str) -> GradingOptions:
+def _parser():
     parser = cli.argparse.ArgumentParser()
-    cli._grading_options(parser)
-    return cli.grading_options(parser.parse_args(list(flags)))
+    cli._grading_options(cli._groups(parser))
+    return parser
+
+
+def parsed(*flags: str) -> GradingOptions:
+    return cli.grading_options(_parser().parse_args(list(flags)))
 
 
 def test_every_option_has_a_flag_whose_help_is_its_declaration():
-    parser = cli.argparse.ArgumentParser()
-    cli._grading_options(parser)
+    parser = _parser()
     by_flag = {flag: action for action in parser._actions for flag in action.option_strings}
     for declared in options.declared():
         action = by_flag["--" + declared.name.replace("_", "-")]
@@ -69,3 +72,28 @@ def test_every_option_is_plain_json_with_a_concrete_default():
     for declared in dataclasses.fields(GradingOptions):
         assert declared.default is not None and declared.default is not dataclasses.MISSING, declared.name
     assert GradingOptions.from_dict(GradingOptions().to_dict()) == GradingOptions()
+
+
+@pytest.mark.parametrize("command", ["autograde", "demo"])
+def test_help_groups_every_flag_and_gives_each_its_help_and_examples(command, capsys):
+    with pytest.raises(SystemExit):
+        cli.main([command, "--help"])
+    shown = capsys.readouterr().out
+    headings = [f"{name}: {what}:" for name, what in cli.GROUPS.items()]
+    assert all(heading in shown for heading in headings)
+    assert [shown.index(h) for h in headings] == sorted(shown.index(h) for h in headings)
+    assert "examples:" in shown and "python -m grader report OUT" in shown
+    parser = cli._parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    for action in sub._actions:
+        assert action.help, action.option_strings or action.dest    # --no-progress had none
+    groups = {g.title.split(":")[0]: {a.dest for a in g._group_actions} for g in sub._action_groups}
+    assert {"workers", "scheduler", "local_cluster"} <= groups["cluster"] and "no_progress" in groups["output"]
+    assert {"network", "sandbox", "kernel"} <= groups["sandbox"] and "memory_mb" in groups["limits"]
+
+
+def test_the_top_line_names_every_command(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    first = cli.__doc__.splitlines()[0]
+    assert all(name in first for name in ("release", "autograde", "report", "export", "student-package", "demo"))

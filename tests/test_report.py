@@ -135,3 +135,111 @@ def test_a_verdict_names_the_mistake_of_the_first_failing_test_by_its_stable_id(
     value = get_problem("lesson1.q1")
     assert value.judge_recorded({"value": value.largest_id()}).mistake == "lesson1.q1:largest_id"
     assert "mistake" not in value.judge_recorded({"value": value.expected()}).to_dict()
+
+
+TAMPERED = "your notebook changes how it is graded (cell 3 changes `compare.mismatch`): no answer in it counts"
+
+
+def _class_out(tmp_path):
+    """A lesson1 class of every kind: graded (with a feedback page), zeroed for tampering (and an
+    edited locked cell), a reference used in one test, missing, invalid, wrong_lesson."""
+    results, rows = {}, []
+    for student, status, tests, reason in [
+            ("ada", "graded", [("Correct", {}), ("Correct", {})], ""),
+            ("eve", "graded", [("Incorrect", {"message": TAMPERED}), ("Incorrect", {"message": TAMPERED})],
+             "locked cell `lesson1_q2` was edited; the original was restored; changes how it is graded: cell 3 "
+             "changes `compare.mismatch`"),
+            ("ref", "graded", [("Correct", {}), ("Incorrect", {"message": "your answer calls the course's reference "
+                                                                           "implementation (`f`): write it"})], "")]:
+        row, problems = _result(student, status, tests)
+        row["reason"] = reason
+        results[(student, "lesson1")] = {"row": row, "problems": problems}
+        rows.append(row)
+    for student, status in [("cy", "missing"), ("dee", "invalid"), ("fay", "wrong_lesson")]:
+        rows.append({"student_id": student, "notebook": "lesson1", "score": 0.0, "max_score": 2.0, "status": status,
+                     "reason": f"{status} reason"})
+    out = _signed_out(tmp_path, results, rows)
+    (out / "feedback" / "ada").mkdir(parents=True)
+    (out / "feedback" / "ada" / "lesson1.html").write_text("<p>page</p>")
+    return out
+
+
+def test_the_counts_say_what_they_count_and_integrity_is_no_mistake(tmp_path):
+    from grader.reports import report
+
+    out = _class_out(tmp_path)
+    built = report.class_report(out, report.read_rows(out), report.read_results(out))
+    lesson = built.lessons["lesson1"]
+    assert (lesson.submitted, lesson.missing, lesson.not_gradable) == (3, 1, 2)
+    assert sorted(lesson.scores) == [0.0, 1.0, 2.0]          # the submitted notebooks' only
+    q1, q2 = lesson.exercises["lesson1_q1"], lesson.exercises["lesson1_q2"]
+    assert q1.statuses[report.ZEROED] == ["eve"] and q2.statuses[report.ZEROED] == ["eve", "ref"]
+    assert not q1.mistakes and not q2.mistakes and not q2.statuses.get("Incorrect")
+    kinds = {s: [(f.kind, f.zeroes) for f in c["lesson1"].flags] for s, c in built.cells.items()}
+    assert kinds == {"ada": [], "cy": [], "dee": [], "fay": [], "ref": [("reference use", True)],
+                     "eve": [("tampering", True), ("edited locked cell", False)]}
+    assert built.cells["ada"]["lesson1"].link == "feedback/ada/lesson1.html"
+    assert built.cells["cy"]["lesson1"].link is None
+
+
+def test_the_page_opens_with_the_class_table_then_integrity_then_lessons(tmp_path):
+    from grader.reports import report
+
+    _, html_path = report.write_report(_class_out(tmp_path))
+    page = html_path.read_text()
+    assert page.index('id="class"') < page.index('id="integrity"') < page.index('id="lesson-lesson1"')
+    assert page[page.index("<h2"):].startswith('<h2 id="class">The class</h2>')   # the class comes first
+    assert '<a href="feedback/ada/lesson1.html">2 / 2</a>' in page and "✓ graded" in page
+    assert "– missing" in page and "✗ invalid" in page and "✗ wrong_lesson" in page
+    assert "<b>3</b> submitted" in page and "<b>1</b> missing" in page and "<b>2</b> not gradable" in page
+    integrity = page[page.index('id="integrity"'):page.index('id="lesson-lesson1"')]
+    assert "zeroed: tampering" in integrity and "<code>compare.mismatch</code>" in integrity
+    assert "noted: edited locked cell" in integrity and "zeroed: reference use" in integrity
+    assert "ada" not in integrity and "of the 3 submitted" in page
+
+
+def test_one_csv_has_a_column_per_exercise(tmp_path):
+    from grader.reports import exercise_scores, report
+
+    out = _class_out(tmp_path)
+    report.write_report(out)
+    with open(out / exercise_scores.FILE, newline="") as handle:
+        table = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert list(table["ada"]) == ["student_id", "lesson1_q1", "lesson1_q2", "lesson1 total"]
+    assert table["ada"]["lesson1_q1"] == "1" and table["ref"]["lesson1_q2"] == "0"
+    assert table["ref"]["lesson1 total"] == "1"
+    assert table["cy"] == {"student_id": "cy", "lesson1_q1": "", "lesson1_q2": "", "lesson1 total": ""}
+
+
+@pytest.mark.slow
+def test_the_demos_report_counts_match_grades_csv(tmp_path_factory):
+    """The sample class (``python -m grader demo``'s): each cell of the class table and each lesson's
+    counts are those of grades.csv; eve's tampering is in Integrity, never a mistake."""
+    import demo_batch
+    from grader.reports import report
+
+    out = demo_batch.graded_demo(tmp_path_factory)
+    rows = report.read_rows(out)
+    page = (out / "report.html").read_text()
+    built = report.class_report(out, rows, report.read_results(out))
+    for row in rows:
+        cell = built.cells[row["student_id"]][row["notebook"]]
+        assert cell.row == row
+        points = f'{float(row["score"]):g} / {float(row["max_score"]):g}'
+        assert (f'<a href="{cell.link}">{points}</a>' if cell.link else points) in page
+    for name, lesson in built.lessons.items():
+        mine = [r for r in rows if r["notebook"] == name]
+        ran = [r for r in mine if r["status"] in ("graded", "timeout", "oom", "crash")]
+        assert lesson.submitted == len(ran) and lesson.missing == sum(r["status"] == "missing" for r in mine)
+        assert lesson.not_gradable == len(mine) - len(ran) - lesson.missing
+        assert sorted(lesson.scores) == sorted(float(r["score"]) for r in ran)
+        assert f"<b>{len(ran)}</b> submitted" in page
+    with open(out / "report.csv", newline="") as handle:
+        counted = {(line["lesson"], line["value"]): int(line["count"]) for line in csv.DictReader(handle)
+                   if line["what"] == "row status"}
+    assert counted == {(n, s): sum(r["notebook"] == n and r["status"] == s for r in rows) for n, s in counted}
+    assert sum(counted.values()) == len(rows)
+    eve = built.cells["eve"]["lesson1"]
+    assert [f.kind for f in eve.flags if f.zeroes] == ["tampering"]
+    assert not any("eve" in students for e in built.lessons["lesson1"].exercises.values()
+                   for students in e.mistakes.values())

@@ -53,7 +53,8 @@ def read_submission(data: bytes) -> nbformat.NotebookNode:
     except UnicodeDecodeError:
         raise InvalidSubmission("the file is not text (UTF-8): is it really a .ipynb notebook?") from None
     except json.JSONDecodeError as error:
-        raise InvalidSubmission(f"the file is not valid notebook JSON ({error.msg} at line {error.lineno})") from None
+        raise InvalidSubmission(f"the file is not valid notebook JSON ({error.msg}: line {error.lineno}, "
+                                f"column {error.colno})") from None
     except RecursionError:
         raise InvalidSubmission("the file's JSON is nested too deeply to be a notebook") from None
     except ValueError as error:  # Python's limit on an int's digits (4,300), met while reading

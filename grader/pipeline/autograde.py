@@ -18,6 +18,7 @@ spreadsheets (``grader.reports.sanitize``).
 """
 from __future__ import annotations
 
+import collections
 import concurrent.futures as futures
 import hashlib
 import json
@@ -194,7 +195,7 @@ def _decided_without_running(sub: Submission, releases: dict, lessons: list[str]
 
 
 def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir, template: dict | None):
-    """Yield ``(item, JobResult)`` as submissions finish, with a progress bar of graded / failed.
+    """Yield ``(item, JobResult)`` as submissions finish, with a progress bar of the rows per status.
     Each job crosses to its worker as plain JSON (``Job.to_dict``), its result comes back as one;
     the local pool's workers fork their kernels from ``template`` (``KernelTemplate.attachment``)."""
     if not todo:
@@ -203,7 +204,7 @@ def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir
 
     own = executor is None
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=not progress, dynamic_ncols=True)
-    failed = 0
+    counted = collections.Counter()   # status word: rows, as grades.csv and the summary say it
     try:
         # The pool's processes start (on submit) in it; its fork server imports the judge of every
         # lesson of the release, so that a later batch of this process finds it ready too.
@@ -219,9 +220,9 @@ def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir
             except Exception as error:  # noqa: BLE001 - e.g. a worker process died
                 result = grade_one.error_result(item[2], f"the grading worker failed ({type(error).__name__}: "
                                                          f"{error})")
-            failed += result.row.status != Status.GRADED
+            counted[str(result.row.status)] += 1
             bar.update(1)
-            bar.set_postfix(graded=bar.n - failed, failed=failed)
+            bar.set_postfix_str(", ".join(f"{n} {status}" for status, n in sorted(counted.items())))
             yield item, result
     finally:
         bar.close()

@@ -14,6 +14,7 @@ one that cannot be judged within bounds makes the row ``invalid`` with the reaso
 """
 from __future__ import annotations
 
+import base64
 import resource
 import time
 import traceback
@@ -203,6 +204,8 @@ def _judge_cell(cell, test: assemble.TestCell, run: RunOutcome, rejected: list[s
     entry.update(score=round(verdict.score, 4), status=TestStatus(verdict.status).value, message=verdict.message)
     # The named mistake's id and the failed tests' labels, when known: for the class report.
     entry.update({k: v for k, v in verdict.to_dict().items() if k in ("mistake", "failed_tests")})
+    if verdict.figure_png:  # the checker's picture, for the feedback page (feedback_html re-encodes it)
+        entry["figure"] = base64.b64encode(verdict.figure_png).decode("ascii")
     return entry
 
 

@@ -62,7 +62,7 @@ def build(rows: list[dict], missing: str = "zero", invalid: str = "zero") -> Gra
     check_choices(missing, invalid)
     lessons = sorted({row["notebook"] for row in rows}, key=_lesson_order)
     book = Gradebook(lessons, {lesson: 0.0 for lesson in lessons})
-    for row in rows:
+    for row in sorted(rows, key=_precedence):   # of two rows of one cell, the one that counts comes last
         status, lesson = row["status"], row["notebook"]
         book.max_scores[lesson] = max(book.max_scores[lesson], float(row["max_score"] or 0))
         book.cells.setdefault(row["student_id"], {})[lesson] = (_score(row, missing, invalid), status, row.get("reason") or "")
@@ -70,6 +70,15 @@ def build(rows: list[dict], missing: str = "zero", invalid: str = "zero") -> Gra
         for lesson in lessons:
             book.cells[student].setdefault(lesson, (0.0 if missing == "zero" else None, "missing", ""))
     return book
+
+
+PRECEDENCE = (Worth.MISSING, Worth.INVALID, Worth.ERROR, Worth.SCORE)   # which row of a cell counts: the last
+
+
+def _precedence(row: dict) -> int:
+    """Where two rows name one lesson of one student (a ``grades.csv`` of an older grader, which kept
+    a look-alike file's name as the lesson's), the notebook that was graded wins, whatever the order."""
+    return PRECEDENCE.index(worth(row["status"]))
 
 
 def _score(row: dict, missing: str, invalid: str) -> float | None:

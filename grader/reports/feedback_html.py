@@ -9,9 +9,12 @@ Everything the student controls is shown as escaped text: code cells, printed ou
 and every display's ``text/plain`` form (``text/html``, JavaScript, SVG, LaTeX renderings are
 never used). Markdown, the student's cells and the grader's messages alike, is rendered with
 raw HTML off (``<script>``, ``<img onerror>`` and the like show as text) and without links or
-images, so nothing on the page points anywhere (not even a link within it); a message's `code` becomes ``<code>``, everything
-else in it is escaped. The one picture shown is a PNG or JPEG whose bytes decode and start with
-the right signature: an ``<img>`` tag written here, with a ``data:`` URL re-encoded here. No
+images, so nothing on the page points anywhere: the only links are the grader's own, within the page
+(the summary's links to each exercise's cell, and "Top" back to it); a message's `code` becomes
+``<code>``, everything else in it is escaped. Maths (``$...$``, ``$$...$$``) becomes MathML here
+(``grader.reports.maths``: cleaned, no script needed). The one picture shown is a PNG or JPEG whose
+bytes decode and start with the right signature: an ``<img>`` tag written here, with a ``data:``
+URL re-encoded here (the checker's figure of a verdict, ``figure``, is one). No
 script, font or style is loaded from anywhere, and a Content-Security-Policy meta tag forbids
 scripts, forms, frames and every remote load even if something slipped through.
 """
@@ -28,7 +31,8 @@ from markdown_it import MarkdownIt
 
 from course_utils.checking import ANSWER_MIME, get_problem
 from course_utils.checking.nbgrader_cells import grade_id_of, is_test_cell
-from grader.reports.sanitize import escape_controls
+from grader.reports import maths
+from grader.reports.sanitize import escape_controls, shown_name, shown_reason
 from grader.course_release.release import SOURCE_DIR, short_title
 from grader.pipeline.results import STOPPED, Status, TestStatus
 
@@ -53,7 +57,12 @@ font-size:.75em}
 .err{background:#fdecea}.stderr{background:#fff5e6}img{max-width:100%}
 .verdict{border-left:4px solid #888;background:#f7f7f7;padding:6px 10px;margin:6px 0;border-radius:0 4px 4px 0}
 .verdict.ok{border-color:#1e7e34;background:#e6f4ea;color:#222}.verdict.bad{border-color:#b3261e;
-background:#fce8e6;color:#222}.halt{border:2px solid #e0a800;background:#fff8e1;padding:6px 10px;margin:6px 0}"""
+background:#fce8e6;color:#222}.halt{border:2px solid #e0a800;background:#fff8e1;padding:6px 10px;margin:6px 0}
+.top{font-size:.85em;float:right}.scroll{overflow-x:auto}a{color:#0b57d0}math{font-size:1.1em}
+.mblock{display:block;overflow-x:auto;overflow-y:hidden;max-width:100%}pre,code{overflow-wrap:anywhere}
+@media (max-width:600px){body{padding:0 .6em;font-size:15px}.cells{margin-left:0}
+.num{position:static;display:block;text-align:left;width:auto}.cell{padding-left:6px}
+td,th{padding:3px 5px}.md table{display:block;overflow-x:auto}}"""
 
 _MARKDOWN = (MarkdownIt("commonmark", {"html": False}).enable("table")
              .disable(["image", "link", "autolink", "reference", "html_block", "html_inline"]))
@@ -74,8 +83,9 @@ def inline_markdown(message) -> str:
 
 
 def markdown(source) -> str:
-    """A Markdown cell as HTML: raw HTML shown as text, no links or images."""
-    return _MARKDOWN.render(escape_controls(source if isinstance(source, str) else "".join(source), keep="\n\t"))
+    """A Markdown cell as HTML: raw HTML shown as text, no links or images, maths as MathML."""
+    return maths.with_maths(escape_controls(source if isinstance(source, str) else "".join(source), keep="\n\t"),
+                            _MARKDOWN.render)
 
 
 def headings(lesson: str, source_dir: Path = SOURCE_DIR) -> tuple[str | None, dict[str, str]]:
@@ -140,7 +150,9 @@ def summary(row: dict, problems: list[dict], stopped_at: int | None = None) -> s
     """What happened, in plain words (HTML); ``stopped_at``: the index of the cell a stopped run
     was in, shown as its number on the page ("cell 27")."""
     status, reason = str(row.get("status", "")), row.get("reason") or ""
-    lesson, file = text(short_title(str(row.get("notebook", "")))), text(f"{row.get('notebook', '')}.ipynb")
+    notebook = str(row.get("notebook", ""))
+    lesson, file = text(short_title(shown_name(notebook))), text(f"{shown_name(notebook)}.ipynb")
+    reason = shown_reason(reason, notebook)
     where = f" at cell {stopped_at + 1}" if stopped_at is not None else ""
     reached = sum(1 for p in problems if p.get("reached", True))
     counted = ("" if not problems else f" It had reached all {reached} exercises by then: all were graded."
@@ -203,9 +215,25 @@ def verdict_html(p: dict, titles: dict | None = None) -> str:
     """The grader's verdict on one exercise, as the notebook shows a check: "Incorrect: ..."."""
     css = RESULT_CLASS.get(p["status"], "none")
     message = f": {inline_markdown(p['message'])}" if p.get("message") else ""
-    return (f'<div class="verdict {css}"><b>{exercise_name(p, titles or {})}</b> — '
+    figure = image("image/png", p.get("figure")) or ""   # the checker's picture (re-encoded, or none)
+    return (f'<div class="verdict {css}"><a class="top" href="#top">Top</a><b>{exercise_name(p, titles or {})}</b> — '
             f"{p['score']:g} / {p['max_score']:g} points<br>"
-            f'<b class="{css}">{text(p["status"])}</b>{message}</div>')
+            f'<b class="{css}">{text(p["status"])}</b>{message}{"<br>" + figure if figure else ""}</div>')
+
+
+def _summary_table(problems: list[dict], titles: dict, verdicts: dict | None) -> str:
+    """The graded cells, each linked to its place on the page (where the verdict stands)."""
+    where = {id(p): index for index, p in (verdicts or {}).items()}
+    rows = []
+    for p in problems:
+        name = exercise_name(p, titles)
+        index = where.get(id(p))
+        shown = f'<a href="#cell-{index + 1}">{name}</a>' if index is not None else name
+        rows.append(f"<tr><td>{shown}</td>"
+                    f'<td class="pts">{p["score"]:g} / {p["max_score"]:g}</td>'
+                    f'<td class="{RESULT_CLASS.get(p["status"], "none")}">{text(p["status"])}</td></tr>')
+    return ('<div class="scroll"><table><tr><th>graded cell</th><th>points</th><th>result</th></tr>'
+            + "".join(rows) + "</table></div>")
 
 
 def page(row: dict, problems: list[dict], cells: list | None = None, verdicts: dict | None = None,
@@ -220,16 +248,13 @@ def page(row: dict, problems: list[dict], cells: list | None = None, verdicts: d
     heading = lesson_title(lesson, source_dir)
     title = f"Feedback: {heading}, {row['student_id']}"
     mood = "warn" if status not in (Status.GRADED, "") else ""
-    parts = [f"<h1>{inline_markdown(heading)}</h1>",
-             f'<p class="who">Feedback for <b>{text(row["student_id"])}</b> on <code>{text(lesson)}</code></p>',
+    parts = [f'<h1 id="top">{inline_markdown(heading)}</h1>',
+             f'<p class="who">Feedback for <b>{text(row["student_id"])}</b> on '
+             f'<code>{text(shown_name(lesson))}</code></p>',
              f'<div class="summary {mood}"><div class="score">Score: {float(row["score"]):g} / '
              f'{float(row["max_score"]):g} points</div>{summary(row, problems, stopped_at)}</div>']
     if problems:
-        parts.append("<table><tr><th>exercise</th><th>points</th><th>result</th></tr>" + "".join(
-            f"<tr><td>{exercise_name(p, titles)}</td>"
-            f'<td class="pts">{p["score"]:g} / {p["max_score"]:g}</td>'
-            f'<td class="{RESULT_CLASS.get(p["status"], "none")}">{text(p["status"])}</td></tr>' for p in problems)
-            + "</table>")
+        parts.append(_summary_table(problems, titles, verdicts))
     if cells:
         parts.append('<h2 class="nb">Your notebook, as the grader ran it</h2><div class="cells">')
     for index, cell in enumerate(cells or []):

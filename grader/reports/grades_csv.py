@@ -86,12 +86,20 @@ def read_all_grades(out_dir: str | os.PathLike) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def shown_row(row: dict) -> dict:
+    """A row's dict as it is shown (``grades.csv``, the summary): a look-alike file name escaped
+    (``sanitize.shown_name``) in its notebook and its reason, so that ``lesson1\u200b`` never reads as
+    ``lesson1``, and no export takes it for the lesson."""
+    return {**row, "notebook": sanitize.shown_name(row["notebook"]),
+            "reason": sanitize.shown_reason(row.get("reason"), row["notebook"])}
+
+
 def write(path: Path, rows: list[GradeRow]):
     """``grades.csv``, every text cell safe in a spreadsheet (``sanitize.csv_cell``)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: sanitize.csv_cell(v) for k, v in row.to_dict().items() if k in CSV_FIELDS}
+    writer.writerows({k: sanitize.csv_cell(v) for k, v in shown_row(row.to_dict()).items() if k in CSV_FIELDS}
                      for row in rows)
     write_atomically(Path(path), buffer.getvalue())
 
@@ -100,8 +108,9 @@ def summary_table(rows: list[GradeRow]) -> str:
     """A plain-text table of the rows, then the count per status (control characters escaped)."""
     headers = ["student_id", "notebook", "score", "status", "reason"]
     escape = sanitize.escape_controls
-    lines = [[escape(r.student_id), escape(r.notebook), f"{float(r.score):g} / {float(r.max_score):g}",
-              escape(r.status), escape(r.reason or "")[:70]] for r in rows]
+    shown = [shown_row(r.to_dict()) for r in rows]
+    lines = [[escape(s["student_id"]), s["notebook"], f"{float(r.score):g} / {float(r.max_score):g}",
+              escape(r.status), escape(s["reason"])[:70]] for r, s in zip(rows, shown)]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]

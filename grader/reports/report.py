@@ -15,12 +15,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.pipeline import signing
-from grader.reports import report_html, sanitize
+from grader.pipeline import signing, student_ids
+from grader.reports import exercise_scores, integrity, report_html, sanitize
 from grader.pipeline.files import write_atomically
-from grader.pipeline.results import NO_RESULT, RAN, REPORT_COLUMNS, TestStatus   # RAN: a saved result is expected
+from grader.pipeline.results import NO_RESULT, RAN, Status, TestStatus   # RAN: a saved result is expected
 
 REPORT_FIELDS = ["lesson", "exercise", "what", "value", "count", "students"]
+ZEROED = "zeroed (integrity)"   # a test the grader zeroed for how the notebook was made: no mistake of the student's
+COLUMNS = (*TestStatus, ZEROED, NO_RESULT)   # the per-test counts, in order
 
 
 @dataclass
@@ -43,10 +45,45 @@ class Lesson:
 
     name: str
     max_score: float = 0.0
-    scores: list = field(default_factory=list)
+    scores: list = field(default_factory=list)       # of the submitted notebooks (they ran) only
     statuses: dict = field(default_factory=lambda: defaultdict(list))   # row status: [(student, reason)]
     exercises: dict = field(default_factory=dict)
     unverified: list = field(default_factory=list)   # ran, but no result this grader signed for the row
+
+    def count(self, *statuses) -> int:
+        return sum(len(self.statuses.get(s, ())) for s in statuses)
+
+    @property
+    def submitted(self) -> int:
+        """Notebooks that ran (graded, or stopped with the tests they reached)."""
+        return self.count(*RAN)
+
+    @property
+    def missing(self) -> int:
+        return self.count(Status.MISSING)
+
+    @property
+    def not_gradable(self) -> int:
+        """Files that were no gradable notebook of the lesson, and those the grader failed on."""
+        return sum(len(v) for k, v in self.statuses.items()) - self.submitted - self.missing
+
+
+@dataclass
+class Cell:
+    """One student's row for one lesson, as the class table shows it; ``link``: the feedback
+    page, relative to OUT, when there is one."""
+
+    row: dict
+    link: str | None = None
+    flags: list = field(default_factory=list)   # integrity.Flag
+
+
+@dataclass
+class ClassReport:
+    """The whole report: ``lessons`` {lesson: Lesson}, ``cells`` {student: {lesson: Cell}}."""
+
+    lessons: dict
+    cells: dict
 
 
 def read_rows(out_dir: Path) -> list[dict]:
@@ -76,6 +113,12 @@ def _matches(row: dict, result: dict) -> bool:
     return saved["status"] == row["status"] and abs(float(saved["score"]) - float(row["score"])) < 1e-6
 
 
+def problems_of(row: dict, results: dict) -> list[dict]:
+    """The tests of ``row``'s result, when it is the row's (``_matches``), else []."""
+    result = results.get((row["student_id"], row["notebook"]))
+    return result["problems"] if result is not None and _matches(row, result) else []
+
+
 def summarise(rows: list[dict], results: dict) -> dict[str, Lesson]:
     """``{lesson: Lesson}`` from the rows and their results (lessons in the rows' order)."""
     lessons: dict[str, Lesson] = {}
@@ -83,10 +126,10 @@ def summarise(rows: list[dict], results: dict) -> dict[str, Lesson]:
         student = row["student_id"]
         lesson = lessons.setdefault(row["notebook"], Lesson(row["notebook"]))
         lesson.max_score = max(lesson.max_score, float(row["max_score"] or 0))
-        lesson.scores.append(float(row["score"] or 0))
+        if row["status"] in RAN:
+            lesson.scores.append(float(row["score"] or 0))
         lesson.statuses[row["status"]].append((student, row["reason"]))
-        result = results.get((student, row["notebook"]))
-        problems = result["problems"] if result is not None and _matches(row, result) else []
+        problems = problems_of(row, results)
         if not problems and row["status"] in RAN:
             lesson.unverified.append(student)
         for test in problems:
@@ -104,6 +147,9 @@ def _count_test(lesson: Lesson, student: str, test: dict):
     exercise = lesson.exercises.setdefault(test["grade_id"], Exercise(test["grade_id"], test.get("problem", "")))
     exercise.max_score = float(test.get("max_score", 0))
     exercise.scores.append(float(test.get("score", 0)))
+    if integrity.zeroed(test):   # zeroed for how the notebook was made: counted apart, never as a mistake
+        exercise.statuses[ZEROED].append(student)
+        return
     exercise.statuses[test.get("status", TestStatus.NOT_RUN.value)].append(student)
     if test.get("status") == TestStatus.INCORRECT:
         exercise.mistakes[test.get("mistake") or "(no named mistake)"].append(student)
@@ -124,7 +170,7 @@ def csv_lines(lessons: dict[str, Lesson]) -> list[dict]:
         for status, entries in sorted(lesson.statuses.items()):
             add(lesson.name, "", "row status", status, [s for s, _ in entries])
         for exercise in lesson.exercises.values():
-            for status in REPORT_COLUMNS:
+            for status in COLUMNS:
                 if exercise.statuses.get(status):
                     add(lesson.name, exercise.grade_id, "status", status, exercise.statuses[status])
             for mistake, students in sorted(exercise.mistakes.items()):
@@ -135,14 +181,33 @@ def csv_lines(lessons: dict[str, Lesson]) -> list[dict]:
     return lines
 
 
+def feedback_link(out_dir: Path, row: dict) -> str | None:
+    """``feedback/<student>/<lesson>.html`` (relative to OUT) when that page was written."""
+    path = Path("feedback") / student_ids.path_name(row["student_id"]) / f"{row['notebook']}.html"
+    return path.as_posix() if sanitize.shown_name(row["notebook"]) == row["notebook"] and (
+        out_dir / path).is_file() else None
+
+
+def class_report(out_dir: Path, rows: list[dict], results: dict) -> ClassReport:
+    """The lessons' counts and the class table: a cell per (student, lesson) row."""
+    cells: dict = {}
+    for row in rows:
+        cells.setdefault(row["student_id"], {})[row["notebook"]] = Cell(
+            row, feedback_link(out_dir, row), integrity.flags(row, problems_of(row, results)))
+    return ClassReport(summarise(rows, results), cells)
+
+
 def write_report(out_dir) -> tuple[Path, Path]:
-    """``OUT/report.csv`` and ``OUT/report.html`` of the batch graded into ``out_dir``."""
+    """``OUT/report.csv`` and ``OUT/report.html`` of the batch graded into ``out_dir``, and
+    ``OUT/exercise_scores.csv`` (``grader.reports.exercise_scores``)."""
     out_dir = Path(out_dir)
-    lessons = summarise(read_rows(out_dir), read_results(out_dir))
+    rows, results = read_rows(out_dir), read_results(out_dir)
+    report = class_report(out_dir, rows, results)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=REPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: sanitize.csv_cell(v) for k, v in line.items()} for line in csv_lines(lessons))
+    writer.writerows({k: sanitize.csv_cell(v) for k, v in line.items()} for line in csv_lines(report.lessons))
     write_atomically(out_dir / "report.csv", buffer.getvalue())
-    write_atomically(out_dir / "report.html", report_html.page(lessons))
+    write_atomically(out_dir / exercise_scores.FILE, exercise_scores.render(rows, results, problems_of))
+    write_atomically(out_dir / "report.html", report_html.page(report))
     return out_dir / "report.csv", out_dir / "report.html"

@@ -11,17 +11,21 @@ import html
 import io
 import re
 
+from grader.reports import class_table
 from grader.reports.feedback_html import CSP
 from grader.reports.sanitize import escape_controls
-from grader.pipeline.results import NO_RESULT, REPORT_COLUMNS, TestStatus
+from grader.pipeline.results import NO_RESULT, TestStatus
 
 STYLE = """body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;max-width:60em;
 margin:0 auto;padding:0 1em 3em}h1{font-size:1.6em}h2{margin-top:2em;border-bottom:2px solid #ddd}
 .scroll{overflow-x:auto}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;
 padding:.2em .5em;text-align:left;vertical-align:top}img{max-width:100%;height:auto}
-code{background:#f3f3f3;padding:0 .2em}.ids{font-size:.85em;color:#555;word-break:break-word}"""
+code{background:#f3f3f3;padding:0 .2em}.ids{font-size:.85em;color:#555;word-break:break-word}
+""" + class_table.STYLE
+ZEROED = "zeroed (integrity)"   # report.ZEROED (report imports this module)
+COLUMNS = (*TestStatus, ZEROED, NO_RESULT)
 COLOURS = {TestStatus.CORRECT: "#2e7d32", TestStatus.INCORRECT: "#c62828", TestStatus.NOT_ATTEMPTED: "#9e9e9e",
-           TestStatus.NOT_RUN: "#f9a825", NO_RESULT: "#5c6bc0"}
+           TestStatus.NOT_RUN: "#f9a825", ZEROED: "#6a1b9a", NO_RESULT: "#5c6bc0"}
 
 
 _CODE = re.compile(r"`([^`\n]+)`")   # `code` in a mistake's message, shown as code (as the verdicts do)
@@ -41,54 +45,69 @@ def import_plotting():
     import matplotlib.ticker  # noqa: F401
 
 
-def _png(figure) -> str:
+def _png(figure, alt: str) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)
     data = base64.b64encode(buffer.getvalue()).decode()
-    return f'<img alt="plot" src="data:image/png;base64,{data}">'
+    return f'<img alt="{text(alt)}" src="data:image/png;base64,{data}">'
 
 
 def _plots(lesson) -> str:
-    """Two plots, one under the other (a phone shows each at full width): the scores' histogram,
-    and per exercise a bar of how many students got each status."""
+    """Two plots, one under the other (a phone shows each at full width): the submitted notebooks'
+    scores, and per exercise a bar of how many of them got each status; each title says of how many."""
     import_plotting()
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    top = max(lesson.max_score, 1.0)
+    top, n = max(lesson.max_score, 1.0), len(lesson.scores)
     figure, scores = plt.subplots(figsize=(6, 2.6))
     scores.hist(lesson.scores, bins=int(round(top)) + 1, range=(-0.5, top + 0.5), color="#1565c0", rwidth=0.85)
-    scores.set(title=f"{lesson.name}: scores", xlabel=f"points (of {lesson.max_score:g})", ylabel="students")
+    scores.set(title=f"{lesson.name}: scores of the {n} submitted notebook{'s' * (n != 1)}",
+               xlabel=f"points (of {lesson.max_score:g})", ylabel="notebooks")
     scores.yaxis.set_major_locator(MaxNLocator(integer=True))
-    parts = [_png(figure)]
+    parts = [_png(figure, f"{lesson.name}: histogram of the scores of the {n} submitted notebooks")]
     names = list(lesson.exercises)
     figure, shares = plt.subplots(figsize=(6, 0.6 + 0.35 * len(names)))
     left = [0] * len(names)
-    for status in REPORT_COLUMNS:
-        counts = [len(lesson.exercises[n].statuses.get(status, ())) for n in names]
+    for status in COLUMNS[:-1]:   # the tests of the submitted notebooks: "no result" rows are no test's
+        counts = [len(lesson.exercises[name].statuses.get(status, ())) for name in names]
         if any(counts):
             shares.barh(names, counts, left=left, color=COLOURS[status], label=status)
             left = [a + b for a, b in zip(left, counts)]
     shares.invert_yaxis()
     shares.xaxis.set_major_locator(MaxNLocator(integer=True))
-    shares.set(title=f"{lesson.name}: each exercise", xlabel="students")
-    shares.legend(fontsize=8, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.25 - 1.2 / (1 + len(names))))
-    parts.append(_png(figure))
+    shares.set(title=f"{lesson.name}: each exercise, of the {n} submitted", xlabel="notebooks")
+    shares.legend(fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.25 - 1.2 / (1 + len(names))))
+    parts.append(_png(figure, f"{lesson.name}: each exercise's outcomes in the {n} submitted notebooks"))
     return "<br>".join(parts)
 
 
 def _exercise_table(lesson) -> str:
-    head = "".join(f"<th>{text(s)}</th>" for s in REPORT_COLUMNS)
+    """Per exercise, of the submitted notebooks: how many got each status, and the mean points."""
+    shown = COLUMNS[:-1] + (("no signed result",) if lesson.unverified else ())
+    head = "".join(f"<th>{text(s)}</th>" for s in shown)
     rows = []
     for exercise in lesson.exercises.values():
-        cells = "".join(f"<td>{len(exercise.statuses.get(s, ()))}</td>" for s in REPORT_COLUMNS)
+        counts = [len(exercise.statuses.get(s, ())) for s in COLUMNS[:-1]]
+        if lesson.unverified:
+            counts.append(len(set(exercise.statuses.get(NO_RESULT, ())) & set(lesson.unverified)))
+        cells = "".join(f"<td>{n}</td>" for n in counts)
         mean = sum(exercise.scores) / len(exercise.scores) if exercise.scores else 0.0
-        rows.append(f"<tr><th>{text(exercise.grade_id)}</th>{cells}<td>{mean:.2f} / {exercise.max_score:g}</td></tr>")
-    return (f'<div class="scroll"><table><tr><th>exercise</th>{head}<th>mean points</th></tr>'
-            + "".join(rows) + "</table></div>")
+        rows.append(f"<tr><th>{text(exercise.grade_id)}</th>{cells}<td>{mean:.2f} / {exercise.max_score:g} "
+                    f"(of {len(exercise.scores)})</td></tr>")
+    return (f'<div class="scroll"><table><tr><th>exercise</th>{head}<th>mean points (of the notebooks '
+            f'with a result)</th></tr>' + "".join(rows) + "</table></div>")
+
+
+def _counts(lesson) -> str:
+    """What the lesson's numbers count: submitted, missing and not gradable apart, and the mean."""
+    n = lesson.submitted
+    mean = f"; mean {sum(lesson.scores) / n:.2f} / {lesson.max_score:g} points over those {n}" if n else ""
+    return (f"<p><b>{n}</b> submitted (ran: the figures and means below count these only), "
+            f"<b>{lesson.missing}</b> missing, <b>{lesson.not_gradable}</b> not gradable{mean}.</p>")
 
 
 def _mistake_message(mistake_id: str) -> str:
@@ -110,7 +129,8 @@ def _mistakes(lesson) -> str:
     groups = []
     for exercise in lesson.exercises.values():
         items = []
-        answered = len(exercise.scores) - len(exercise.statuses.get(TestStatus.NOT_ATTEMPTED, ()))
+        answered = len(exercise.scores) - sum(len(exercise.statuses.get(s, ())) for s in (TestStatus.NOT_ATTEMPTED,
+                                                                                          ZEROED))
         for mistake, students in sorted(exercise.mistakes.items(), key=lambda item: (-len(item[1]), item[0])):
             share = f" ({100 * len(students) / answered:.0f}% of those who answered)" if answered else ""
             message = _mistake_message(mistake)
@@ -143,17 +163,19 @@ def _unverified(lesson) -> str:
             f"edited): {text(', '.join(sorted(lesson.unverified)))}. Grade them again here to count them.</p>")
 
 
-def page(lessons: dict) -> str:
-    """The whole page for ``{lesson: report.Lesson}``."""
-    parts = ["<h1>Class report</h1>",
-             "<p>Per lesson: the score distribution, each exercise's outcomes, the mistakes the checker "
-             "named (with the students who made them), the hidden tests failed most, and the notebooks "
-             "that did not run to the end.</p>"]
+def page(report) -> str:
+    """The whole page for a ``report.ClassReport``: the class table, the integrity flags, then
+    each lesson."""
+    lessons = report.lessons
+    parts = ['<h1 id="top">Class report</h1>',
+             '<nav><a href="#class">The class</a> · <a href="#integrity">Integrity</a> · '
+             + " · ".join(f'<a href="#lesson-{text(name)}">{text(name)}</a>' for name in lessons) + "</nav>",
+             class_table.table(report), class_table.integrity(report)]
     for lesson in lessons.values():
-        parts += [f"<h2>{text(lesson.name)}</h2>",
-                  f"<p>{len(lesson.scores)} notebooks; {len(lesson.statuses.get('graded', ()))} ran to the end.</p>",
+        parts += [f'<h2 id="lesson-{text(lesson.name)}">{text(lesson.name)}</h2>', _counts(lesson),
                   _unverified(lesson), _plots(lesson) if lesson.exercises else "", _exercise_table(lesson),
-                  "<h3>Mistakes named</h3>", _mistakes(lesson), "<h3>Notebooks that did not run to the end</h3>",
+                  "<h3>Mistakes named</h3>", _mistakes(lesson),
+                  "<h3>Notebooks not graded to the end: missing, not gradable, or stopped</h3>",
                   _statuses(lesson)]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'

@@ -36,3 +36,18 @@ def csv_cell(value):
         return value
     text = escape_controls("" if value is None else value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def shown_name(name) -> str:
+    """A file or lesson name as it may be shown: lesson ids are plain ASCII, so every other
+    character (a control or escape character, an invisible one, a letter of another script that
+    looks like a Latin one) is shown as ``\\xNN`` / ``\\uNNNN``. Nothing is removed: an escape
+    sequence that ``escape_controls`` would strip could make ``lesson1\\x1b[0m`` read ``lesson1``."""
+    return "".join(c if " " <= c <= "~" else escape_char(c) for c in str(name))
+
+
+def shown_reason(reason, name) -> str:
+    """``reason`` with each mention of the file or lesson ``name`` shown as ``shown_name`` does."""
+    reason = "" if reason is None else str(reason)
+    shown = shown_name(name)
+    return reason.replace(str(name), shown) if name and shown != name else reason

@@ -115,6 +115,8 @@ def kernel_env(options: GradingOptions, home: str) -> dict:
     env = {name: os.environ[name] for name in bwrap.PASSED_THROUGH if name in os.environ}
     env.setdefault("LANG", "C.UTF-8")
     env.update(grading_env(options.model))  # offline, quiet, one thread: as the judge (grader.sandbox.environment)
+    # But the notebook's own figures: with Agg a kernel shows none (the feedback page had no picture).
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     env.update({
         "PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": home, "TMPDIR": "/tmp" if options.sandboxed else home,
