@@ -97,3 +97,20 @@ def test_the_top_line_names_every_command(capsys):
         cli.main(["--help"])
     first = cli.__doc__.splitlines()[0]
     assert all(name in first for name in ("release", "autograde", "report", "export", "student-package", "demo"))
+
+
+def test_third_party_noise_is_silenced_here_and_in_the_processes_started_from_here(monkeypatch):
+    """urllib3 warns, on import of its SOCKS module, that PySocks is missing (matplotlib's style
+    files and Dask get there): a line that tells a teacher nothing."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("urllib3")
+    probe = "try:\n import urllib3.contrib.socks\nexcept ImportError:\n pass"   # urllib3 shows its own warnings
+    monkeypatch.delenv("PYTHONWARNINGS", raising=False)
+    loud = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stderr
+    if "SOCKS" not in loud:
+        pytest.skip("PySocks is installed here: urllib3 has nothing to warn about")
+    cli._quiet()
+    quiet = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stderr
+    assert "SOCKS" not in quiet
