@@ -405,15 +405,27 @@ def right_choices():
 
 
 def test_q7_choices(pt_model):
-    from course_utils.lessons.lesson7_choose import WHY_NOT
+    from course_utils.lessons.lesson7_choose import FITTING, why_not
 
     right = right_choices()
     assert check(lesson7.q7, choices=right).status == CORRECT
     assert grade(lesson7.q7, choices=right).status == CORRECT
-    for (task, rule), why in WHY_NOT.items():
-        wrong = dict(right, **{task: (lesson7.pick(lesson7.q7.table()[task], rule), rule)})
-        assert_named(check(lesson7.q7, choices=wrong), why[:40])
     table = lesson7.q7.table()
+    rejected = []
+    for task in lesson7.TASKS:
+        for rule in lesson7.RULES:
+            strategy = lesson7.pick(table[task], rule)
+            verdict = check(lesson7.q7, choices=dict(right, **{task: (strategy, rule)}))
+            if strategy == lesson7.pick(table[task], FITTING[task]):
+                # The same row as the task's own rule: the numbers cannot tell the reasons apart.
+                assert why_not(table[task], task, rule) is None
+                assert verdict.status == CORRECT, (task, rule)
+            else:
+                rejected.append((task, rule))
+                assert_named(verdict, f"in your table {rule!r} picks {strategy!r}")
+    # On the course model the summary's likeliest text loops: its own repeats say why it is wrong.
+    assert ("summary", "lowest perplexity") in rejected
+    assert "repeats" in why_not(table["summary"], "summary", "lowest perplexity")
     for task, (strategy, rule) in right.items():
         other = next(name for name in lesson7.STRATEGIES if name != lesson7.pick(table[task], rule))
         assert_named(check(lesson7.q7, choices=dict(right, **{task: (other, rule)})), "by your own numbers")
@@ -421,6 +433,27 @@ def test_q7_choices(pt_model):
     assert_named(check(lesson7.q7, choices=dict(right, story=(right["story"][0], "best"))), "not one of the rules")
     assert check(lesson7.q7, choices={"factual": right["factual"]}).status == INCORRECT
     assert check(lesson7.q7, choices=____).status == NOT_ATTEMPTED
+
+
+def entry(cap=100.0, **rows):
+    """One task's entry of strategy_table: rows given as name=(repeats, distinct-2, perplexity)."""
+    return {"cap": cap, "strategies": {name.replace("_", " "): dict(zip(("repeats", "distinct-2", "perplexity"), r))
+                                       for name, r in rows.items()}}
+
+
+def test_why_not_reads_the_numbers_it_is_given():
+    from course_utils.lessons.lesson7_choose import why_not
+
+    # A table of zero repeats: the likeliest row is also the fewest-repeats row; nothing to reject.
+    flat = entry(greedy=(0.0, 0.2, 5.0), sampled=(0.0, 0.9, 30.0), junk=(0.0, 1.0, 900.0))
+    assert why_not(flat, "summary", "lowest perplexity") is None
+    # Greedy loops: the same rule is now rejected, with greedy's repeat share, never a 0%.
+    looping = entry(greedy=(0.3, 0.2, 5.0), sampled=(0.0, 0.9, 30.0), junk=(0.0, 1.0, 900.0))
+    reason = why_not(looping, "summary", "lowest perplexity")
+    assert "picks 'greedy'" in reason and "repeats 30%" in reason and "against 0% for 'sampled'" in reason
+    assert "above the cap 100.0" in why_not(looping, "story", "most distinct-2")
+    assert "distinct-2 0.90, against 0.20" in why_not(flat, "factual", "most distinct-2 under the cap")
+    assert "distinct-2 is 0.20, against 0.90" in why_not(flat, "story", "lowest perplexity")
 
 
 def test_the_cap_rules_out_junk_and_greedy_is_the_same_across_samples(pt_model):

@@ -22,7 +22,7 @@ from course_utils.lessons.lesson7_tools import repeated_ngram_share
 SAMPLES = 5
 TASKS = {   # task -> (prompt, max_new_tokens, a continuation a person wrote)
     "factual": ("A list is", 6, " a mutable sequence that stores items in order."),
-    "summary": ("In short, the function returns", 10,
+    "summary": ("In short, the function returns", 16,
                 " a new sorted list and leaves the original list unchanged, so it is safe to call twice."),
     "story": ("Once upon a time, the king", 16,
               " of a small country lost his crown in a river, and the fisherman who found it asked for "
@@ -45,11 +45,12 @@ def distinct_n_reference(sequences, n: int) -> float:
 
 
 @lazy_no_grad
-def samples(model, tokenizer, prompt: str, max_new_tokens: int) -> dict:
+def samples(model, tokenizer, prompt: str, max_new_tokens: int, step=lambda: None) -> dict:
     """{strategy: ``SAMPLES`` continuations (lists of new ids, cut after <|endoftext|>)}: sample ``i``
     draws with its own ``torch.Generator`` seeded ``i``; a greedy strategy runs once (its samples
     are all the same). One batched loop with the key/value cache runs every strategy and sample of
-    the prompt at once (no padding needed), in generate()'s order of processors."""
+    the prompt at once (no padding needed), in generate()'s order of processors; ``step()`` is
+    called after each new token (a progress bar's update)."""
     settings = {name: {**OFF, **s} for name, s in STRATEGIES.items()}
     rows = [(name, i) for name in STRATEGIES for i in range(SAMPLES if settings[name]["do_sample"] else 1)]
     generators = [torch.Generator().manual_seed(i) for _, i in rows]
@@ -60,6 +61,7 @@ def samples(model, tokenizer, prompt: str, max_new_tokens: int) -> dict:
         output = model(new_input, past_key_values=past_key_values, use_cache=True)
         past_key_values = output.past_key_values
         chosen = next_ids(output.logits[:, -1].float(), rows, ids, settings, generators)
+        step()
         for r, next_id in enumerate(chosen):
             ids[r].append(eos if eos in ids[r][start:] else next_id)   # a finished row only pads
         if all(eos in row[start:] for row in ids):
@@ -109,19 +111,27 @@ def perplexities(model, prompt_ids: list[int], rows: list[list[int]]) -> list[fl
     return [float(np.exp(-token_log_probs[i, start:start + len(r)].mean())) for i, r in enumerate(rows)]
 
 
-def strategy_table(model, tokenizer) -> dict:
+def strategy_table(model, tokenizer, progress: bool = False) -> dict:
     """{task: {"cap": float, "human perplexity": float, "strategies": {name: {"repeats", "distinct-2",
-    "perplexity"}}}}: every number the choice exercise is judged on."""
+    "perplexity"}}}}: every number the choice exercise is judged on. ``progress``: a tqdm bar, one
+    tick per decoding step of every task (the notebook's cell runs for tens of seconds)."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=sum(n for _, n, _ in TASKS.values()), desc="decoding steps", disable=not progress)
     table = {}
     for task, (prompt, max_new_tokens, human) in TASKS.items():
         prompt_ids = tokenizer.encode(prompt)
         human_ppl = perplexities(model, prompt_ids, [tokenizer.encode(prompt + human)[len(prompt_ids):]])[0]
         rows = {}
-        for name, texts in samples(model, tokenizer, prompt, max_new_tokens).items():
+        drawn = samples(model, tokenizer, prompt, max_new_tokens, step=lambda: bar.update(1))
+        bar.n = sum(n for t, (_, n, _) in TASKS.items() if list(TASKS).index(t) <= list(TASKS).index(task))
+        bar.refresh()   # a task whose every text ended early skips its last steps
+        for name, texts in drawn.items():
             rows[name] = {"repeats": float(np.mean([repeated_ngram_share(t, 3) for t in texts])),
                           "distinct-2": distinct_n_reference(texts, 2),
                           "perplexity": float(np.mean(perplexities(model, prompt_ids, texts)))}
         table[task] = {"cap": 2 * human_ppl, "human perplexity": human_ppl, "strategies": rows}
+    bar.close()
     return table
 
 
