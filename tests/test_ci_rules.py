@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+from pathlib import Path
 import subprocess
 import sys
 
@@ -125,3 +126,22 @@ def test_refused_user_namespaces_are_named_with_what_to_do(bwrap_module, monkeyp
     assert "kernel.unprivileged_userns_clone=1" in bwrap_module.userns_advice()
     monkeypatch.setattr(bwrap_module, "_sysctl", {}.get)
     assert bwrap_module.userns_advice() == ""
+
+
+def test_no_code_of_ours_raises_into_running_code():
+    """Issue 29: an exception raised asynchronously (a signal handler, a timer's
+    ``PyThreadState_SetAsyncExc``, a trace or profile hook) can unwind through PyTorch's or
+    TensorFlow's C++ and crash the process. No module of the course, the grader, the benchmarks or
+    the tests calls one of them (code in strings, run by a test's kernels as a student's, is not ours)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    banned = {"setprofile", "settrace", "alarm", "setitimer", "pthread_kill", "PyThreadState_SetAsyncExc",
+              "interrupt_main"}
+    found = []
+    for folder in ("course_utils", "grader", "bench", "tests"):
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in banned:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.func.attr}")
+    assert found == []

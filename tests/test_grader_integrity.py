@@ -8,7 +8,6 @@ import csv
 import json
 import os
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -93,56 +92,60 @@ def test_what_grading_never_reads_is_dropped_before_it_can_break_anything():
         assemble.read_submission(json.dumps(raw).encode())
 
 
-# -- item 5: the worker's work bounded, on any thread --------------------------------------------
-def _in_thread(target):
-    box = {}
-
-    def run():
+# -- item 5: the worker's work bounded, and never by raising into running code (issue 29) -------
+def _busy_with_a_catch_all(seconds: float) -> str:
+    """What a judge looks like to the limits: Python code behind a checker's own ``except Exception``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         try:
-            box["value"] = target()
-        except BaseException as error:  # noqa: BLE001 - what the job saw
-            box["error"] = error
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join(30)
-    return box
+            sum(range(1000))
+        except Exception:        # noqa: BLE001 - "the checker could not judge"
+            pass
+    return "ran to the end"
 
 
-def test_a_time_limit_fires_in_a_worker_thread_even_inside_a_catch_all():
-    def judge():
-        with job_limits.JobLimits(0.5, None):
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:                     # a checker's own "the checker could not judge" net
-                    sum(range(1000))
-                except Exception:        # noqa: BLE001
-                    pass
-            return "ran to the end"
-
-    box = _in_thread(judge)
-    assert isinstance(box.get("error"), job_limits.JobTimeout), box
+def test_a_time_limit_is_checked_between_steps_and_never_raised_into_running_code():
+    ended = []
+    with job_limits.JobLimits(0.2, None, end_process=ended.append) as limits:
+        assert _busy_with_a_catch_all(1.0) == "ran to the end"   # nothing was injected into it
+        with pytest.raises(job_limits.JobTimeout):
+            limits.check()
+    assert ended == []                                           # the grace had not run out
 
 
-def test_a_memory_limit_fires_in_a_worker_thread():
-    def judge():
-        with job_limits.JobLimits(30, 64 * 2**20) as limits:
-            limits.measure_memory_from_now()
-            held = []
-            for _ in range(400):
-                held.append(bytearray(2**20))
-                held[-1][::4096] = b"x" * len(held[-1][::4096])
-                time.sleep(0.005)
-            return len(held)
+def test_a_job_that_never_reaches_a_check_ends_its_worker(monkeypatch):
+    monkeypatch.setattr(job_limits, "GRACE_S", 0.3)
+    ended = []
+    with job_limits.JobLimits(0.2, None, end_process=ended.append):
+        _busy_with_a_catch_all(2.0)
+    assert ended == [job_limits.EXIT_TIMEOUT]
 
-    box = _in_thread(judge)
-    assert isinstance(box.get("error"), job_limits.JobMemory), box
+
+def _grow_past(limit_bytes: int):
+    with job_limits.JobLimits(60, limit_bytes) as limits:
+        limits.measure_memory_from_now()
+        held = []
+        for _ in range(400):
+            held.append(bytearray(2**20))
+            held[-1][::4096] = b"x" * len(held[-1][::4096])
+            time.sleep(0.005)
+
+
+def test_a_memory_limit_ends_the_worker_process_with_its_own_exit_code():
+    import multiprocessing
+
+    child = multiprocessing.get_context("fork").Process(target=_grow_past, args=(64 * 2**20,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == job_limits.EXIT_MEMORY
 
 
 def test_nothing_fires_after_the_job_ended():
-    with job_limits.JobLimits(0.2, None):
-        pass
-    time.sleep(1.5)   # a late firing would raise here
+    ended = []
+    with job_limits.JobLimits(0.2, 1, end_process=ended.append) as limits:
+        limits.measure_memory_from_now()
+    time.sleep(1.0)
+    assert ended == []
 
 
 def test_a_forged_sampling_record_is_rejected_before_any_forward_pass(monkeypatch):

@@ -293,47 +293,66 @@ def test_grading_refuses_to_start_without_a_sandbox(tmp_path, monkeypatch, capsy
     assert lines["sandbox"].startswith("NONE") and lines["network"] == "NOT blocked"
 
 
-def test_a_whole_job_is_bounded_in_time(monkeypatch):
-    import time
+def _pool_grading(monkeypatch, grade, margin_s: float):
+    """Two jobs, ``slow`` then ``quick``, through a one-worker local pool forked from this process
+    (so that it sees ``grade`` in place of ``_grade``), each job's budget 0.5 s: their rows."""
+    import multiprocessing
 
-    from grader.pipeline import grade_one, worker
+    from grader.pipeline import grade_one, local_pool, worker
+    from grader.pipeline.job import Job
 
     monkeypatch.setattr(worker, "prepare_judge", lambda *args: None)
     monkeypatch.setattr(grade_one, "job_budget", lambda options: 0.5)
-    monkeypatch.setattr(grade_one, "_grade", lambda job, limits: time.sleep(30))   # e.g. a parser that never ends
+    monkeypatch.setattr(grade_one, "_grade", grade)
     lesson1 = nbformat.writes(release.generate(["lesson1"])["lesson1"])
-    job = {"student": "s", "notebook": "lesson1", "release": lesson1, "options": {"model": "course"},
-           "lesson_ids": ["lesson1"]}
-    started = time.monotonic()
-    result = grade_one.grade_submission(job)
-    assert time.monotonic() - started < 5
-    assert result["row"]["status"] == "timeout" and result["row"]["max_score"] == max_score(
-        nbformat.reads(lesson1, as_version=4))
+    jobs = [{"student": name, "notebook": "lesson1", "release": lesson1, "options": {"model": "course"},
+             "lesson_ids": ["lesson1"]} for name in ("slow", "quick")]
+    pool = local_pool.LocalPool(1, multiprocessing.get_context("fork"), None, (), margin_s=margin_s)
+    try:
+        futures = [pool.submit(grade_one.grade_submission, job) for job in jobs]
+        return {job["student"]: local_pool.result_of(future, Job.from_dict(job))["row"]
+                for job, future in zip(jobs, futures)}, max_score(nbformat.reads(lesson1, as_version=4))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def test_a_whole_job_is_bounded_in_time_in_a_worker_thread_too(monkeypatch):
-    """Dask runs jobs in threads, where no alarm signal reaches: the limit still holds, and a
-    timer that fires inside the judge (behind its own ``except Exception``) is a timeout."""
-    import threading
+def _slow_or_quick(busy):
+    from grader.pipeline import grade_one
+    from grader.pipeline.results import Status
 
-    from grader.pipeline import grade_one, worker
+    def grade(job, limits):
+        if job.student == "slow":
+            busy()
+        return grade_one._row(job, Status.GRADED, "", 1.0), [], {}
+    return grade
 
-    def judge_forever(job, limits):
+
+def test_a_job_past_its_deadline_is_stopped_from_outside_and_its_neighbour_is_graded(monkeypatch):
+    """A job that never reaches a check (a parser that never ends) is killed by the pool, from
+    this process: its row is ``timeout``; the next job, on the worker started in its place, is graded."""
+    import time
+
+    rows, points = _pool_grading(monkeypatch, _slow_or_quick(lambda: time.sleep(60)), margin_s=0.5)
+    assert rows["slow"]["status"] == "timeout" and rows["slow"]["max_score"] == points
+    assert rows["quick"]["status"] == "graded" and rows["quick"]["score"] == 1.0
+
+
+def test_a_job_that_outlives_its_budget_under_any_executor_ends_its_worker(monkeypatch):
+    """Where no pool stops it (Dask), the worker's own watch ends its process past the budget and
+    the grace, with an exit code that the local pool reads as ``timeout``; nothing is raised into
+    the job (the judge's ``except Exception`` never sees a limit)."""
+    from grader.pipeline import job_limits
+
+    def judge_forever():
         while True:
             try:
                 sum(range(10_000))
             except Exception:  # noqa: BLE001 - "the checker could not judge"
                 pass
 
-    monkeypatch.setattr(worker, "prepare_judge", lambda *args: None)
-    monkeypatch.setattr(grade_one, "job_budget", lambda options: 0.5)
-    monkeypatch.setattr(grade_one, "_grade", judge_forever)
-    job = {"student": "s", "notebook": "lesson1", "release": "", "options": {"model": "course"}, "lesson_ids": []}
-    results = []
-    thread = threading.Thread(target=lambda: results.append(grade_one.grade_submission(job)), daemon=True)
-    thread.start()
-    thread.join(10)                                   # the judge alone would never end
-    assert not thread.is_alive() and results[0]["row"]["status"] == "timeout", results
+    monkeypatch.setattr(job_limits, "GRACE_S", 0.3)
+    rows, _ = _pool_grading(monkeypatch, _slow_or_quick(judge_forever), margin_s=120)
+    assert rows["slow"]["status"] == "timeout" and rows["quick"]["status"] == "graded"
 
 
 def test_a_dask_shutdown_that_times_out_after_grading_is_a_warning_not_a_failure(capsys):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from grader.pipeline import grade_one, signing, student_ids, worker
+from grader.pipeline import grade_one, local_pool, signing, student_ids, worker
 from grader.reports import grades_csv, report_html
 from grader.sandbox import contained
 from grader.pipeline.fingerprint import fingerprint
@@ -216,8 +216,8 @@ def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir
         for future in futures.as_completed(pending):
             item = pending[future]
             try:
-                result = JobResult.from_dict(future.result())
-            except Exception as error:  # noqa: BLE001 - e.g. a worker process died
+                result = JobResult.from_dict(local_pool.result_of(future, item[2]) if own else future.result())
+            except Exception as error:  # noqa: BLE001 - e.g. a Dask worker that died (KilledWorker)
                 result = grade_one.error_result(item[2], f"the grading worker failed ({type(error).__name__}: "
                                                          f"{error})")
             counted[str(result.row.status)] += 1
@@ -230,14 +230,14 @@ def _run_all(todo, workers, options: GradingOptions, progress, executor, log_dir
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _local_pool(todo, workers: int, options: GradingOptions, log_dir: Path, template: dict | None) -> futures.Executor:
-    """The local process pool: each worker loads the judge of the batch's lessons before its first
+def _local_pool(todo, workers: int, options: GradingOptions, log_dir: Path, template: dict | None):
+    """The local process pool (``local_pool``: a job past its deadline is stopped by killing its
+    worker, from this process): each worker loads the judge of the batch's lessons before its first
     job (``worker.init_worker``), while ``template`` (the machine's kernel template, shared by
     every worker; ``None``: each worker starts its own) loads."""
     lessons_graded = tuple(sorted({job.notebook for *_, job in todo}))
-    return futures.ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)), mp_context=worker.pool_context(options.model),
-        initializer=worker.init_worker, initargs=(options.model, str(log_dir), lessons_graded, options, template))
+    return local_pool.LocalPool(min(workers, len(todo)), worker.pool_context(options.model), worker.init_worker,
+                                (options.model, str(log_dir), lessons_graded, options, template))
 
 
 

@@ -8,7 +8,8 @@ kernel runs (``worker.prepare_judge``); the assembled notebook runs in a contain
 (``grader.sandbox``); each answer payload is read from the test cell the assembler placed and judged
 here, in the grader's process, with ``course_utils.checking.judge_answer`` against references on
 the same model the kernel used. The whole job, parsing included, is bounded in time and in what it
-adds to the worker's memory, in whatever thread runs it (``job_limits``). Each record is checked
+adds to the worker's memory: checked between its steps and, past a hard limit, stopped by ending
+its worker (``job_limits``, ``local_pool``), never by raising into running code. Each record is checked
 (``record_limits``, then the exercise's declared probes, ``recorded_gap``) before any judge runs:
 one that cannot be judged within bounds makes the row ``invalid`` with the reason, never ``error``.
 """
@@ -50,8 +51,8 @@ def grade_submission(job: dict) -> dict:
     """``job``: a ``Job`` as plain JSON (``Job.to_dict``: what crosses to this worker).
 
     Returns the ``JobResult`` as plain JSON; never raises. The job is bounded in time and in the
-    worker's memory in any thread (``job_limits``): past a limit its row is ``timeout`` / ``oom``,
-    even when the limit fires inside the judge.
+    worker's memory (``job_limits``): checked between steps here; past a hard limit the worker's
+    process ends, and the pool records the row as ``timeout`` / ``oom`` (``local_pool``).
     """
     started = time.monotonic()
     job = Job.from_dict(job)
@@ -64,12 +65,9 @@ def grade_submission(job: dict) -> dict:
             worker.prepare_judge(job.options.model, (job.notebook,))
             limits.measure_memory_from_now()  # the judge's model, loaded once per worker, is not the job's
             row, problems, timing = _grade(job, limits)
-            limits.check()  # a limit that fired and was swallowed on the way still counts
-    except JobTimeout:
-        row, problems = _row(job, Status.TIMEOUT, f"grading this submission took longer than {budget:.0f} s"), []
-    except JobMemory:
-        row, problems = _row(job, Status.OOM, f"judging this submission's answers needed more than "
-                                              f"{memory // 2**20} MiB of the grader's memory"), []
+            limits.check()  # a limit passed in the last step still counts
+    except (JobTimeout, JobMemory) as limit:
+        row, problems = limit_result(job, type(limit)).row, []
     except Exception as error:  # noqa: BLE001 - a grader bug must cost one row, not the batch
         row, problems = _row(job, Status.ERROR, f"the grader failed on this submission "
                                                 f"({type(error).__name__}: {error})"), []
@@ -236,6 +234,16 @@ def _payload(cell, problem_id: str, entry: dict):
             entry["evidence"] = record.get("evidence")
             return record_limits.checked(record["payload"])
     return None
+
+
+def limit_result(job: Job, limit) -> JobResult:
+    """The result of a job stopped at a limit (``JobTimeout`` / ``JobMemory``), whether by its own
+    check or by its worker's end (``local_pool``): no points, ``timeout`` / ``oom``, and the reason."""
+    if limit is JobTimeout:
+        return JobResult(_row(job, Status.TIMEOUT, f"grading this submission took longer than "
+                                                   f"{job_budget(job.options):.0f} s"))
+    return JobResult(_row(job, Status.OOM, f"judging this submission's answers needed more than "
+                                           f"{job.options.judge_memory_mb} MiB of the grader's memory"))
 
 
 def error_result(job: Job, reason: str) -> JobResult:

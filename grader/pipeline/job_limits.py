@@ -1,47 +1,47 @@
-"""Time and memory limits on one grading job, in whatever thread the executor runs it (issue 18, item 5).
+"""Time and memory limits on one grading job, enforced without raising into running code (issue 29).
 
 The kernel is bounded by its watchdog; this bounds the *worker's* share of a job: parsing, reading
 the outputs, and above all judging, which runs the model in the worker's own process.
 
-How: a monitor thread watches the job's clock and the worker's resident memory (``/proc/self/statm``,
-measured from where the judge was ready, so the model loaded once is not counted) and, when a limit
-is passed, raises ``JobTimeout`` or ``JobMemory`` *in the job's thread* with CPython's
-``PyThreadState_SetAsyncExc``. It is delivered at the job's next Python instruction, whichever
-thread runs the job: the local pool's main thread and a Dask worker's task thread alike (``SIGALRM``
-only ever reaches the main thread, so Dask jobs ran unbounded). Both derive from ``BaseException``,
-so a checker's ``except Exception`` (which turns its own failures into "the checker could not
-judge") lets them through: a limit that fires inside the judge makes the row ``timeout`` / ``oom``.
-The exception is raised again every ``REPEAT_S`` (15 s) until the job ends, in case something swallowed it,
-and ``fired`` tells the job afterwards that its result cannot be trusted. An asynchronous exception
-waits for the next Python instruction, so a blocking call (a ``sleep``, a read) would hold it off:
-where the job runs in the main thread (the local pool), the monitor also sends that thread
-``SIGALRM``, whose handler raises the same exception and interrupts the call.
+Nothing here injects an exception into a running thread: an exception raised asynchronously (a
+signal handler, ``PyThreadState_SetAsyncExc``, a trace or profile hook) can land inside PyTorch's
+or TensorFlow's C++ frames, and unwinding through them crashed the process (a segfault in
+TensorFlow's ``convert_to_eager_tensor``). Instead, three layers, the first that applies decides:
 
-Why not a child process per judgement: forking a worker that has TensorFlow's and PyTorch's thread
-pools running is unsafe (a child can deadlock on a lock some pool thread held), and a fresh process
-would load the model again for every submission. A long native call (one forward pass) is not
-interrupted; the record checks (``record_limits``, ``Problem.recorded_gap``) keep each one short and
-their number bounded by the exercise's declared probes, so the next instruction comes soon.
+1. **Cooperative checks.** ``limits.check()`` raises ``JobTimeout`` / ``JobMemory`` *in the job's own
+   thread, synchronously*, between steps the grader owns (before each test cell is judged, and at
+   the end). The judge's work per step is bounded by construction: each record is checked against
+   ``record_limits`` and the exercise's declared probes before any judge runs.
+2. **From outside, in the local pool.** The coordinator's pool (``local_pool``) gives every job a
+   deadline and kills the worker *process* past it; only that job's row is ``timeout``, and the
+   pool starts a new worker.
+3. **The worker's own watch, for every executor** (Dask included): a monitor thread that, past the
+   memory budget, or past the time budget by ``GRACE_S`` without a cooperative check having
+   stopped the job, ends the process at once with ``os._exit`` and an exit code that says which
+   (``EXIT_TIMEOUT``, ``EXIT_MEMORY``). ``_exit`` runs no Python and unwinds no frame. The local
+   pool turns those exit codes into the job's ``timeout`` / ``oom`` row; Dask reschedules the task,
+   and after ``allowed-failures`` deaths records ``KilledWorker`` as the row's ``error``.
 """
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import threading
 import time
 
 POLL_S = 0.1
-REPEAT_S = 15.0   # long enough for a cleanup (a kernel killed and reaped) not to be cut again
+GRACE_S = 30.0          # after the budget, the cooperative check's chance to end the job cleanly
+EXIT_TIMEOUT = 86       # the worker's exit code when its watch ended a job that outlived its time
+EXIT_MEMORY = 87        # ... whose memory outgrew its budget
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class JobTimeout(BaseException):
-    """The job outlived its time budget (raised in the job's thread)."""
+    """The job outlived its time budget (raised by ``check()``, in the job's own thread; a
+    ``BaseException``, so that no ``except Exception`` on the way turns it into a verdict)."""
 
 
 class JobMemory(BaseException):
-    """The worker's memory grew past the job's budget while it graded (raised in the job's thread)."""
+    """The worker's memory grew past the job's budget while it graded (raised by ``check()``)."""
 
 
 def rss_bytes() -> int:
@@ -50,33 +50,22 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
-def _raise_in(thread_id: int, exception) -> None:
-    """Schedule ``exception`` in the thread ``thread_id`` (``None``: cancel a scheduled one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
-                                               ctypes.py_object(exception) if exception else None)
-
-
 class JobLimits:
-    """``with JobLimits(seconds, memory_bytes) as limits:`` bounds the block's thread.
+    """``with JobLimits(seconds, memory_bytes) as limits:`` bounds the block.
 
     ``limits.measure_memory_from_now()`` starts the memory budget (after the judge is loaded);
-    ``limits.check()`` raises at once when a limit was passed (a cooperative check between steps);
-    ``limits.fired`` is the exception class that fired, or ``None``.
+    ``limits.check()`` raises when a limit was passed (between steps); ``limits.peak_growth`` is
+    the largest memory growth the watch saw. ``end_process`` is what the watch calls past a hard
+    limit (``os._exit``; a test passes its own).
     """
 
-    def __init__(self, seconds: float, memory_bytes: int | None):
-        self.seconds, self.memory_bytes = seconds, memory_bytes
-        self.fired = None
+    def __init__(self, seconds: float, memory_bytes: int | None, end_process=os._exit):
+        self.seconds, self.memory_bytes, self.end_process = seconds, memory_bytes, end_process
         self.peak_growth = 0
         self._base = None
-        self._lock = threading.Lock()
         self._done = threading.Event()
 
     def __enter__(self):
-        self._thread_id = threading.get_ident()
-        self._main = threading.current_thread() is threading.main_thread()
-        if self._main:  # blocking calls, too, are interrupted there (see the module's docstring)
-            self._previous = signal.signal(signal.SIGALRM, self._on_alarm)
         self._deadline = time.monotonic() + self.seconds
         self._monitor = threading.Thread(target=self._watch, name="grader-job-limits", daemon=True)
         self._monitor.start()
@@ -85,15 +74,8 @@ class JobLimits:
     def measure_memory_from_now(self):
         self._base = rss_bytes()
 
-    def check(self):
-        if self.fired is not None:
-            raise self.fired()
-
-    def _on_alarm(self, signum, frame):
-        if self.fired is not None and not self._done.is_set():
-            raise self.fired()
-
-    def _over(self):
+    def over(self):
+        """``JobTimeout`` or ``JobMemory`` when a limit is passed now, else ``None``."""
         if time.monotonic() > self._deadline:
             return JobTimeout
         if self._base is not None and self.memory_bytes:
@@ -103,29 +85,22 @@ class JobLimits:
                 return JobMemory
         return None
 
+    def check(self):
+        reason = self.over()
+        if reason is not None:
+            raise reason()
+
     def _watch(self):
-        last = 0.0
         while not self._done.wait(POLL_S):
-            reason = self.fired or self._over()
-            if reason is None or time.monotonic() - last < REPEAT_S:
-                continue
-            with self._lock:
-                if self._done.is_set():
-                    return
-                self.fired, last = reason, time.monotonic()
-                _raise_in(self._thread_id, reason)
-                if self._main:
-                    signal.pthread_kill(self._thread_id, signal.SIGALRM)
+            reason = self.over()
+            if reason is JobMemory:
+                self.end_process(EXIT_MEMORY)
+                return
+            if reason is JobTimeout and time.monotonic() > self._deadline + GRACE_S:
+                self.end_process(EXIT_TIMEOUT)
+                return
 
     def __exit__(self, *exc):
-        while not self._done.is_set():  # a limit firing in here must not leave the monitor running
-            try:
-                with self._lock:
-                    self._done.set()
-                    _raise_in(self._thread_id, None)  # one scheduled but not yet delivered: cancelled
-            except (JobTimeout, JobMemory):
-                continue
+        self._done.set()
         self._monitor.join()
-        if self._main:
-            signal.signal(signal.SIGALRM, self._previous if self._previous is not None else signal.SIG_DFL)
         return False
