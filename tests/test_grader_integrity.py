@@ -49,14 +49,14 @@ def answer_cell(record) -> dict:
 ])
 def test_records_no_judge_could_take_are_rejected_with_a_reason(record, reason):
     with pytest.raises(RejectedRecord, match=reason):
-        grade_one._payload(answer_cell(record), "lesson1.q1")
+        grade_one._payload(answer_cell(record), "lesson1.q1", {})
 
 
 def test_an_honest_record_passes_whole():
     payload = {"probes": [{"spec": {"prompt": "a"}, "answer": {"runs": [[1, 2, 3]] * 4, "again": [1, 2, 3]}}]}
-    assert grade_one._payload(answer_cell({"problem": "lesson1.q1", "payload": payload}), "lesson1.q1") == payload
+    assert grade_one._payload(answer_cell({"problem": "lesson1.q1", "payload": payload}), "lesson1.q1", {}) == payload
     text = json.dumps({"problem": "lesson1.q1", "payload": {"value": [float("-inf"), 0.5]}})
-    assert grade_one._payload(answer_cell(text), "lesson1.q1") == {"value": [float("-inf"), 0.5]}
+    assert grade_one._payload(answer_cell(text), "lesson1.q1", {}) == {"value": [float("-inf"), 0.5]}
 
 
 def test_the_client_reads_any_message_without_raising():

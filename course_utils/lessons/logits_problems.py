@@ -114,10 +114,15 @@ class FilterProblem(LogitsProblem):
         return None
 
     def diagnose(self, answer, expected, spec):
-        mismatch = compare.mismatch(answer, expected, self.rtol, self.atol)
-        if not mismatch.startswith("differs"):
-            return f"your result {mismatch}"
-        yours, expected = np.asarray(answer, np.float64), np.asarray(expected)
+        # The filter's own named mistakes first, where the values merely differ (a wrong shape or
+        # type is said as such); the structural diagnoses only when none of them fits.
+        if compare.mismatch(answer, expected, self.rtol, self.atol, explain=False) != "differs":
+            return f"your result {compare.mismatch(answer, expected, self.rtol, self.atol)}"
+        named = self._named_filter_mistake(np.asarray(answer, np.float64), np.asarray(expected))
+        return named or f"your result {compare.mismatch(answer, expected, self.rtol, self.atol)}"
+
+    @staticmethod
+    def _named_filter_mistake(yours, expected) -> str | None:
         kept = np.isfinite(expected)
         if (np.all(np.isfinite(yours)) and np.all(yours[~kept] <= -1e4)
                 and np.allclose(yours[kept], expected[kept], rtol=1e-4, atol=1e-5)):
@@ -132,8 +137,10 @@ class FilterProblem(LogitsProblem):
                     f"ones: {missing} of the tokens that should stay are -inf and as many others are kept. "
                     "Were the tokens ranked (sorted by logit), and is every decision applied at the "
                     "token's own position?")
-        return (f"your result keeps {int(yours_kept.sum())} tokens (not -inf) where the "
-                f"reference keeps {int(kept.sum())}")
+        if yours_kept.sum() != kept.sum() and np.all(np.isneginf(yours) | np.isfinite(yours)):
+            return (f"your result keeps {int(yours_kept.sum())} tokens (not -inf) where the "
+                    f"reference keeps {int(kept.sum())}")
+        return None
 
 
 def is_float_vector(answer, size) -> bool:
